@@ -80,6 +80,8 @@ class Pair:
     left: str
     right: str
     id: str | None = None
+    # Students see the rights under their own ids, which cannot be linked to the pairs.
+    right_id: str | None = None
 
 
 @dataclass
@@ -127,7 +129,7 @@ class Question:
             self,
             id=None,
             options=[replace(o, id=None) for o in self.options],
-            pairs=[replace(p, id=None) for p in self.pairs],
+            pairs=[replace(p, id=None, right_id=None) for p in self.pairs],
             items=[replace(i, id=None) for i in self.items],
         )
 
