@@ -1,0 +1,20 @@
+"""Data files bundled with the package, and the small loaders that read them."""
+
+from __future__ import annotations
+
+import gzip
+from functools import cache
+from importlib.resources import files
+
+COMMON_PASSWORDS_FILE = "common-passwords.txt.gz"
+
+
+@cache
+def load_common_passwords() -> frozenset[str]:
+    """Return the bundled common-password list, lower-cased (about 20,000 entries).
+
+    The file is read once per process; later calls return the cached set.
+    """
+    data = files(__package__).joinpath(COMMON_PASSWORDS_FILE).read_bytes()
+    lines = gzip.decompress(data).decode("utf-8").splitlines()
+    return frozenset(stripped.lower() for line in lines if (stripped := line.strip()))
