@@ -24,11 +24,9 @@ def password_problems(password: str, email: str, common: Container[str]) -> list
     problems: list[str] = []
     if len(password) < MIN_PASSWORD_LENGTH:
         problems.append(f"Your password must be at least {MIN_PASSWORD_LENGTH} characters long.")
-    folded = password.casefold()
     if password.lower() in common or password.strip().lower() in common:
         problems.append("This password is too common. Please choose a less predictable one.")
-    local_part = email.rpartition("@")[0] if "@" in email else email
-    local_part = local_part.strip().casefold()
-    if len(local_part) >= MIN_LOCAL_PART_LENGTH and local_part in folded:
+    local_part = (email.rpartition("@")[0] if "@" in email else email).strip().casefold()
+    if len(local_part) >= MIN_LOCAL_PART_LENGTH and local_part in password.casefold():
         problems.append("Your password must not contain your email address.")
     return problems
