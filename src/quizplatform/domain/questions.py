@@ -211,7 +211,9 @@ def _check_options_present(q: Question) -> list[str]:
 
 
 def _check_true_false(q: Question) -> list[str]:
-    return [] if isinstance(q.answer, bool) else ["a true/false question needs answer true or false"]
+    if isinstance(q.answer, bool):
+        return []
+    return ["a true/false question needs answer true or false"]
 
 
 def _check_short(q: Question) -> list[str]:

@@ -1,0 +1,45 @@
+# Quiz Platform — run `make help` for the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+UV := python3 -m uv
+VENV := .venv
+PY := $(VENV)/bin/python
+export UV_PYTHON_DOWNLOADS := never
+
+.PHONY: help install run test lint typecheck pytest bench services clean
+
+help: ## Show the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: ## Create .venv with the locked dependencies (installs uv with pip if missing)
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	@$(UV) sync --frozen --quiet
+
+run: install ## Migrate, load the demo on an empty database and serve on http://127.0.0.1:8000
+	$(VENV)/bin/quiz db upgrade
+	$(VENV)/bin/quiz demo
+	@echo "serving on http://127.0.0.1:8000  (API docs: http://127.0.0.1:8000/api/v1/docs)"
+	$(VENV)/bin/quiz serve --host 127.0.0.1 --port 8000
+
+lint: install ## ruff and mypy
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+
+test: install ## Install what the tests need, then lint, type-check and run the whole suite
+	$(MAKE) --no-print-directory lint
+	@set -euo pipefail; \
+	eval "$$(scripts/test-services.sh)"; \
+	export QUIZ_TEST_DATABASE_URL QUIZ_TEST_REDIS_URL; \
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+services: ## Make sure PostgreSQL and Redis answer for the tests (starts throwaway ones)
+	@scripts/test-services.sh
+
+bench: install ## Benchmarks (wrk against one instance on PostgreSQL + Redis); not part of make test
+	@set -euo pipefail; eval "$$(scripts/test-services.sh)"; \
+	export QUIZ_TEST_DATABASE_URL QUIZ_TEST_REDIS_URL; \
+	$(PY) bench/run.py
+
+clean: ## Remove caches and the local SQLite database
+	rm -rf .pytest_cache .mypy_cache .ruff_cache var/quiz.sqlite3*

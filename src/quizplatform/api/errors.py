@@ -1,0 +1,104 @@
+"""The contract's error envelope for every failure, and never a stack trace in a body."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from quizplatform.api.responses import json_response
+from quizplatform.services.errors import RateLimited, ServiceError
+
+log = structlog.get_logger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def request_id_of(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id", ""))
+
+
+def error_response(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body = {
+        "error": {
+            "code": code,
+            "message": message,
+            "request_id": request_id_of(request),
+            "details": details or [],
+        }
+    }
+    rid = request_id_of(request)
+    return json_response(
+        body, status, {**(headers or {}), **({"X-Request-ID": rid} if rid else {})}
+    )
+
+
+async def _service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    headers = None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
+    if exc.status == 401:
+        headers = {"WWW-Authenticate": "Bearer"}
+    return error_response(request, exc.status, exc.code, exc.message, exc.details, headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return error_response(request, 400, "malformed_json", "the request body is not valid JSON")
+    details = [
+        {"loc": list(e.get("loc", ())), "message": str(e.get("msg", "invalid value"))}
+        for e in errors
+    ]
+    return error_response(
+        request, 422, "validation_error", "the request does not match the expected shape", details
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    headers = dict(exc.headers) if exc.headers else None
+    return error_response(request, exc.status_code, code, message, headers=headers)
+
+
+async def _unhandled(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(
+        request,
+        500,
+        "internal_error",
+        "something went wrong on our side; quote the request id when reporting it",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unhandled)

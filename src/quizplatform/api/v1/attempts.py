@@ -1,0 +1,66 @@
+"""Attempts, grading, leaderboard and report."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query, Response
+
+from quizplatform.api.deps import CurrentUser, MaybeUser, ServicesDep
+from quizplatform.api.responses import json_response
+from quizplatform.api.v1.schemas import GradeIn
+
+router = APIRouter(tags=["attempts"])
+
+
+@router.post(
+    "/quizzes/{id}/attempts",
+    status_code=201,
+    summary="Start an attempt (or resume the running one: 200)",
+)
+async def start_attempt(id: str, caller: CurrentUser, services: ServicesDep) -> Response:
+    view, created = await services.attempts.start(caller, id)
+    return json_response(view, 201 if created else 200)
+
+
+@router.put("/attempts/{id}/responses/{question_id}", summary="Save a response (idempotent)")
+async def save_response(
+    id: str,
+    question_id: str,
+    caller: CurrentUser,
+    services: ServicesDep,
+    body: Annotated[Any, Body(description="the response shape of the question's type")],
+) -> Response:
+    return json_response(await services.attempts.save_response(caller, id, question_id, body))
+
+
+@router.post("/attempts/{id}/submit", summary="Submit an attempt (repeat-safe)")
+async def submit(id: str, caller: CurrentUser, services: ServicesDep) -> Response:
+    return json_response(await services.attempts.submit(caller, id))
+
+
+@router.get("/attempts/{id}", summary="An attempt (its student or the quiz owner)")
+async def get_attempt(id: str, caller: CurrentUser, services: ServicesDep) -> Response:
+    return json_response(await services.attempts.get(caller, id))
+
+
+@router.post("/attempts/{id}/grades/{question_id}", summary="Grade an essay response")
+async def grade(
+    id: str, question_id: str, body: GradeIn, caller: CurrentUser, services: ServicesDep
+) -> Response:
+    return json_response(await services.attempts.grade(caller, id, question_id, body.score))
+
+
+@router.get("/quizzes/{id}/leaderboard", summary="Best attempt per student")
+async def leaderboard(
+    id: str,
+    services: ServicesDep,
+    caller: MaybeUser,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+) -> Response:
+    return json_response(await services.attempts.leaderboard(caller, id, limit))
+
+
+@router.get("/quizzes/{id}/report", summary="Item analysis for the quiz owner")
+async def report(id: str, caller: CurrentUser, services: ServicesDep) -> Response:
+    return json_response(await services.attempts.report(caller, id))

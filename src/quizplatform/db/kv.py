@@ -1,0 +1,278 @@
+"""Shared state that is not the source of truth: tokens, lockout counters, leaderboards,
+caches and locks.
+
+``RedisStore`` is what several instances share; ``MemoryStore`` is its in-process twin for
+the embedded single-instance default. Both offer the same small set of primitives, so the
+services above never know which one they talk to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from typing import Protocol, cast
+
+import redis.asyncio as aioredis
+
+InvalidationHandler = Callable[[str], Awaitable[None] | None]
+
+
+class KeyValueStore(Protocol):
+    async def get(self, key: str) -> bytes | None: ...
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None: ...
+    async def set_nx(self, key: str, value: bytes, ttl: float) -> bool: ...
+    async def delete(self, *keys: str) -> None: ...
+    async def exists(self, key: str) -> bool: ...
+    async def window_add(self, key: str, now: float, window: float) -> int:
+        """Record an event at ``now`` and return how many events fall in the window."""
+        ...
+
+    async def window_count(self, key: str, now: float, window: float) -> tuple[int, float]:
+        """Events in the window ending at ``now``, and the time of the oldest (0 if none)."""
+        ...
+
+    async def ranked_put(self, key: str, member: str, rank: float, details: bytes) -> bool:
+        """Keep ``member`` with ``details`` if ``rank`` beats its current rank."""
+        ...
+
+    async def ranked_replace(self, key: str, entries: list[tuple[str, float, bytes]]) -> None:
+        """Replace the whole ranking atomically."""
+        ...
+
+    async def ranked_top(self, key: str, limit: int) -> list[bytes]:
+        """The details of the best ``limit`` members, best first."""
+        ...
+
+    async def publish(self, channel: str, message: str) -> None: ...
+    async def subscribe(self, channel: str, handler: InvalidationHandler) -> None: ...
+    async def ping(self) -> None: ...
+    async def close(self) -> None: ...
+    async def flush(self) -> None:
+        """Remove everything (tests only)."""
+        ...
+
+
+_RANKED_PUT = """
+local current = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if current and tonumber(current) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return 1
+"""
+
+
+class RedisStore:
+    """Redis-backed store (redis-py asyncio); every key carries ``prefix``."""
+
+    def __init__(self, url: str, prefix: str = "qp:") -> None:
+        self.redis = aioredis.Redis.from_url(
+            url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30
+        )
+        self.prefix = prefix
+        self._ranked_put = self.redis.register_script(_RANKED_PUT)
+        self._listeners: list[asyncio.Task[None]] = []
+
+    def _k(self, key: str) -> str:
+        return self.prefix + key
+
+    async def get(self, key: str) -> bytes | None:
+        value = await self.redis.get(self._k(key))
+        return value if value is None else _as_bytes(value)
+
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        await self.redis.set(self._k(key), value, px=int(ttl * 1000) if ttl else None)
+
+    async def set_nx(self, key: str, value: bytes, ttl: float) -> bool:
+        return bool(await self.redis.set(self._k(key), value, px=int(ttl * 1000), nx=True))
+
+    async def delete(self, *keys: str) -> None:
+        if keys:
+            await self.redis.delete(*(self._k(k) for k in keys))
+
+    async def exists(self, key: str) -> bool:
+        return bool(await self.redis.exists(self._k(key)))
+
+    async def window_add(self, key: str, now: float, window: float) -> int:
+        k = self._k(key)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(k, 0, now - window)
+            pipe.zadd(k, {f"{now:.6f}:{time.perf_counter_ns()}": now})
+            pipe.zcard(k)
+            pipe.pexpire(k, int(window * 1000) + 1000)
+            result = await pipe.execute()
+        return int(result[2])
+
+    async def window_count(self, key: str, now: float, window: float) -> tuple[int, float]:
+        k = self._k(key)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(k, 0, now - window)
+            pipe.zcard(k)
+            pipe.zrange(k, 0, 0, withscores=True)
+            _, count, oldest = await pipe.execute()
+        return int(count), float(oldest[0][1]) if oldest else 0.0
+
+    async def ranked_put(self, key: str, member: str, rank: float, details: bytes) -> bool:
+        k = self._k(key)
+        result = await self._ranked_put(
+            keys=[k, k + ":details"], args=[member, repr(rank), details]
+        )
+        return bool(result)
+
+    async def ranked_replace(self, key: str, entries: list[tuple[str, float, bytes]]) -> None:
+        k = self._k(key)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(k, k + ":details")
+            if entries:
+                pipe.zadd(k, {member: rank for member, rank, _ in entries})
+                pipe.hset(k + ":details", mapping={member: d for member, _, d in entries})
+            await pipe.execute()
+
+    async def ranked_top(self, key: str, limit: int) -> list[bytes]:
+        k = self._k(key)
+        members = cast(list[bytes], await self.redis.zrevrange(k, 0, limit - 1))
+        if not members:
+            return []
+        details = await self.redis.hmget(k + ":details", members)
+        return [_as_bytes(d) for d in details if d is not None]
+
+    async def publish(self, channel: str, message: str) -> None:
+        await self.redis.publish(self._k(channel), message)
+
+    async def subscribe(self, channel: str, handler: InvalidationHandler) -> None:
+        task = asyncio.create_task(self._listen(self._k(channel), handler))
+        self._listeners.append(task)
+
+    async def _listen(self, channel: str, handler: InvalidationHandler) -> None:
+        # Reconnects forever; after any gap the handler gets "*" (drop everything), since
+        # messages published while we were away are lost.
+        while True:
+            try:
+                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                await pubsub.subscribe(channel)
+                await _call(handler, "*")
+                async for message in pubsub.listen():
+                    data = message.get("data")
+                    if isinstance(data, bytes):
+                        await _call(handler, data.decode())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                await _call(handler, "*")
+                await asyncio.sleep(1.0)
+
+    async def ping(self) -> None:
+        await self.redis.ping()
+
+    async def close(self) -> None:
+        for task in self._listeners:
+            task.cancel()
+        for task in self._listeners:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.redis.aclose()
+
+    async def flush(self) -> None:
+        keys = [k async for k in self.redis.scan_iter(match=self.prefix + "*", count=500)]
+        if keys:
+            await self.redis.delete(*keys)
+
+
+class MemoryStore:
+    """In-process equivalent of ``RedisStore`` for a single instance."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, tuple[bytes, float | None]] = {}
+        self._windows: dict[str, list[float]] = {}
+        self._ranked: dict[str, dict[str, tuple[float, bytes]]] = {}
+        self._handlers: dict[str, list[InvalidationHandler]] = {}
+
+    def _alive(self, key: str) -> tuple[bytes, float | None] | None:
+        entry = self._values.get(key)
+        if entry is not None and entry[1] is not None and entry[1] <= time.monotonic():
+            del self._values[key]
+            return None
+        return entry
+
+    async def get(self, key: str) -> bytes | None:
+        entry = self._alive(key)
+        return entry[0] if entry else None
+
+    async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
+        self._values[key] = (value, time.monotonic() + ttl if ttl else None)
+
+    async def set_nx(self, key: str, value: bytes, ttl: float) -> bool:
+        if self._alive(key) is not None:
+            return False
+        await self.set(key, value, ttl)
+        return True
+
+    async def delete(self, *keys: str) -> None:
+        for key in keys:
+            self._values.pop(key, None)
+            self._windows.pop(key, None)
+            self._ranked.pop(key, None)
+
+    async def exists(self, key: str) -> bool:
+        return self._alive(key) is not None or key in self._windows or key in self._ranked
+
+    async def window_add(self, key: str, now: float, window: float) -> int:
+        events = [t for t in self._windows.get(key, []) if t > now - window]
+        events.append(now)
+        self._windows[key] = events
+        return len(events)
+
+    async def window_count(self, key: str, now: float, window: float) -> tuple[int, float]:
+        events = [t for t in self._windows.get(key, []) if t > now - window]
+        self._windows[key] = events
+        return len(events), min(events) if events else 0.0
+
+    async def ranked_put(self, key: str, member: str, rank: float, details: bytes) -> bool:
+        ranking = self._ranked.setdefault(key, {})
+        current = ranking.get(member)
+        if current is not None and current[0] >= rank:
+            return False
+        ranking[member] = (rank, details)
+        return True
+
+    async def ranked_replace(self, key: str, entries: list[tuple[str, float, bytes]]) -> None:
+        self._ranked[key] = {member: (rank, d) for member, rank, d in entries}
+
+    async def ranked_top(self, key: str, limit: int) -> list[bytes]:
+        ranking = self._ranked.get(key, {})
+        best = sorted(ranking.items(), key=lambda kv: (-kv[1][0], kv[0]))[:limit]
+        return [details for _, (_, details) in best]
+
+    async def publish(self, channel: str, message: str) -> None:
+        for handler in self._handlers.get(channel, []):
+            await _call(handler, message)
+
+    async def subscribe(self, channel: str, handler: InvalidationHandler) -> None:
+        self._handlers.setdefault(channel, []).append(handler)
+
+    async def ping(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self._handlers.clear()
+
+    async def flush(self) -> None:
+        self._values.clear()
+        self._windows.clear()
+        self._ranked.clear()
+
+
+def _as_bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+async def _call(handler: InvalidationHandler, message: str) -> None:
+    result = handler(message)
+    if result is not None:
+        await result
+
+
+def create_store(redis_url: str | None, prefix: str = "qp:") -> KeyValueStore:
+    """Redis when a URL is configured, the in-process store otherwise."""
+    return RedisStore(redis_url, prefix) if redis_url else MemoryStore()

@@ -1,0 +1,546 @@
+"""Attempts: start, save responses, submit (by hand, on expiry, by the sweep), grading,
+leaderboard and the teacher's report."""
+
+from __future__ import annotations
+
+import math
+import random
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from quizplatform.db import models
+from quizplatform.db.engine import Database
+from quizplatform.db.kv import KeyValueStore
+from quizplatform.domain.analysis import AttemptItems, QuestionInfo, analyse
+from quizplatform.domain.questions import Question, QuestionType, ShowCorrectAnswers
+from quizplatform.domain.scoring import (
+    InvalidResponse,
+    QuestionScore,
+    parse_response,
+    score_question,
+    total,
+    validate_manual_grade,
+)
+from quizplatform.runtime.clock import utcnow
+from quizplatform.services.accounts import Principal
+from quizplatform.services.errors import Conflict, Invalid, NotFound
+from quizplatform.services.quizzes import QuizService, QuizSnapshot
+from quizplatform.services.views import owner_question, student_question
+
+# Leaderboard ranks pack (score, -duration) into one sortable float: exact up to 2**53.
+_DURATION_SLOTS = 10_000_000
+_SCORE_STEPS = 1000
+
+
+@dataclass
+class SubmitResult:
+    attempt: models.Attempt
+    scores: dict[str, QuestionScore]
+
+
+class AttemptService:
+    def __init__(self, db: Database, store: KeyValueStore, quizzes: QuizService) -> None:
+        self.db = db
+        self.store = store
+        self.quizzes = quizzes
+
+    # -- starting ---------------------------------------------------------------------
+    async def start(self, caller: Principal, quiz_id: str) -> tuple[dict[str, Any], bool]:
+        """Start an attempt, or resume the caller's running one. Returns (view, created)."""
+        snap, _ = await self.quizzes.visible(caller, quiz_id)
+        if not snap.is_published:
+            raise NotFound("quiz not found")
+        now = utcnow()
+        s = snap.settings
+        if (s.opens_at and now < s.opens_at) or (s.closes_at and now >= s.closes_at):
+            raise Conflict("this quiz is not open")
+        lock = f"lock:start:{quiz_id}:{caller.user_id}"
+        if not await self.store.set_nx(lock, b"1", ttl=10):
+            raise Conflict("an attempt is being started already; try again")
+        try:
+            return await self._start_locked(caller, snap, now)
+        finally:
+            await self.store.delete(lock)
+
+    async def _start_locked(
+        self, caller: Principal, snap: QuizSnapshot, now: datetime
+    ) -> tuple[dict[str, Any], bool]:
+        async with self.db.session() as session:
+            existing = list(
+                await session.scalars(
+                    select(models.Attempt).where(
+                        models.Attempt.quiz_id == snap.id, models.Attempt.user_id == caller.user_id
+                    )
+                )
+            )
+        running = [a for a in existing if a.status == "in_progress"]
+        for attempt in running:
+            if not _expired(attempt, now):
+                return self.attempt_view(attempt, snap, {}, for_owner=False), False
+            await self._finish(attempt.id, auto=True)
+        limit = snap.settings.max_attempts
+        if limit is not None and len(existing) >= limit:
+            raise Conflict(f"no attempts left (the limit is {limit})")
+        seed = secrets.randbelow(2**31)
+        order = [q.id for q in snap.questions if q.id]
+        if snap.settings.shuffle_questions:
+            random.Random(seed).shuffle(order)
+        deadline = _deadline(snap, now)
+        attempt = models.Attempt(
+            quiz_id=snap.id,
+            user_id=caller.user_id,
+            seed=seed,
+            question_ids=order,
+            started_at=now,
+            deadline_at=deadline,
+            status="in_progress",
+        )
+        async with self.db.session() as session:
+            session.add(attempt)
+        return self.attempt_view(attempt, snap, {}, for_owner=False), True
+
+    # -- responses ----------------------------------------------------------------------
+    async def save_response(
+        self, caller: Principal, attempt_id: str, question_id: str, payload: object
+    ) -> dict[str, Any]:
+        attempt = await self._own_attempt(caller, attempt_id, student_only=True)
+        now = utcnow()
+        if attempt.status == "in_progress" and _expired(attempt, now):
+            await self._finish(attempt.id, auto=True)
+            raise Conflict("the time for this attempt is over; it has been submitted")
+        if attempt.status != "in_progress":
+            raise Conflict("this attempt has been submitted")
+        if question_id not in attempt.question_ids:
+            raise NotFound("question not found in this attempt")
+        question = (await self._questions(attempt))[question_id]
+        try:
+            stored = parse_response(question, payload)
+        except InvalidResponse as exc:
+            raise Invalid(str(exc), [{"loc": ["body"], "message": str(exc)}]) from exc
+        values = {
+            "attempt_id": attempt.id,
+            "question_id": question_id,
+            "payload": stored,
+            "saved_at": now,
+        }
+        insert = sqlite_insert if self.db.is_sqlite else pg_insert
+        stmt = insert(models.Response).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["attempt_id", "question_id"],
+            set_={"payload": stmt.excluded.payload, "saved_at": stmt.excluded.saved_at},
+        )
+        async with self.db.session() as session:
+            # Re-check the state in the same statement's transaction: a submit that won the
+            # race makes this response too late.
+            status = await session.scalar(
+                select(models.Attempt.status).where(models.Attempt.id == attempt.id)
+            )
+            if status != "in_progress":
+                raise Conflict("this attempt has been submitted")
+            await session.execute(stmt)
+        return {"question_id": question_id, "response": stored, "saved_at": now}
+
+    # -- submitting ---------------------------------------------------------------------
+    async def submit(self, caller: Principal, attempt_id: str) -> dict[str, Any]:
+        attempt = await self._own_attempt(caller, attempt_id, student_only=True)
+        if attempt.status == "in_progress":
+            auto = _expired(attempt, utcnow())
+            await self._finish(attempt.id, auto=auto)
+        return await self.get(caller, attempt_id)
+
+    async def _finish(self, attempt_id: str, *, auto: bool) -> bool:
+        """Score and close an attempt. Safe to race: only one caller's update wins."""
+        async with self.db.session() as session:
+            attempt = await session.get(models.Attempt, attempt_id)
+            if attempt is None or attempt.status != "in_progress":
+                return False
+            responses = list(
+                await session.scalars(
+                    select(models.Response).where(models.Response.attempt_id == attempt_id)
+                )
+            )
+        questions = await self._questions(attempt)
+        scores = _score(attempt, questions, responses)
+        result = total(list(scores.values()))
+        now = utcnow()
+        submitted_at = min(now, attempt.deadline_at) if auto and attempt.deadline_at else now
+        async with self.db.session() as session:
+            won = await session.execute(
+                update(models.Attempt)
+                .where(models.Attempt.id == attempt_id, models.Attempt.status == "in_progress")
+                .values(
+                    status="submitted",
+                    submitted_at=submitted_at,
+                    auto_submitted=auto,
+                    score=result.score,
+                    max_score=result.max_score,
+                    percent=result.percent,
+                )
+            )
+            if won.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+            for r in responses:
+                r.score = scores[r.question_id].score if r.question_id in scores else 0.0
+            if responses:
+                await session.execute(
+                    update(models.Response),
+                    [
+                        {"attempt_id": r.attempt_id, "question_id": r.question_id, "score": r.score}
+                        for r in responses
+                    ],
+                )
+        attempt.status, attempt.submitted_at = "submitted", submitted_at
+        attempt.score, attempt.max_score, attempt.percent = (
+            result.score,
+            result.max_score,
+            result.percent,
+        )
+        await self._rank(attempt)
+        return True
+
+    async def sweep_expired(self, limit: int = 200) -> int:
+        """Submit attempts whose deadline has passed. Safe on every instance at once."""
+        async with self.db.session() as session:
+            ids = list(
+                await session.scalars(
+                    select(models.Attempt.id)
+                    .where(
+                        models.Attempt.status == "in_progress",
+                        models.Attempt.deadline_at < utcnow(),
+                    )
+                    .order_by(models.Attempt.deadline_at)
+                    .limit(limit)
+                )
+            )
+        done = 0
+        for attempt_id in ids:
+            done += await self._finish(attempt_id, auto=True)
+        return done
+
+    # -- reading ------------------------------------------------------------------------
+    async def get(self, caller: Principal, attempt_id: str) -> dict[str, Any]:
+        attempt = await self._own_attempt(caller, attempt_id)
+        if attempt.status == "in_progress" and _expired(attempt, utcnow()):
+            await self._finish(attempt.id, auto=True)
+            attempt = await self._own_attempt(caller, attempt_id)
+        snap = await self.quizzes.snapshot(attempt.quiz_id)
+        if snap is None:
+            raise NotFound("attempt not found")
+        async with self.db.session() as session:
+            responses = {
+                r.question_id: r
+                for r in await session.scalars(
+                    select(models.Response).where(models.Response.attempt_id == attempt_id)
+                )
+            }
+        for_owner = caller.user_id != attempt.user_id
+        return self.attempt_view(
+            attempt, snap, responses, for_owner=for_owner, questions=await self._questions(attempt)
+        )
+
+    def attempt_view(
+        self,
+        attempt: models.Attempt,
+        snap: QuizSnapshot,
+        responses: dict[str, models.Response],
+        *,
+        for_owner: bool,
+        questions: dict[str, Question] | None = None,
+    ) -> dict[str, Any]:
+        questions = questions or snap.by_id
+        rng = random.Random(attempt.seed)
+        shown = [
+            student_question(questions[qid], rng, snap.settings.shuffle_options)
+            for qid in attempt.question_ids
+            if qid in questions
+        ]
+        view: dict[str, Any] = {
+            "id": attempt.id,
+            "quiz_id": attempt.quiz_id,
+            "user_id": attempt.user_id,
+            "status": attempt.status,
+            "started_at": attempt.started_at,
+            "deadline_at": attempt.deadline_at,
+            "submitted_at": attempt.submitted_at,
+            "auto_submitted": attempt.auto_submitted,
+            "questions": shown,
+            "responses": {qid: r.payload for qid, r in responses.items()},
+        }
+        if attempt.status != "submitted":
+            return view
+        scores = {
+            qid: _stored_score(questions[qid], responses.get(qid))
+            for qid in attempt.question_ids
+            if qid in questions
+        }
+        view.update(
+            score=attempt.score,
+            max_score=attempt.max_score,
+            percent=attempt.percent,
+            results=[
+                {
+                    "question_id": qid,
+                    "score": s.score,
+                    "max_score": s.max_score,
+                    "correct": s.correct,
+                }
+                for qid, s in scores.items()
+            ],
+        )
+        view["show_correct_answers"] = for_owner or _answers_allowed(snap, utcnow())
+        if view["show_correct_answers"]:
+            view["review"] = [
+                {
+                    "question": owner_question(questions[qid]),
+                    "response": responses[qid].payload if qid in responses else None,
+                    "score": s.score,
+                    "max_score": s.max_score,
+                    "correct": s.correct,
+                }
+                for qid, s in scores.items()
+            ]
+        return view
+
+    # -- grading ------------------------------------------------------------------------
+    async def grade(
+        self, caller: Principal, attempt_id: str, question_id: str, score: object
+    ) -> dict[str, Any]:
+        async with self.db.session() as session:
+            attempt = await session.get(models.Attempt, attempt_id)
+        if attempt is None:
+            raise NotFound("attempt not found")
+        await self.quizzes.owned(caller, attempt.quiz_id)
+        if attempt.status != "submitted":
+            raise Conflict("only submitted attempts can be graded")
+        if question_id not in attempt.question_ids:
+            raise NotFound("question not found in this attempt")
+        questions = await self._questions(attempt)
+        try:
+            value = validate_manual_grade(questions[question_id], score)
+        except InvalidResponse as exc:
+            raise Invalid(str(exc), [{"loc": ["body", "score"], "message": str(exc)}]) from exc
+        async with self.db.session() as session:
+            response = await session.get(models.Response, (attempt_id, question_id))
+            if response is None:
+                response = models.Response(
+                    attempt_id=attempt_id, question_id=question_id, payload={"text": ""}
+                )
+                session.add(response)
+            response.manual_score = value
+            response.score = value
+            await session.flush()
+            responses = list(
+                await session.scalars(
+                    select(models.Response).where(models.Response.attempt_id == attempt_id)
+                )
+            )
+            scores = _score(attempt, questions, responses)
+            result = total(list(scores.values()))
+            row = await session.get(models.Attempt, attempt_id)
+            assert row is not None
+            row.score, row.max_score, row.percent = result.score, result.max_score, result.percent
+        # A grade may lower a score, which a merge cannot express: rebuild on next read.
+        await self.store.delete(f"lb:{attempt.quiz_id}", f"lb:{attempt.quiz_id}:built")
+        return await self.get(caller, attempt_id)
+
+    # -- leaderboard ----------------------------------------------------------------------
+    async def leaderboard(
+        self, caller: Principal | None, quiz_id: str, limit: int
+    ) -> dict[str, Any]:
+        await self.quizzes.visible(caller, quiz_id)
+        key = f"lb:{quiz_id}"
+        if not await self.store.exists(f"{key}:built"):
+            await self._rebuild_leaderboard(quiz_id)
+        entries = [orjson.loads(raw) for raw in await self.store.ranked_top(key, limit)]
+        items = [
+            {
+                "rank": index + 1,
+                "display_name": e["display_name"],
+                "score": e["score"],
+                "percent": e["percent"],
+                "duration_seconds": e["duration_seconds"],
+            }
+            for index, e in enumerate(entries)
+        ]
+        return {"items": items}
+
+    async def _rank(self, attempt: models.Attempt) -> None:
+        key = f"lb:{attempt.quiz_id}"
+        if not await self.store.exists(f"{key}:built"):
+            return  # the next read rebuilds from the database, this attempt included
+        name = await self._display_name(attempt.user_id)
+        await self.store.ranked_put(key, attempt.user_id, *_rank_entry(attempt, name))
+
+    async def _rebuild_leaderboard(self, quiz_id: str) -> None:
+        key = f"lb:{quiz_id}"
+        # Mark first, then merge: a submit that lands meanwhile either sees the mark and
+        # merges itself, or committed before our read below and is in it.
+        await self.store.set(f"{key}:built", b"1")
+        async with self.db.session() as session:
+            rows = await session.execute(
+                select(models.Attempt, models.User.display_name)
+                .join(models.User, models.User.id == models.Attempt.user_id)
+                .where(models.Attempt.quiz_id == quiz_id, models.Attempt.status == "submitted")
+            )
+            for attempt, name in rows:
+                await self.store.ranked_put(key, attempt.user_id, *_rank_entry(attempt, name))
+
+    async def _display_name(self, user_id: str) -> str:
+        async with self.db.session() as session:
+            name = await session.scalar(
+                select(models.User.display_name).where(models.User.id == user_id)
+            )
+        return name or "?"
+
+    # -- report -------------------------------------------------------------------------
+    async def report(self, caller: Principal, quiz_id: str) -> dict[str, Any]:
+        snap = await self.quizzes.owned(caller, quiz_id)
+        async with self.db.session() as session:
+            attempts = list(
+                await session.scalars(
+                    select(models.Attempt).where(
+                        models.Attempt.quiz_id == quiz_id, models.Attempt.status == "submitted"
+                    )
+                )
+            )
+            responses = list(
+                await session.scalars(
+                    select(models.Response)
+                    .join(models.Attempt)
+                    .where(models.Attempt.quiz_id == quiz_id, models.Attempt.status == "submitted")
+                )
+            )
+        by_attempt: dict[str, dict[str, models.Response]] = {}
+        for r in responses:
+            by_attempt.setdefault(r.attempt_id, {})[r.question_id] = r
+        infos = [
+            QuestionInfo(q.id or "", q.max_score, tuple(o.id or "" for o in q.options))
+            for q in snap.questions
+        ]
+        items = []
+        for a in attempts:
+            mine = by_attempt.get(a.id, {})
+            items.append(
+                AttemptItems(
+                    scores={qid: (r.score or 0.0) for qid, r in mine.items()},
+                    choices={qid: _chosen(r.payload) for qid, r in mine.items()},
+                )
+            )
+        analysis = analyse(infos, items)
+        return {
+            "attempts": analysis.attempts,
+            "mean_percent": analysis.mean_percent,
+            "questions": [
+                {
+                    "question_id": qa.question_id,
+                    "facility": qa.facility,
+                    "discrimination": qa.discrimination,
+                    "mean_score": qa.mean_score,
+                    "max_score": qa.max_score,
+                    "options": [{"id": o.id, "chosen": o.chosen} for o in qa.options],
+                }
+                for qa in analysis.questions
+            ],
+            "scores": sorted(a.percent or 0.0 for a in attempts),
+        }
+
+    # -- helpers ------------------------------------------------------------------------
+    async def _own_attempt(
+        self, caller: Principal, attempt_id: str, *, student_only: bool = False
+    ) -> models.Attempt:
+        """The attempt if the caller is its student (or, for reading, owns its quiz)."""
+        async with self.db.session() as session:
+            attempt = await session.get(models.Attempt, attempt_id)
+        if attempt is None:
+            raise NotFound("attempt not found")
+        if attempt.user_id == caller.user_id:
+            return attempt
+        if not student_only:
+            snap = await self.quizzes.snapshot(attempt.quiz_id)
+            if snap is not None and (caller.is_admin or snap.owner_id == caller.user_id):
+                return attempt
+        raise NotFound("attempt not found")
+
+    async def _questions(self, attempt: models.Attempt) -> dict[str, Question]:
+        """The question versions this attempt was started with."""
+        snap = await self.quizzes.snapshot(attempt.quiz_id)
+        current = snap.by_id if snap else {}
+        missing = [qid for qid in attempt.question_ids if qid not in current]
+        if not missing:
+            return current
+        return {**current, **await self.quizzes.question_versions(missing)}
+
+
+def _expired(attempt: models.Attempt, now: datetime) -> bool:
+    return attempt.deadline_at is not None and now >= attempt.deadline_at
+
+
+def _deadline(snap: QuizSnapshot, now: datetime) -> datetime | None:
+    candidates = []
+    if snap.settings.time_limit_seconds:
+        candidates.append(now + timedelta(seconds=snap.settings.time_limit_seconds))
+    if snap.settings.closes_at:
+        candidates.append(snap.settings.closes_at)
+    return min(candidates) if candidates else None
+
+
+def _answers_allowed(snap: QuizSnapshot, now: datetime) -> bool:
+    rule = snap.settings.show_correct_answers
+    if rule is ShowCorrectAnswers.AFTER_SUBMIT:
+        return True
+    if rule is ShowCorrectAnswers.AFTER_CLOSE:
+        return snap.settings.closes_at is not None and now >= snap.settings.closes_at
+    return False
+
+
+def _stored_score(question: Question, response: models.Response | None) -> QuestionScore:
+    if response is None:
+        return score_question(question, None)
+    return score_question(question, response.payload, response.manual_score)
+
+
+def _score(
+    attempt: models.Attempt, questions: dict[str, Question], responses: list[models.Response]
+) -> dict[str, QuestionScore]:
+    by_question = {r.question_id: r for r in responses}
+    return {
+        qid: _stored_score(questions[qid], by_question.get(qid))
+        for qid in attempt.question_ids
+        if qid in questions
+    }
+
+
+def _chosen(payload: dict[str, Any]) -> list[str]:
+    if "option_id" in payload:
+        return [str(payload["option_id"])]
+    return [str(x) for x in payload.get("option_ids", [])]
+
+
+def _rank_entry(attempt: models.Attempt, display_name: str) -> tuple[float, bytes]:
+    end = attempt.submitted_at or attempt.started_at
+    duration = max(0, math.ceil((end - attempt.started_at).total_seconds()))
+    score = attempt.score or 0.0
+    rank = float(
+        round(score * _SCORE_STEPS) * _DURATION_SLOTS
+        + (_DURATION_SLOTS - 1 - min(duration, _DURATION_SLOTS - 1))
+    )
+    details = orjson.dumps(
+        {
+            "user_id": attempt.user_id,
+            "display_name": display_name,
+            "score": score,
+            "percent": attempt.percent,
+            "duration_seconds": duration,
+        }
+    )
+    return rank, details
+
+
+__all__ = ["AttemptService", "QuestionType"]

@@ -1,0 +1,56 @@
+"""A near cache: values kept in this process, dropped on every instance when they change.
+
+Reads of hot, rarely changing data (a published quiz, a token's user) cost a dict lookup
+instead of a Redis round trip. Writers call ``invalidate``; the key is published on the
+shared store so every instance drops its copy. If an instance loses the subscription it
+drops everything (messages sent meanwhile are lost), and entries expire after ``ttl``
+seconds regardless, which bounds staleness even in the worst case.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cachetools import TTLCache
+
+from quizplatform.db.kv import KeyValueStore
+
+CHANNEL = "invalidate"
+
+
+class NearCache:
+    def __init__(self, store: KeyValueStore, ttl: float, maxsize: int = 10_000) -> None:
+        self._store = store
+        self._entries: TTLCache[str, Any] = TTLCache(maxsize=maxsize, ttl=ttl)
+        self.hits = 0
+        self.misses = 0
+
+    async def start(self) -> None:
+        await self._store.subscribe(CHANNEL, self._on_message)
+
+    def get(self, key: str) -> Any | None:
+        value = self._entries.get(key)
+        if value is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return value
+
+    def put(self, key: str, value: Any) -> None:
+        self._entries[key] = value
+
+    async def invalidate(self, *keys: str) -> None:
+        """Drop ``keys`` here at once and on every other instance."""
+        for key in keys:
+            self._entries.pop(key, None)
+            await self._store.publish(CHANNEL, key)
+
+    def clear(self) -> None:
+        """Forget everything held in this process."""
+        self._entries.clear()
+
+    def _on_message(self, key: str) -> None:
+        if key == "*":
+            self._entries.clear()
+        else:
+            self._entries.pop(key, None)

@@ -1,0 +1,524 @@
+"""Quiz authoring: create, read (owner and student views), edit with question versioning,
+publish, search, import and export."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from quizplatform.db import models
+from quizplatform.db.engine import Database
+from quizplatform.db.mapping import fill_question_row, parts_for, question_from_row
+from quizplatform.domain import formats
+from quizplatform.domain.formats.errors import FormatError, UnsupportedQuestion
+from quizplatform.domain.questions import (
+    Question,
+    QuizContent,
+    QuizSettings,
+    ShowCorrectAnswers,
+    validate_question,
+)
+from quizplatform.runtime.clock import utcnow
+from quizplatform.services.accounts import Principal
+from quizplatform.services.cache import NearCache
+from quizplatform.services.errors import Conflict, Forbidden, Invalid, NotFound
+from quizplatform.services.views import owner_question, student_question
+
+
+@dataclass
+class QuizSnapshot:
+    """A quiz as read from the database: immutable once built, safe to cache."""
+
+    id: str
+    owner_id: str
+    title: str
+    description: str
+    status: str
+    tags: list[str]
+    settings: QuizSettings
+    questions: list[Question]
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+    published_at: datetime | None
+    by_id: dict[str, Question] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_id = {q.id: q for q in self.questions if q.id}
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == "published"
+
+    @property
+    def max_score(self) -> float:
+        return sum(q.max_score for q in self.questions)
+
+
+def settings_view(s: QuizSettings) -> dict[str, Any]:
+    return {
+        "time_limit_seconds": s.time_limit_seconds,
+        "max_attempts": s.max_attempts,
+        "shuffle_questions": s.shuffle_questions,
+        "shuffle_options": s.shuffle_options,
+        "opens_at": s.opens_at,
+        "closes_at": s.closes_at,
+        "show_correct_answers": s.show_correct_answers.value,
+    }
+
+
+def quiz_view(snap: QuizSnapshot, *, owner: bool) -> dict[str, Any]:
+    """The contract's quiz document: full for its owner, without keys for anyone else."""
+    return {
+        "id": snap.id,
+        "title": snap.title,
+        "description": snap.description,
+        "status": snap.status,
+        "tags": snap.tags,
+        "settings": settings_view(snap.settings),
+        "question_count": len(snap.questions),
+        "max_score": snap.max_score,
+        "created_at": snap.created_at,
+        "updated_at": snap.updated_at,
+        "published_at": snap.published_at,
+        "questions": [owner_question(q) if owner else student_question(q) for q in snap.questions],
+    }
+
+
+def _snapshot_query() -> Select[models.Quiz]:
+    return select(models.Quiz).options(
+        selectinload(models.Quiz.tag_links),
+        selectinload(models.Quiz.questions).selectinload(models.Question.parts),
+        selectinload(models.Quiz.questions).selectinload(models.Question.tag_links),
+    )
+
+
+def snapshot_from_row(row: models.Quiz) -> QuizSnapshot:
+    return QuizSnapshot(
+        id=row.id,
+        owner_id=row.owner_id,
+        title=row.title,
+        description=row.description,
+        status=row.status,
+        tags=row.tags,
+        settings=QuizSettings(
+            time_limit_seconds=row.time_limit_seconds,
+            max_attempts=row.max_attempts,
+            shuffle_questions=row.shuffle_questions,
+            shuffle_options=row.shuffle_options,
+            opens_at=row.opens_at,
+            closes_at=row.closes_at,
+            show_correct_answers=ShowCorrectAnswers(row.show_correct_answers),
+        ),
+        questions=[question_from_row(q) for q in row.questions],
+        revision=row.revision,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        published_at=row.published_at,
+    )
+
+
+def _validate_questions(questions: list[Question], loc_prefix: str = "questions") -> None:
+    details = [
+        {"loc": ["body", loc_prefix, index], "message": problem}
+        for index, q in enumerate(questions)
+        for problem in validate_question(q)
+    ]
+    if details:
+        raise Invalid("some questions are not valid", details)
+
+
+def _validate_settings(s: QuizSettings) -> None:
+    details = []
+    if s.time_limit_seconds is not None and s.time_limit_seconds <= 0:
+        details.append(
+            {"loc": ["body", "settings", "time_limit_seconds"], "message": "must be > 0"}
+        )
+    if s.max_attempts is not None and s.max_attempts <= 0:
+        details.append({"loc": ["body", "settings", "max_attempts"], "message": "must be > 0"})
+    if s.opens_at and s.closes_at and s.closes_at <= s.opens_at:
+        details.append(
+            {"loc": ["body", "settings", "closes_at"], "message": "must be after opens_at"}
+        )
+    if details:
+        raise Invalid("the settings are not valid", details)
+
+
+class QuizService:
+    def __init__(self, db: Database, cache: NearCache) -> None:
+        self.db = db
+        self.cache = cache
+
+    # -- reading ----------------------------------------------------------------------
+    async def snapshot(self, quiz_id: str) -> QuizSnapshot | None:
+        """The quiz (from the near cache when possible), or None."""
+        key = f"quiz:{quiz_id}"
+        cached = self.cache.get(key)
+        if isinstance(cached, QuizSnapshot):
+            return cached
+        async with self.db.session() as session:
+            row = await session.scalar(_snapshot_query().where(models.Quiz.id == quiz_id))
+            if row is None:
+                return None
+            snap = snapshot_from_row(row)
+        self.cache.put(key, snap)
+        return snap
+
+    async def visible(self, caller: Principal | None, quiz_id: str) -> tuple[QuizSnapshot, bool]:
+        """The quiz and whether the caller sees it as its owner; NotFound if hidden."""
+        snap = await self.snapshot(quiz_id)
+        if snap is None:
+            raise NotFound("quiz not found")
+        is_owner = caller is not None and (caller.is_admin or caller.user_id == snap.owner_id)
+        if not is_owner and not snap.is_published:
+            raise NotFound("quiz not found")
+        return snap, is_owner
+
+    async def owned(self, caller: Principal, quiz_id: str) -> QuizSnapshot:
+        """The quiz if the caller may change it: 403 if only visible, 404 if hidden."""
+        snap, is_owner = await self.visible(caller, quiz_id)
+        if not is_owner:
+            raise Forbidden("only the quiz's owner may do this")
+        return snap
+
+    async def student_view_bytes(self, snap: QuizSnapshot) -> bytes:
+        """The serialised student view of a published quiz, cached per revision."""
+        key = f"quizview:{snap.id}"
+        cached = self.cache.get(key)
+        if isinstance(cached, tuple) and cached[0] == snap.revision:
+            return bytes(cached[1])
+        body = orjson.dumps(quiz_view(snap, owner=False), option=orjson.OPT_UTC_Z)
+        self.cache.put(key, (snap.revision, body))
+        return body
+
+    async def search(
+        self,
+        caller: Principal | None,
+        *,
+        mine: bool,
+        text: str | None,
+        tag: str | None,
+        page: int,
+        per_page: int,
+    ) -> tuple[list[dict[str, Any]], int]:
+        q = select(models.Quiz)
+        if mine:
+            if caller is None:
+                return [], 0
+            q = q.where(models.Quiz.owner_id == caller.user_id)
+        else:
+            q = q.where(models.Quiz.status == "published")
+        if tag:
+            q = q.where(
+                models.Quiz.id.in_(
+                    select(models.QuizTag.quiz_id)
+                    .join(models.Tag)
+                    .where(models.Tag.name == tag.strip().lower())
+                )
+            )
+        order: list[Any] = [models.Quiz.published_at.desc(), models.Quiz.created_at.desc()]
+        if text and text.strip():
+            q, order = self._text_filter(q, text.strip())
+        async with self.db.session() as session:
+            total = await session.scalar(select(func.count()).select_from(q.subquery())) or 0
+            counts = (
+                select(func.count(models.Question.id))
+                .where(
+                    models.Question.quiz_id == models.Quiz.id,
+                    models.Question.archived_at.is_(None),
+                )
+                .correlate(models.Quiz)
+                .scalar_subquery()
+            )
+            rows = await session.execute(
+                q.add_columns(counts)
+                .options(selectinload(models.Quiz.tag_links))
+                .order_by(*order, models.Quiz.id)
+                .offset((page - 1) * per_page)
+                .limit(per_page)
+            )
+            items = [
+                {
+                    "id": quiz.id,
+                    "title": quiz.title,
+                    "description": quiz.description,
+                    "status": quiz.status,
+                    "tags": quiz.tags,
+                    "question_count": count,
+                    "published_at": quiz.published_at,
+                    "updated_at": quiz.updated_at,
+                }
+                for quiz, count in rows
+            ]
+        return items, total
+
+    def _text_filter(
+        self, q: Select[models.Quiz], text: str
+    ) -> tuple[Select[models.Quiz], list[Any]]:
+        if self.db.is_sqlite:
+            pattern = "%" + text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+            cond = or_(
+                models.Quiz.title.ilike(pattern, escape="\\"),
+                models.Quiz.description.ilike(pattern, escape="\\"),
+            )
+            return q.where(cond), [models.Quiz.published_at.desc()]
+        document = func.to_tsvector("simple", models.Quiz.title + " " + models.Quiz.description)
+        query = func.websearch_to_tsquery("simple", text)
+        rank = func.ts_rank(document, query)
+        return q.where(document.op("@@")(query)), [rank.desc()]
+
+    # -- writing ----------------------------------------------------------------------
+    async def create(self, caller: Principal, content: QuizContent) -> QuizSnapshot:
+        if not caller.can_author:
+            raise Forbidden("only teachers can create quizzes")
+        _validate_settings(content.settings)
+        _validate_questions(content.questions)
+        async with self.db.session() as session:
+            quiz = models.Quiz(
+                owner_id=caller.user_id,
+                title=content.title.strip(),
+                description=content.description,
+                tag_links=[],
+            )
+            _apply_settings(quiz, content.settings)
+            session.add(quiz)
+            await session.flush()
+            await _set_quiz_tags(session, quiz, content.tags)
+            for position, q in enumerate(content.questions):
+                await _insert_question(session, quiz.id, q, position)
+            quiz_id = quiz.id
+        snap = await self.snapshot(quiz_id)
+        assert snap is not None
+        return snap
+
+    async def update(
+        self, caller: Principal, quiz_id: str, changes: dict[str, Any]
+    ) -> QuizSnapshot:
+        """Apply a PATCH. ``changes`` may hold title, description, tags, settings
+        (a ``QuizSettings``) and questions (a full list of ``Question``; ids name the
+        existing questions to keep or edit)."""
+        await self.owned(caller, quiz_id)
+        if "settings" in changes:
+            _validate_settings(changes["settings"])
+        if "questions" in changes:
+            _validate_questions(changes["questions"])
+        async with self.db.session() as session:
+            quiz = await session.get(models.Quiz, quiz_id, with_for_update=not self.db.is_sqlite)
+            if quiz is None:
+                raise NotFound("quiz not found")
+            if "title" in changes:
+                quiz.title = changes["title"].strip()
+            if "description" in changes:
+                quiz.description = changes["description"]
+            if "settings" in changes:
+                _apply_settings(quiz, changes["settings"])
+            if "tags" in changes:
+                await session.refresh(quiz, ["tag_links"])
+                await _set_quiz_tags(session, quiz, changes["tags"])
+            if "questions" in changes:
+                await _replace_questions(session, quiz_id, changes["questions"])
+            quiz.revision += 1
+            quiz.updated_at = utcnow()
+        await self.cache.invalidate(f"quiz:{quiz_id}", f"quizview:{quiz_id}")
+        snap = await self.snapshot(quiz_id)
+        assert snap is not None
+        return snap
+
+    async def set_status(self, caller: Principal, quiz_id: str, publish: bool) -> QuizSnapshot:
+        snap = await self.owned(caller, quiz_id)
+        if publish and not snap.questions:
+            raise Conflict("a quiz needs at least one question before it can be published")
+        async with self.db.session() as session:
+            quiz = await session.get(models.Quiz, quiz_id)
+            if quiz is None:
+                raise NotFound("quiz not found")
+            quiz.status = "published" if publish else "draft"
+            if publish and quiz.published_at is None:
+                quiz.published_at = utcnow()
+            quiz.revision += 1
+        await self.cache.invalidate(f"quiz:{quiz_id}", f"quizview:{quiz_id}")
+        snap2 = await self.snapshot(quiz_id)
+        assert snap2 is not None
+        return snap2
+
+    async def delete(self, caller: Principal, quiz_id: str) -> None:
+        await self.owned(caller, quiz_id)
+        async with self.db.session() as session:
+            await session.execute(delete(models.Quiz).where(models.Quiz.id == quiz_id))
+        await self.cache.invalidate(f"quiz:{quiz_id}", f"quizview:{quiz_id}")
+
+    # -- formats ----------------------------------------------------------------------
+    async def import_text(
+        self, caller: Principal, fmt: str, text: str, title: str | None
+    ) -> QuizSnapshot:
+        if not caller.can_author:
+            raise Forbidden("only teachers can import quizzes")
+        if fmt not in formats.FORMATS:
+            raise Invalid(
+                f"unknown format {fmt!r}; use one of {', '.join(formats.FORMATS)}",
+                [{"loc": ["query", "format"], "message": "unknown format"}],
+            )
+        try:
+            content = formats.read_quiz(fmt, text)
+        except FormatError as exc:
+            raise Invalid(
+                f"the {fmt} file has {len(exc.issues)} error(s); nothing was imported",
+                [{"line": i.line, "message": i.message} for i in exc.issues],
+            ) from exc
+        if title and title.strip():
+            content.title = title.strip()
+        if not content.questions:
+            raise Invalid(
+                "the file contains no questions", [{"line": 1, "message": "no questions"}]
+            )
+        return await self.create(caller, content)
+
+    async def export_text(self, caller: Principal, quiz_id: str, fmt: str) -> tuple[str, str]:
+        """The quiz written in ``fmt``; returns (text, media type)."""
+        snap = await self.owned(caller, quiz_id)
+        if fmt not in formats.FORMATS:
+            raise Invalid(
+                f"unknown format {fmt!r}",
+                [{"loc": ["query", "format"], "message": "unknown format"}],
+            )
+        content = QuizContent(
+            title=snap.title,
+            description=snap.description,
+            questions=snap.questions,
+            tags=snap.tags,
+            settings=snap.settings,
+        )
+        try:
+            text = formats.write_quiz(fmt, content)
+        except UnsupportedQuestion as exc:
+            raise Invalid(str(exc), [{"loc": ["query", "format"], "message": str(exc)}]) from exc
+        return text, "application/json" if fmt == "json" else "text/plain; charset=utf-8"
+
+    async def question_versions(self, question_ids: list[str]) -> dict[str, Question]:
+        """Questions by id, archived versions included (for attempts that used them)."""
+        async with self.db.session() as session:
+            rows = await session.scalars(
+                select(models.Question)
+                .where(models.Question.id.in_(question_ids))
+                .options(
+                    selectinload(models.Question.parts), selectinload(models.Question.tag_links)
+                )
+            )
+            return {row.id: question_from_row(row) for row in rows}
+
+
+def _apply_settings(quiz: models.Quiz, s: QuizSettings) -> None:
+    quiz.time_limit_seconds = s.time_limit_seconds
+    quiz.max_attempts = s.max_attempts
+    quiz.shuffle_questions = s.shuffle_questions
+    quiz.shuffle_options = s.shuffle_options
+    quiz.opens_at = s.opens_at
+    quiz.closes_at = s.closes_at
+    quiz.show_correct_answers = s.show_correct_answers.value
+
+
+async def _tag_rows(session: AsyncSession, names: list[str]) -> list[models.Tag]:
+    wanted = sorted({n.strip().lower() for n in names if n.strip()})
+    if not wanted:
+        return []
+    existing = {
+        t.name: t
+        for t in await session.scalars(select(models.Tag).where(models.Tag.name.in_(wanted)))
+    }
+    for name in wanted:
+        if name not in existing:
+            # A concurrent insert of the same tag fails this transaction with a unique
+            # violation; the client retries. Tags are rare enough not to need upserts.
+            tag = models.Tag(name=name)
+            session.add(tag)
+            existing[name] = tag
+    await session.flush()
+    return [existing[n] for n in wanted]
+
+
+async def _set_quiz_tags(session: AsyncSession, quiz: models.Quiz, names: list[str]) -> None:
+    tags = await _tag_rows(session, names)
+    if quiz.tag_links:
+        quiz.tag_links = []
+        await session.flush()  # delete the old links before inserting equal keys
+    quiz.tag_links = [models.QuizTag(quiz_id=quiz.id, tag_id=t.id, tag=t) for t in tags]
+
+
+async def _insert_question(
+    session: AsyncSession, quiz_id: str, q: Question, position: int, replaces: str | None = None
+) -> models.Question:
+    row = models.Question(quiz_id=quiz_id, replaces_id=replaces)
+    row.id = models.new_id()
+    fill_question_row(row, q, position)
+    row.parts = parts_for(q)
+    tags = await _tag_rows(session, q.tags)
+    row.tag_links = [models.QuestionTag(question_id=row.id, tag_id=t.id, tag=t) for t in tags]
+    session.add(row)
+    return row
+
+
+async def _replace_questions(session: AsyncSession, quiz_id: str, incoming: list[Question]) -> None:
+    """Make ``incoming`` the quiz's question list.
+
+    A question that students have already answered is never changed in place: its row is
+    archived (past attempts keep scoring against it) and the new content gets a new row.
+    """
+    rows = {
+        r.id: r
+        for r in await session.scalars(
+            select(models.Question)
+            .where(models.Question.quiz_id == quiz_id, models.Question.archived_at.is_(None))
+            .options(selectinload(models.Question.parts), selectinload(models.Question.tag_links))
+        )
+    }
+    unknown = [i for i, q in enumerate(incoming) if q.id and q.id not in rows]
+    if unknown:
+        raise Invalid(
+            "some question ids do not belong to this quiz",
+            [
+                {"loc": ["body", "questions", i, "id"], "message": "unknown question id"}
+                for i in unknown
+            ],
+        )
+    answered = set(
+        await session.scalars(
+            select(models.Response.question_id)
+            .where(models.Response.question_id.in_(list(rows)))
+            .distinct()
+        )
+    )
+    now = utcnow()
+    kept: set[str] = set()
+    for position, q in enumerate(incoming):
+        row = rows.get(q.id or "")
+        if row is None:
+            await _insert_question(session, quiz_id, q, position)
+            continue
+        kept.add(row.id)
+        if question_from_row(row).without_ids() == q.without_ids():
+            row.position = position
+        elif row.id in answered:
+            row.archived_at = now
+            await _insert_question(session, quiz_id, q, position, replaces=row.id)
+        else:
+            fill_question_row(row, q, position)
+            tags = await _tag_rows(session, q.tags)
+            row.parts, row.tag_links = [], []
+            await session.flush()  # delete the old parts before inserting ones with kept ids
+            row.parts = parts_for(q)
+            row.tag_links = [
+                models.QuestionTag(question_id=row.id, tag_id=t.id, tag=t) for t in tags
+            ]
+    for row_id, row in rows.items():
+        if row_id in kept:
+            continue
+        if row_id in answered:
+            row.archived_at = now
+        else:
+            await session.delete(row)

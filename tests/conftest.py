@@ -1,0 +1,129 @@
+"""Shared fixtures: the API suite runs against SQLite and against PostgreSQL + Redis.
+
+PostgreSQL and Redis are the real servers named by QUIZ_TEST_DATABASE_URL and
+QUIZ_TEST_REDIS_URL (default: the machine's 127.0.0.1:5432 and :6379; `make test` starts
+throwaway servers when nothing answers there). One database per test session, emptied
+between tests; Redis keys carry a per-session prefix and are flushed between tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from quizplatform.db import models
+from quizplatform.db.kv import RedisStore
+from quizplatform.db.migrate import upgrade
+from quizplatform.runtime.settings import Settings
+from quizplatform.services.container import Services
+
+PG_URL = os.environ.get("QUIZ_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("QUIZ_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+SESSION_TAG = f"qptest_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+def _pg_admin_dsn() -> str:
+    return PG_URL
+
+
+def _pg_test_url() -> str:
+    base = PG_URL.rsplit("/", 1)[0]
+    return f"{base}/{SESSION_TAG}"
+
+
+async def _create_pg_database() -> None:
+    conn = await asyncpg.connect(_pg_admin_dsn())
+    try:
+        await conn.execute(f'CREATE DATABASE "{SESSION_TAG}"')
+    finally:
+        await conn.close()
+
+
+async def _drop_pg_database() -> None:
+    conn = await asyncpg.connect(_pg_admin_dsn())
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{SESSION_TAG}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def make_settings(backend: str, tmp: Path, **overrides: object) -> Settings:
+    """Settings for a test app on ``backend`` (sqlite or postgres)."""
+    values: dict[str, object] = {
+        "env": "development",
+        "config_dir": tmp / "no-config",
+        "data_dir": tmp,
+        "attempt_sweep_interval_seconds": 0,
+    }
+    if backend == "postgres":
+        values["database_url"] = _pg_test_url()
+        values["redis_url"] = REDIS_URL
+    else:
+        values["database_url"] = f"sqlite:///{tmp / 'test.sqlite3'}"
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def session_tmp(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("quiz")
+
+
+_migrated: dict[str, Settings] = {}
+
+
+async def backend_settings(backend: str, session_tmp: Path) -> Settings:
+    if backend not in _migrated:
+        if backend == "postgres":
+            await _create_pg_database()
+        settings = make_settings(backend, session_tmp / backend)
+        # Alembic runs its own event loop: give it a thread.
+        await asyncio.to_thread(upgrade, settings)
+        _migrated[backend] = settings
+    return _migrated[backend]
+
+
+async def reset(services: Services) -> None:
+    """Empty every table, the shared store and the near cache."""
+    async with services.db.session() as session:
+        for table in reversed(models.Base.metadata.sorted_tables):
+            await session.execute(table.delete())
+    await services.store.flush()
+    services.cache.clear()
+
+
+_services: dict[str, Services] = {}
+
+
+@pytest.fixture(params=BACKENDS)
+async def services(request: pytest.FixtureRequest, session_tmp: Path) -> AsyncIterator[Services]:
+    """The services of one instance on the parametrised backend, emptied for this test."""
+    backend: str = request.param
+    if backend not in _services:
+        settings = await backend_settings(backend, session_tmp)
+        store = (
+            RedisStore(settings.redis_url, prefix=f"{SESSION_TAG}:") if settings.redis_url else None
+        )
+        svc = Services.create(settings, store=store)
+        await svc.start(background=False)
+        _services[backend] = svc
+    svc = _services[backend]
+    await reset(svc)
+    yield svc
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _close_services() -> AsyncIterator[None]:
+    yield
+    for svc in _services.values():
+        await svc.close()
+    _services.clear()
+    if "postgres" in _migrated:
+        await _drop_pg_database()
