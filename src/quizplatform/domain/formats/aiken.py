@@ -74,15 +74,17 @@ def read_aiken(text: str) -> QuizContent:
             letter = answer.group(1).strip().upper()
             index = string.ascii_uppercase.find(letter) if len(letter) == 1 else -1
             if not 0 <= index < len(draft.options):
-                fail(n, f"ANSWER must be one of the option letters A-"
-                     f"{string.ascii_uppercase[len(draft.options) - 1]}, not {letter!r}")
+                fail(
+                    n,
+                    f"ANSWER must be one of the option letters A-"
+                    f"{string.ascii_uppercase[len(draft.options) - 1]}, not {letter!r}",
+                )
             if not draft.broken:
                 q = Question(
                     QuestionType.SINGLE_CHOICE,
                     "\n".join(draft.prompt),
                     options=[
-                        Choice(t, 100.0 if i == index else 0.0)
-                        for i, t in enumerate(draft.options)
+                        Choice(t, 100.0 if i == index else 0.0) for i, t in enumerate(draft.options)
                     ],
                 )
                 for problem in validate_question(q):

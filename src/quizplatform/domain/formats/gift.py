@@ -277,9 +277,7 @@ def _read_question(t: _Text, issues: _Issues) -> Question:
     close_at = t.find("}")
     if open_at < 0 and close_at < 0:
         fmt, prompt = _split_format(t.text, "moodle")
-        return Question(
-            QuestionType.DESCRIPTION, prompt, points=0.0, title=title, text_format=fmt
-        )
+        return Question(QuestionType.DESCRIPTION, prompt, points=0.0, title=title, text_format=fmt)
     if close_at >= 0 and (open_at < 0 or close_at < open_at):
         issues.add(t.line(close_at), "'}' without an opening '{' (write \\} for a brace)")
         raise _Invalid
@@ -385,9 +383,7 @@ def _lead_segments(
     return segs
 
 
-def _read_choice(
-    q: Question, lead: _Text, segs: list[tuple[str, _Text]], issues: _Issues
-) -> None:
+def _read_choice(q: Question, lead: _Text, segs: list[tuple[str, _Text]], issues: _Issues) -> None:
     segs = _lead_segments(lead, segs, "~")
     q.type = (
         QuestionType.SINGLE_CHOICE
@@ -410,9 +406,7 @@ def _read_choice(
         raise _Invalid
 
 
-def _read_short(
-    q: Question, lead: _Text, segs: list[tuple[str, _Text]], issues: _Issues
-) -> None:
+def _read_short(q: Question, lead: _Text, segs: list[tuple[str, _Text]], issues: _Issues) -> None:
     q.type = QuestionType.SHORT_ANSWER
     problems = False
     for marker, body in _lead_segments(lead, segs, "="):
@@ -590,12 +584,7 @@ def _write_question(q: Question, number: int) -> str:
 
 
 def _write_tag(q: Question, number: int, tag: str) -> str:
-    if (
-        not tag.strip()
-        or tag != tag.strip()
-        or tag.endswith("\\")
-        or any(c in tag for c in "\r\n")
-    ):
+    if not tag.strip() or tag != tag.strip() or tag.endswith("\\") or any(c in tag for c in "\r\n"):
         raise _unsupported(q, number, f"tag {tag!r} cannot be written in a GIFT comment")
     return "[tag:" + tag.replace("]", "\\]") + "]"
 
@@ -652,8 +641,7 @@ def _write_block(q: Question, number: int) -> str:
         if simple and not q.feedback:
             return "{#" + _numeric_spec(answers[0]) + "}"
         lines = [
-            f"\t=%{_num(a.weight)}%{_numeric_spec(a)}{_feedback(a.feedback, fmt)}"
-            for a in answers
+            f"\t=%{_num(a.weight)}%{_numeric_spec(a)}{_feedback(a.feedback, fmt)}" for a in answers
         ]
         return "{#\n" + "\n".join([*lines, *_general(q, "\t")]) + "\n}"
     elif q.type is t.MATCHING:

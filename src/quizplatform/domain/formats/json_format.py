@@ -247,8 +247,7 @@ def _decode(
             return bad("expected a list")
         (item_tp,) = typing.get_args(tp)
         items = [
-            _decode(v, item_tp, f"{path}[{i}]", _line(v, line), issues)
-            for i, v in enumerate(value)
+            _decode(v, item_tp, f"{path}[{i}]", _line(v, line), issues) for i, v in enumerate(value)
         ]
         return _BAD if any(v is _BAD for v in items) else items
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
@@ -318,4 +317,3 @@ def _decode_dataclass(
     if not ok:
         return _BAD
     return cls(**kwargs)
-
