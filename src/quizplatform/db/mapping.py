@@ -47,13 +47,17 @@ def question_from_row(row: models.Question) -> Question:
     return q
 
 
-def parts_for(q: Question) -> list[models.QuestionPart]:
-    """New part rows for a question; ids given in ``q`` are kept so clients' ids stay stable."""
+def parts_for(q: Question, keep_ids: frozenset[str] = frozenset()) -> list[models.QuestionPart]:
+    """New part rows for a question.
+
+    Ids are global primary keys, so an id from the client is kept only when it is in
+    ``keep_ids`` (the parts of the row being edited); every other part gets a fresh id.
+    """
     parts: list[models.QuestionPart] = []
 
     def add(kind: str, part_id: str | None = None, **fields: object) -> None:
         row = models.QuestionPart(kind=kind, position=len(parts), **fields)
-        row.id = part_id or models.new_id()
+        row.id = part_id if part_id in keep_ids else models.new_id()
         parts.append(row)
 
     for o in q.options:
@@ -63,7 +67,14 @@ def parts_for(q: Question) -> list[models.QuestionPart]:
     for n in q.numeric_answers:
         add("numeric", value=n.value, tolerance=n.tolerance, weight=n.weight, feedback=n.feedback)
     for p in q.pairs:
-        add("pair", p.id, text=p.left, right_text=p.right, right_id=p.right_id or models.new_id())
+        kept = p.id in keep_ids and p.right_id
+        add(
+            "pair",
+            p.id,
+            text=p.left,
+            right_text=p.right,
+            right_id=p.right_id if kept else models.new_id(),
+        )
     for i in q.items:
         add("item", i.id, text=i.text)
     return parts

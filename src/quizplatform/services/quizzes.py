@@ -509,9 +509,10 @@ async def _replace_questions(session: AsyncSession, quiz_id: str, incoming: list
         else:
             fill_question_row(row, q, position)
             tags = await _tag_rows(session, q.tags)
+            own_ids = frozenset(part.id for part in row.parts)
             row.parts, row.tag_links = [], []
             await session.flush()  # delete the old parts before inserting ones with kept ids
-            row.parts = parts_for(q)
+            row.parts = parts_for(q, own_ids)
             row.tag_links = [
                 models.QuestionTag(question_id=row.id, tag_id=t.id, tag=t) for t in tags
             ]
