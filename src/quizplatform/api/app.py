@@ -5,19 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import FastAPI, Response
 
 from quizplatform.api import health
 from quizplatform.api.errors import install_error_handlers
 from quizplatform.api.middleware import RequestContextMiddleware
 from quizplatform.api.responses import json_response
-from quizplatform.api.v1 import accounts, attempts, quizzes
+from quizplatform.api.v1 import API_PREFIX, accounts, attempts, quizzes
 from quizplatform.runtime.logging import configure_logging
 from quizplatform.runtime.metrics import Metrics
 from quizplatform.runtime.settings import Settings
 from quizplatform.services.container import Services
-
-API_PREFIX = "/api/v1"
 
 
 def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
@@ -49,18 +47,15 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     app.state.draining = False
     install_error_handlers(app)
 
-    v1 = APIRouter(prefix=API_PREFIX)
-    v1.include_router(accounts.router)
-    v1.include_router(quizzes.router)
-    v1.include_router(attempts.router)
+    for module in (accounts, quizzes, attempts):
+        app.include_router(module.router)
 
-    @v1.get("/version", tags=["operations"], summary="Version of this instance")
+    @app.get(f"{API_PREFIX}/version", tags=["operations"], summary="Version of this instance")
     async def version() -> Response:
         return json_response(
             {"version": settings.version, "commit": settings.commit, "environment": settings.env}
         )
 
-    app.include_router(v1)
     app.include_router(health.router)
 
     @app.get("/metrics", include_in_schema=False)

@@ -104,8 +104,7 @@ class RequestContextMiddleware:
         return None
 
     def _observe(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
-        route = scope.get("route")
-        template = getattr(route, "path", None) or "<unmatched>"
+        template = route_template(scope)
         method = scope["method"]
         self.metrics.observe_request(method, template, status, seconds)
         state: dict[str, Any] = scope.get("state", {})
@@ -121,6 +120,16 @@ class RequestContextMiddleware:
             user_id=state.get("user_id"),
             instance=self.settings.instance_id,
         )
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's template (``/api/v1/quizzes/{id}``), never the raw path."""
+    route = scope.get("route")
+    if route is not None:
+        return str(route.path)
+    if "endpoint" in scope:  # a plain Starlette route (docs, OpenAPI): a fixed path
+        return str(scope["path"])
+    return "<unmatched>"
 
 
 def _limited(receive: Receive, limit: int) -> Receive:

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query, Response
 
 from quizplatform.api.deps import ClientIP, CurrentUser, ServicesDep
 from quizplatform.api.responses import json_response
+from quizplatform.api.v1 import API_PREFIX
 from quizplatform.api.v1.schemas import RegisterIn, TokenIn
 from quizplatform.services.accounts import Role, user_view
 from quizplatform.services.errors import Forbidden, NotFound
 
-router = APIRouter(tags=["accounts"])
+router = APIRouter(prefix=API_PREFIX, tags=["accounts"])
 
 
 @router.post("/auth/register", status_code=201, summary="Create an account")

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Body, Query, Response
 
 from quizplatform.api.deps import CurrentUser, MaybeUser, ServicesDep
 from quizplatform.api.responses import json_response
+from quizplatform.api.v1 import API_PREFIX
 from quizplatform.api.v1.schemas import GradeIn
 
-router = APIRouter(tags=["attempts"])
+router = APIRouter(prefix=API_PREFIX, tags=["attempts"])
 
 
 @router.post(

@@ -9,12 +9,13 @@ from starlette.datastructures import UploadFile
 
 from quizplatform.api.deps import CurrentUser, MaybeUser, ServicesDep
 from quizplatform.api.responses import json_response, raw_json
+from quizplatform.api.v1 import API_PREFIX
 from quizplatform.api.v1.schemas import QuizIn, QuizPatch
 from quizplatform.domain.questions import QuizContent, QuizSettings
 from quizplatform.services.errors import Invalid
 from quizplatform.services.quizzes import quiz_view
 
-router = APIRouter(tags=["quizzes"])
+router = APIRouter(prefix=API_PREFIX, tags=["quizzes"])
 Format = Literal["gift", "aiken", "json"]
 
 
