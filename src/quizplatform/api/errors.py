@@ -7,6 +7,9 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quizplatform.api.responses import json_response
@@ -87,6 +90,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(request, exc.status_code, code, message, headers=headers)
 
 
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("dependency unavailable", error=type(exc).__name__, detail=str(exc)[:200])
+    return error_response(
+        request,
+        503,
+        "unavailable",
+        "a service this request needs is unavailable; try again shortly",
+        headers={"Retry-After": "1"},
+    )
+
+
 async def _unhandled(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
     return error_response(
@@ -101,4 +115,12 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    for unavailable in (
+        RedisConnectionError,
+        RedisTimeoutError,
+        OperationalError,
+        InterfaceError,
+        TimeoutError,
+    ):
+        app.add_exception_handler(unavailable, _unavailable)
     app.add_exception_handler(Exception, _unhandled)

@@ -158,7 +158,7 @@ class RedisStore:
                         await _call(handler, data.decode())
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception:  # noqa: BLE001 - a lost connection must not end the listener
                 await _call(handler, "*")
                 await asyncio.sleep(1.0)
 

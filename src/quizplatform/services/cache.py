@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from cachetools import TTLCache
 
 from quizplatform.db.kv import KeyValueStore
 
 CHANNEL = "invalidate"
+log = structlog.get_logger(__name__)
 
 
 class NearCache:
@@ -43,7 +45,10 @@ class NearCache:
         """Drop ``keys`` here at once and on every other instance."""
         for key in keys:
             self._entries.pop(key, None)
-            await self._store.publish(CHANNEL, key)
+            try:
+                await self._store.publish(CHANNEL, key)
+            except Exception:  # the write has happened; other copies expire by TTL
+                log.warning("cache invalidation not published", key=key, exc_info=True)
 
     def clear(self) -> None:
         """Forget everything held in this process."""
