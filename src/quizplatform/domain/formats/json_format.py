@@ -37,7 +37,7 @@ import types
 import typing
 from datetime import UTC, datetime
 from enum import Enum
-from json.decoder import JSONObject  # type: ignore[attr-defined]
+from json.decoder import JSONArray, JSONObject  # type: ignore[attr-defined]
 from json.scanner import py_make_scanner  # type: ignore[attr-defined]
 from typing import Any
 
@@ -137,6 +137,12 @@ class _Object(dict[str, Any]):
     line: int = 1
 
 
+class _Array(list[Any]):
+    """A JSON array that remembers the line it starts on."""
+
+    line: int = 1
+
+
 class _Bad:
     """Marks a value that could not be decoded (its problem is already recorded)."""
 
@@ -166,7 +172,14 @@ class _Decoder(json.JSONDecoder):
                 obj[key] = value
             return obj, new_end
 
+        def parse_array(s_and_end: tuple[str, int], scan_once: Any) -> tuple[_Array, int]:
+            values, new_end = JSONArray(s_and_end, scan_once)
+            array = _Array(values)
+            array.line = bisect.bisect_right(starts, s_and_end[1] - 1)
+            return array, new_end
+
         self.parse_object = parse_object
+        self.parse_array = parse_array
         self.scan_once = py_make_scanner(self)
 
     @staticmethod
@@ -203,11 +216,11 @@ def _read_document(doc: _Object, issues: list[ParseIssue]) -> QuizContent | None
     quiz = _decode(body, QuizContent, "", doc.line, issues, skip=("questions",))
     questions: list[Question] = []
     if not isinstance(raw_questions, list):
-        issues.append(ParseIssue(doc.line, "questions: expected a list"))
+        issues.append(ParseIssue(_line(raw_questions, doc.line), "questions: expected a list"))
     else:
         for i, raw in enumerate(raw_questions):
             path = f"questions[{i}]"
-            line = raw.line if isinstance(raw, _Object) else doc.line
+            line = _line(raw, _line(raw_questions, doc.line))
             q = _decode(raw, Question, path, line, issues)
             if isinstance(q, Question):
                 for problem in validate_question(q):
@@ -246,8 +259,9 @@ def _decode(
         if not isinstance(value, list):
             return bad("expected a list")
         (item_tp,) = typing.get_args(tp)
+        here = _line(value, line)
         items = [
-            _decode(v, item_tp, f"{path}[{i}]", _line(v, line), issues) for i, v in enumerate(value)
+            _decode(v, item_tp, f"{path}[{i}]", _line(v, here), issues) for i, v in enumerate(value)
         ]
         return _BAD if any(v is _BAD for v in items) else items
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
@@ -286,7 +300,7 @@ def _decode(
 
 
 def _line(value: Any, default: int) -> int:
-    return value.line if isinstance(value, _Object) else default
+    return value.line if isinstance(value, _Object | _Array) else default
 
 
 def _decode_dataclass(

@@ -48,7 +48,7 @@ def test_reads_the_documented_example() -> None:
     ]
     assert [o.weight for o in first.options] == [0, 0, 0, 100]
     assert first.points == 1.0
-    assert [o.text for o in second.options][0] == "Moodle"
+    assert second.options[0].text == "Moodle"
     assert second.options[0].correct
     assert len(second.options) == 6
 

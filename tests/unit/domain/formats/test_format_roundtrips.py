@@ -41,7 +41,7 @@ PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[Heal
 # --------------------------------------------------------------------------- texts
 
 # Characters with a meaning in GIFT (or near it), plus unicode and white space.
-SPECIAL = list("~=#{}:\\%[]->_/$ \tTFé漢😀\u2028\x0b") + ["\n"]
+SPECIAL = [*"~=#{}:\\%[]->_/$ \tTFé漢😀\u2028\x0b", "\n"]
 TRICKY = [
     "[html]x", "[markdown]", "%50%x", "%-5%", "%x", "%", "//x", "::x", "$CATEGORY: x",
     MISSING_WORD_BLANK, "T", "TRUE", "false", "a -> b", "->", "####", "##", "\\n", "x\\",
@@ -137,7 +137,7 @@ def gift_questions(draw: st.DrawFn) -> Question:
                     OPTIONAL,
                 ),
                 max_size=3,
-            )  # fmt: skip
+            )
         )
         q.text_answers = draw(st.permutations([first, *more]))
     elif qtype is QT.NUMERIC:
@@ -229,7 +229,9 @@ ANY_TEXT = st.text(max_size=10)
 REAL_TEXT = st.text(min_size=1, max_size=10).filter(lambda s: bool(s.strip()))
 ANY_OPTIONAL = st.none() | ANY_TEXT
 IDS = st.none() | st.uuids().map(str)
-TIMEZONES = st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))])  # fmt: skip
+TIMEZONES = st.sampled_from(
+    [UTC, timezone(timedelta(hours=5, minutes=30)), timezone(-timedelta(hours=8))]
+)
 DATETIMES = st.none() | st.datetimes(
     min_value=datetime(1900, 1, 1), max_value=datetime(9000, 1, 1), timezones=TIMEZONES
 )
