@@ -48,6 +48,7 @@ class _Draft:
 
 def read_aiken(text: str) -> QuizContent:
     """Parse an Aiken file; raise ``FormatError`` listing every problem by line."""
+    text = text.removeprefix("\ufeff")
     issues: list[ParseIssue] = []
     questions: list[Question] = []
     draft: _Draft | None = None

@@ -26,9 +26,12 @@ The reader follows Moodle's own importer (``question/format/gift/format.php``):
 GIFT has no syntax for points: questions read get 1 point (descriptions 0). Answers are
 case-insensitive. The reader gives the quiz the title ``"Imported quiz"``.
 
-Extensions beyond Moodle, needed for exact round trips: after ``=`` or ``~`` in short
-answer and numeric blocks a ``%weight%`` may be given explicitly (``=%100%``); a block
-whose answers all contain ``->`` is matching only when none has an explicit weight.
+Differences from Moodle, needed for exact round trips: a block with ``=`` answers and
+``->`` is matching only when no answer has a ``%weight%`` (the writer gives short answers
+containing ``->`` explicit ``=%100%`` weights); the writer also writes an explicit weight
+(``~%0%``) before option texts that start with ``%``, and a ``[format]`` prefix before
+texts that start with one or with ``//``. Numeric ``~`` catch-all answers (Moodle's ``*``)
+cannot be stored in the model and are reported as errors.
 
 The writer raises ``UnsupportedQuestion`` for ordering questions, for matching pairs whose
 left text contains ``->`` and for tags GIFT cannot carry. It does not write points,
@@ -188,6 +191,7 @@ class _Invalid(Exception):
 
 def read_gift(text: str) -> QuizContent:
     """Parse a GIFT file into a quiz; raise ``FormatError`` listing every problem by line."""
+    text = text.removeprefix("\ufeff")
     issues = _Issues()
     questions: list[Question] = []
     category: str | None = None

@@ -189,6 +189,7 @@ class _Decoder(json.JSONDecoder):
 
 def read_json(text: str) -> QuizContent:
     """Parse the platform's JSON; raise ``FormatError`` listing every problem by line."""
+    text = text.removeprefix("\ufeff")
     issues: list[ParseIssue] = []
     try:
         doc = _Decoder(text, issues).decode(text)

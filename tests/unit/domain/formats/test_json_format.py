@@ -268,3 +268,10 @@ def test_format_error_rendering() -> None:
     assert isinstance(err, ValueError)
     assert str(err) == "line 2: a\nline 5: b"
     assert [i.line for i in err.issues] == [2, 5]
+
+
+def test_readers_ignore_a_byte_order_mark() -> None:
+    bom = "\ufeff"
+    assert read_quiz("gift", bom + "// c\nQ {T}").questions[0].prompt == "Q"
+    assert read_quiz("aiken", bom + "Q\nA. a\nB. b\nANSWER: A").questions[0].prompt == "Q"
+    assert read_quiz("json", bom + write_json(sample())) == sample()
