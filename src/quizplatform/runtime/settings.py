@@ -70,6 +70,30 @@ class Settings(BaseSettings):
     login_max_failures_per_ip: int = 5
     login_window_seconds: int = 15 * 60
 
+    # Abuse protection: "requests/seconds" per route group (auth, import, write, read).
+    rate_limit_enabled: bool = True
+    rate_limits_per_ip: dict[str, str] = Field(
+        default_factory=lambda: {
+            "auth": "60/60",
+            "import": "60/60",
+            "write": "3000/60",
+            "read": "12000/60",
+        }
+    )
+    rate_limits_per_user: dict[str, str] = Field(
+        default_factory=lambda: {
+            "auth": "30/60",
+            "import": "30/60",
+            "write": "1200/60",
+            "read": "6000/60",
+        }
+    )
+
+    # Lifecycle: on SIGTERM turn not-ready, keep serving for the drain delay, then stop
+    # accepting and give in-flight requests up to the shutdown timeout.
+    shutdown_drain_delay: float = 5.0
+    shutdown_timeout: float = 30.0
+
     # Caching and background work
     quiz_cache_ttl_seconds: float = 60.0
     token_cache_ttl_seconds: float = 30.0
