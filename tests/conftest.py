@@ -61,6 +61,7 @@ def make_settings(backend: str, tmp: Path, **overrides: object) -> Settings:
         "config_dir": tmp / "no-config",
         "data_dir": tmp,
         "attempt_sweep_interval_seconds": 0,
+        "rate_limit_enabled": False,  # tests/api/test_rate_limits.py turns it on
     }
     if backend == "postgres":
         values["database_url"] = _pg_test_url()

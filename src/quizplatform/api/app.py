@@ -13,7 +13,6 @@ from quizplatform.api.middleware import RequestContextMiddleware
 from quizplatform.api.responses import json_response
 from quizplatform.api.v1 import API_PREFIX, accounts, attempts, quizzes
 from quizplatform.runtime.logging import configure_logging
-from quizplatform.runtime.metrics import Metrics
 from quizplatform.runtime.settings import Settings
 from quizplatform.services.container import Services
 
@@ -23,7 +22,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     settings.ensure_startable()
     configure_logging(settings)
     services = services or Services.create(settings)
-    metrics = Metrics(settings.version, settings.commit, settings.env)
+    metrics = services.metrics
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -62,5 +61,10 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
     async def metrics_endpoint() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    app.add_middleware(RequestContextMiddleware, settings=settings, metrics=metrics)
+    app.add_middleware(
+        RequestContextMiddleware,
+        settings=settings,
+        services=services,
+        docs_path=f"{API_PREFIX}/docs",
+    )
     return app

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -52,27 +51,10 @@ CurrentUser = Annotated[Principal, Depends(require_principal)]
 MaybeUser = Annotated[Principal | None, Depends(optional_principal)]
 
 
-def client_ip(request: Request, services: ServicesDep) -> str:
-    """The client's address; ``X-Forwarded-For`` is believed only from trusted proxies."""
-    peer = request.client.host if request.client else "unknown"
-    trusted = services.settings.trusted_proxies
-    if not trusted or not _is_trusted(peer, trusted):
-        return peer
-    forwarded = [
-        h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()
-    ]
-    for hop in reversed(forwarded):
-        if not _is_trusted(hop, trusted):
-            return hop
-    return forwarded[0] if forwarded else peer
-
-
-def _is_trusted(address: str, trusted: list[str]) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in ipaddress.ip_network(net, strict=False) for net in trusted)
+def client_ip(request: Request) -> str:
+    """The client's address as the request middleware resolved it (trusted proxies)."""
+    state = request.scope.get("state", {})
+    return str(state.get("client_ip") or (request.client.host if request.client else "unknown"))
 
 
 ClientIP = Annotated[str, Depends(client_ip)]

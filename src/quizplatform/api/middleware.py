@@ -1,8 +1,13 @@
-"""Pure ASGI middleware (cheaper than BaseHTTPMiddleware on every request): request ids,
-body size and content-type limits, access metrics and logs."""
+"""Pure ASGI middleware (cheaper than BaseHTTPMiddleware on every request).
+
+``RequestContextMiddleware`` wraps every request: it gives it an id (bound to every log
+line of the request), enforces body size and content type, applies the rate limits, adds
+the security headers, and records the access log line and the HTTP metrics.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 import uuid
@@ -12,15 +17,39 @@ import orjson
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from quizplatform.runtime.metrics import Metrics
+from quizplatform.api.client import client_address, served_over_tls
 from quizplatform.runtime.settings import Settings
+from quizplatform.services.container import Services
+from quizplatform.services.ratelimit import Limit
 
 log = structlog.get_logger("quizplatform.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_BODY_METHODS = {b"POST", b"PUT", b"PATCH"}
+_BODY_METHODS = {"POST", "PUT", "PATCH"}
 _JSON_TYPES = ("application/json",)
-_IMPORT_TYPES = ("application/json", "text/plain", "multipart/form-data", "text/")
+_IMPORT_TYPES = ("application/json", "text/", "multipart/form-data")
+_QUIET_ROUTES = ("/health", "/metrics")
+
+_COMMON_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+_CSP_API = b"default-src 'none'; frame-ancestors 'none'"
+_CSP_HTML = (
+    b"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    b"object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+# Swagger UI (the interactive API docs) loads its script and style from a CDN and starts
+# with an inline script; only that page gets this policy.
+_CSP_DOCS = (
+    b"default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    b"style-src 'self' https://cdn.jsdelivr.net; "
+    b"img-src 'self' data: https://fastapi.tiangolo.com; "
+    b"object-src 'none'; frame-ancestors 'none'"
+)
+_HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
 
 
 class BodyTooLarge(Exception):
@@ -28,12 +57,17 @@ class BodyTooLarge(Exception):
 
 
 class RequestContextMiddleware:
-    """Gives every request an id, enforces body limits, and records metrics and a log line."""
-
-    def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics) -> None:
+    def __init__(
+        self, app: ASGIApp, settings: Settings, services: Services, docs_path: str
+    ) -> None:
         self.app = app
+        self.services = services
         self.settings = settings
-        self.metrics = metrics
+        self.metrics = services.metrics
+        self.trusted = tuple(settings.trusted_proxies)
+        self.docs_path = docs_path
+        self.limits_ip = _limits(settings.rate_limits_per_ip)
+        self.limits_user = _limits(settings.rate_limits_per_user)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,53 +77,91 @@ class RequestContextMiddleware:
         headers = dict(scope["headers"])
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        peer = scope["client"][0] if scope.get("client") else "unknown"
+        client_ip = client_address(
+            peer, headers.get(b"x-forwarded-for", b"").decode("latin-1"), self.trusted
+        )
+        tls = served_over_tls(
+            scope.get("scheme", "http"),
+            peer,
+            headers.get(b"x-forwarded-proto", b"").decode("latin-1"),
+            self.trusted,
+        )
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        state["client_ip"] = client_ip
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        extra = self._security_headers(scope["path"], tls)
+        sizes = [0, 0]  # request bytes, response bytes
         status_holder = [500]
 
-        async def send_with_id(message: Message) -> None:
+        async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder[0] = message["status"]
-                message.setdefault("headers", [])
-                raw = message["headers"]
-                if not any(k.lower() == b"x-request-id" for k, _ in raw):
+                raw = list(message.get("headers", []))
+                names = {k.lower() for k, _ in raw}
+                if b"x-request-id" not in names:
                     raw.append((b"x-request-id", request_id.encode()))
+                is_html = any(
+                    k.lower() == b"content-type" and v.startswith(b"text/html") for k, v in raw
+                )
+                raw.extend(h for h in extra if h[0] not in names)
+                if b"content-security-policy" not in names:
+                    csp = (
+                        _CSP_DOCS
+                        if scope["path"] == self.docs_path
+                        else (_CSP_HTML if is_html else _CSP_API)
+                    )
+                    raw.append((b"content-security-policy", csp))
+                message["headers"] = raw
+            elif message["type"] == "http.response.body":
+                sizes[1] += len(message.get("body", b""))
             await send(message)
 
+        self.metrics.in_flight.inc()
         try:
             rejection = self._check_body(scope, headers)
+            if rejection is None:
+                rejection = await self._check_rate(scope, headers, client_ip)
             if rejection is not None:
-                await _send_error(send_with_id, request_id, *rejection)
+                await _send_error(send_wrapper, request_id, *rejection)
                 return
-            limit = self._limit(scope)
-            await self.app(scope, _limited(receive, limit), send_with_id)
+            await self.app(scope, _counting(receive, self._limit(scope), sizes), send_wrapper)
         except BodyTooLarge:
             await _send_error(
-                send_with_id, request_id, 413, "payload_too_large", "the request body is too large"
+                send_wrapper, request_id, 413, "payload_too_large", "the request body is too large"
             )
         finally:
-            self._observe(scope, status_holder[0], time.perf_counter() - started, request_id)
+            self.metrics.in_flight.dec()
+            self._observe(scope, status_holder[0], time.perf_counter() - started, sizes)
+            structlog.contextvars.unbind_contextvars("request_id")
 
+    # -- checks ---------------------------------------------------------------------------
     def _limit(self, scope: Scope) -> int:
         if scope["path"].endswith("/import"):
             return self.settings.max_import_bytes
         return self.settings.max_body_bytes
 
-    def _check_body(self, scope: Scope, headers: dict[bytes, bytes]) -> tuple[int, str, str] | None:
-        if scope["method"].encode() not in _BODY_METHODS:
+    def _check_body(
+        self, scope: Scope, headers: dict[bytes, bytes]
+    ) -> tuple[int, str, str, dict[str, str] | None] | None:
+        if scope["method"] not in _BODY_METHODS:
             return None
         length = headers.get(b"content-length")
         if length is not None:
             try:
-                if int(length) > self._limit(scope):
-                    return (
-                        413,
-                        "payload_too_large",
-                        (f"the request body is larger than {self._limit(scope)} bytes"),
-                    )
-                if int(length) == 0:
-                    return None
+                size = int(length)
             except ValueError:
-                return 400, "bad_request", "invalid Content-Length"
+                return 400, "bad_request", "invalid Content-Length", None
+            if size > self._limit(scope):
+                return (
+                    413,
+                    "payload_too_large",
+                    (f"the request body is larger than {self._limit(scope)} bytes"),
+                    None,
+                )
+            if size == 0:
+                return None
         ctype = headers.get(b"content-type", b"").decode("latin-1").lower()
         if not ctype:
             return None
@@ -100,26 +172,83 @@ class RequestContextMiddleware:
                 415,
                 "unsupported_media_type",
                 (f"Content-Type {media!r} is not accepted here; send application/json"),
+                None,
             )
         return None
 
-    def _observe(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
+    async def _check_rate(
+        self, scope: Scope, headers: dict[bytes, bytes], client_ip: str
+    ) -> tuple[int, str, str, dict[str, str] | None] | None:
+        if not self.settings.rate_limit_enabled:
+            return None
+        group = route_group(scope["method"], scope["path"])
+        if group is None:
+            return None
+        limiter = self.services.rate_limiter
+        checks: list[tuple[str, str, Limit]] = []
+        if group in self.limits_ip:
+            checks.append(("ip", f"ip:{group}:{client_ip}", self.limits_ip[group]))
+        user = await self._user_id(headers)
+        if user is not None and group in self.limits_user:
+            checks.append(("user", f"user:{group}:{user}", self.limits_user[group]))
+        for scope_name, key, limit in checks:
+            retry_after = limiter.hit(key, limit)
+            if retry_after is not None:
+                self.metrics.rate_limited.labels(group, scope_name).inc()
+                return (
+                    429,
+                    "rate_limited",
+                    (f"too many requests ({limit.requests} per {limit.window:g} s); slow down"),
+                    {"Retry-After": str(retry_after)},
+                )
+        return None
+
+    async def _user_id(self, headers: dict[bytes, bytes]) -> str | None:
+        auth = headers.get(b"authorization", b"").decode("latin-1")
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        principal = await self.services.accounts.resolve_token(token.strip())
+        if principal is not None:
+            return principal.user_id
+        # An unknown token still counts, against itself: guessing costs requests.
+        return "token:" + hashlib.sha256(token.encode()).hexdigest()[:16]
+
+    def _security_headers(self, path: str, tls: bool) -> list[tuple[bytes, bytes]]:
+        headers = list(_COMMON_HEADERS)
+        if tls:
+            headers.append(_HSTS)
+        return headers
+
+    # -- observation --------------------------------------------------------------------
+    def _observe(self, scope: Scope, status: int, seconds: float, sizes: list[int]) -> None:
         template = route_template(scope)
         method = scope["method"]
-        self.metrics.observe_request(method, template, status, seconds)
-        state: dict[str, Any] = scope.get("state", {})
-        if template.startswith(("/health", "/metrics")) and status < 400:
+        self.metrics.observe_request(method, template, status, seconds, sizes[0], sizes[1])
+        if template.startswith(_QUIET_ROUTES) and status < 400:
             return
+        state: dict[str, Any] = scope.get("state", {})
         log.info(
             "request",
-            request_id=request_id,
             method=method,
             route=template,
             status=status,
             duration_ms=round(seconds * 1000, 2),
             user_id=state.get("user_id"),
+            client_ip=state.get("client_ip"),
             instance=self.settings.instance_id,
         )
+
+
+def route_group(method: str, path: str) -> str | None:
+    """The rate-limit group of a request (None: not limited)."""
+    if not path.startswith("/api/"):
+        return None
+    if path.startswith("/api/v1/auth/"):
+        return "auth"
+    if path.endswith("/import"):
+        return "import"
+    return "read" if method in ("GET", "HEAD", "OPTIONS") else "write"
 
 
 def route_template(scope: Scope) -> str:
@@ -132,33 +261,34 @@ def route_template(scope: Scope) -> str:
     return "<unmatched>"
 
 
-def _limited(receive: Receive, limit: int) -> Receive:
-    seen = 0
+def _limits(config: dict[str, str]) -> dict[str, Limit]:
+    return {group: Limit.parse(text) for group, text in config.items()}
 
+
+def _counting(receive: Receive, limit: int, sizes: list[int]) -> Receive:
     async def wrapped() -> Message:
-        nonlocal seen
         message = await receive()
         if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
+            sizes[0] += len(message.get("body", b""))
+            if sizes[0] > limit:
                 raise BodyTooLarge
         return message
 
     return wrapped
 
 
-async def _send_error(send: Send, request_id: str, status: int, code: str, message: str) -> None:
+async def _send_error(
+    send: Send,
+    request_id: str,
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> None:
     body = orjson.dumps(
         {"error": {"code": code, "message": message, "request_id": request_id, "details": []}}
     )
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,26 +15,30 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
+from quizplatform.runtime.metrics import Metrics
 from quizplatform.runtime.settings import Settings
 
 
 class Database:
     """The primary database: one pooled engine per instance."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, metrics: Metrics | None = None, name: str = "primary"
+    ) -> None:
         url = settings.async_database_url
         self.url = url
+        self.name = name
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
-            self.engine: AsyncEngine = create_async_engine(
-                url, connect_args={"timeout": 15}, pool_pre_ping=False
-            )
+            self.engine: AsyncEngine = create_async_engine(url, connect_args={"timeout": 15})
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_async_engine(
                 url,
+                poolclass=_TimedPool,
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
                 pool_timeout=settings.db_pool_timeout_seconds,
@@ -42,6 +47,8 @@ class Database:
                 connect_args={"server_settings": {"application_name": "quizplatform"}},
             )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        if metrics is not None:
+            _instrument(self.engine.sync_engine, metrics, name)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -55,6 +62,44 @@ class Database:
     @property
     def sync_engine(self) -> Engine:
         return self.engine.sync_engine
+
+
+class _TimedPool(AsyncAdaptedQueuePool):
+    """The default async pool, timing how long callers wait for a connection."""
+
+    wait_observer: Any = None
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        started = time.perf_counter()
+        try:
+            return super()._do_get()
+        finally:
+            if self.wait_observer is not None:
+                self.wait_observer(time.perf_counter() - started)
+
+
+def _instrument(engine: Engine, metrics: Metrics, name: str) -> None:
+    pool = engine.pool
+    if isinstance(pool, _TimedPool):
+        pool.wait_observer = metrics.db_pool_wait.labels(name).observe
+        metrics.watch_pool(name, pool.size, pool.checkedout, pool.overflow)
+    query = metrics.db_query
+    errors = metrics.db_errors.labels(name)
+
+    def before(
+        conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
+        context._qp_started = time.perf_counter()
+
+    def after(
+        conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+    ) -> None:
+        operation = statement.lstrip().split(None, 1)[0].lower() if statement else "other"
+        query.labels(name, operation).observe(time.perf_counter() - context._qp_started)
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    event.listen(engine, "handle_error", lambda _ctx: errors.inc())
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

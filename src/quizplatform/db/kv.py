@@ -11,10 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable
-from typing import Protocol, cast
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 
 import redis.asyncio as aioredis
+
+from quizplatform.runtime.metrics import Metrics
 
 InvalidationHandler = Callable[[str], Awaitable[None] | None]
 
@@ -25,6 +28,10 @@ class KeyValueStore(Protocol):
     async def set_nx(self, key: str, value: bytes, ttl: float) -> bool: ...
     async def delete(self, *keys: str) -> None: ...
     async def exists(self, key: str) -> bool: ...
+    async def incr_many(self, updates: list[tuple[str, int, float]]) -> list[int]:
+        """Add ``amount`` to each counter (created with ``ttl``); return the new values."""
+        ...
+
     async def window_add(self, key: str, now: float, window: float) -> int:
         """Record an event at ``now`` and return how many events fall in the window."""
         ...
@@ -63,10 +70,40 @@ return 1
 """
 
 
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@contextmanager
+def _untimed(_operation: str) -> Iterator[None]:
+    yield
+
+
+def _timed(
+    operation: str,
+) -> Callable[
+    [Callable[Concatenate[RedisStore, P], Coroutine[Any, Any, T]]],
+    Callable[Concatenate[RedisStore, P], Coroutine[Any, Any, T]],
+]:
+    """Time a store operation (metrics: redis_command_duration_seconds{operation})."""
+
+    def decorate(
+        fn: Callable[Concatenate[RedisStore, P], Coroutine[Any, Any, T]],
+    ) -> Callable[Concatenate[RedisStore, P], Coroutine[Any, Any, T]]:
+        async def wrapper(store: RedisStore, /, *args: P.args, **kwargs: P.kwargs) -> T:
+            with store._timer(operation):
+                return await fn(store, *args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
 class RedisStore:
     """Redis-backed store (redis-py asyncio); every key carries ``prefix``."""
 
-    def __init__(self, url: str, prefix: str = "qp:") -> None:
+    def __init__(self, url: str, prefix: str = "qp:", metrics: Metrics | None = None) -> None:
+        self._timer = metrics.redis_timer if metrics else _untimed
         self.redis = aioredis.Redis.from_url(
             url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30
         )
@@ -77,23 +114,38 @@ class RedisStore:
     def _k(self, key: str) -> str:
         return self.prefix + key
 
+    @_timed("get")
     async def get(self, key: str) -> bytes | None:
         value = await self.redis.get(self._k(key))
         return value if value is None else _as_bytes(value)
 
+    @_timed("set")
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
         await self.redis.set(self._k(key), value, px=int(ttl * 1000) if ttl else None)
 
+    @_timed("set_nx")
     async def set_nx(self, key: str, value: bytes, ttl: float) -> bool:
         return bool(await self.redis.set(self._k(key), value, px=int(ttl * 1000), nx=True))
 
+    @_timed("delete")
     async def delete(self, *keys: str) -> None:
         if keys:
             await self.redis.delete(*(self._k(k) for k in keys))
 
+    @_timed("exists")
     async def exists(self, key: str) -> bool:
         return bool(await self.redis.exists(self._k(key)))
 
+    @_timed("incr_many")
+    async def incr_many(self, updates: list[tuple[str, int, float]]) -> list[int]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key, amount, ttl in updates:
+                pipe.incrby(self._k(key), amount)
+                pipe.pexpire(self._k(key), int(ttl * 1000))
+            results = await pipe.execute()
+        return [int(v) for v in results[0::2]]
+
+    @_timed("window_add")
     async def window_add(self, key: str, now: float, window: float) -> int:
         k = self._k(key)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -104,6 +156,7 @@ class RedisStore:
             result = await pipe.execute()
         return int(result[2])
 
+    @_timed("window_count")
     async def window_count(self, key: str, now: float, window: float) -> tuple[int, float]:
         k = self._k(key)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -113,6 +166,7 @@ class RedisStore:
             _, count, oldest = await pipe.execute()
         return int(count), float(oldest[0][1]) if oldest else 0.0
 
+    @_timed("ranked_put")
     async def ranked_put(self, key: str, member: str, rank: float, details: bytes) -> bool:
         k = self._k(key)
         result = await self._ranked_put(
@@ -120,6 +174,7 @@ class RedisStore:
         )
         return bool(result)
 
+    @_timed("ranked_replace")
     async def ranked_replace(self, key: str, entries: list[tuple[str, float, bytes]]) -> None:
         k = self._k(key)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -129,6 +184,7 @@ class RedisStore:
                 pipe.hset(k + ":details", mapping={member: d for member, _, d in entries})
             await pipe.execute()
 
+    @_timed("ranked_top")
     async def ranked_top(self, key: str, limit: int) -> list[bytes]:
         k = self._k(key)
         members = cast(list[bytes], await self.redis.zrevrange(k, 0, limit - 1))
@@ -137,6 +193,7 @@ class RedisStore:
         details = await self.redis.hmget(k + ":details", members)
         return [_as_bytes(d) for d in details if d is not None]
 
+    @_timed("publish")
     async def publish(self, channel: str, message: str) -> None:
         await self.redis.publish(self._k(channel), message)
 
@@ -162,6 +219,7 @@ class RedisStore:
                 await _call(handler, "*")
                 await asyncio.sleep(1.0)
 
+    @_timed("ping")
     async def ping(self) -> None:
         await self.redis.ping()
 
@@ -216,6 +274,14 @@ class MemoryStore:
 
     async def exists(self, key: str) -> bool:
         return self._alive(key) is not None or key in self._windows or key in self._ranked
+
+    async def incr_many(self, updates: list[tuple[str, int, float]]) -> list[int]:
+        totals = []
+        for key, amount, ttl in updates:
+            current = int((await self.get(key)) or b"0") + amount
+            await self.set(key, str(current).encode(), ttl)
+            totals.append(current)
+        return totals
 
     async def window_add(self, key: str, now: float, window: float) -> int:
         events = [t for t in self._windows.get(key, []) if t > now - window]
@@ -273,6 +339,8 @@ async def _call(handler: InvalidationHandler, message: str) -> None:
         await result
 
 
-def create_store(redis_url: str | None, prefix: str = "qp:") -> KeyValueStore:
+def create_store(
+    redis_url: str | None, prefix: str = "qp:", metrics: Metrics | None = None
+) -> KeyValueStore:
     """Redis when a URL is configured, the in-process store otherwise."""
-    return RedisStore(redis_url, prefix) if redis_url else MemoryStore()
+    return RedisStore(redis_url, prefix, metrics) if redis_url else MemoryStore()

@@ -1,28 +1,32 @@
-"""Prometheus metrics: one registry per instance (one process per instance)."""
+"""Prometheus metrics: one registry per instance (one process per instance, so no
+multiprocess mode). Every family is documented in docs/operations.md."""
 
 from __future__ import annotations
 
-from prometheus_client import (
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.gc_collector import GCCollector
+from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+FAST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+SIZE_BUCKETS = (64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 5242880)
 
 
 class Metrics:
-    """The instance's metric families."""
+    """The metric families of one instance."""
 
     def __init__(self, version: str, commit: str, environment: str) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        ProcessCollector(registry=self.registry)
-        GCCollector(registry=self.registry)
-        r = self.registry
+        self.registry = r = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=r)
+        GCCollector(registry=r)
+        PlatformCollector(registry=r)
+
+        # -- HTTP (golden signals) --------------------------------------------------------
         self.requests = Counter(
             "http_requests_total",
             "HTTP requests by method, route template and status",
@@ -36,6 +40,129 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.in_flight = Gauge(
+            "http_requests_in_flight", "HTTP requests being served right now", registry=r
+        )
+        self.request_size = Histogram(
+            "http_request_size_bytes",
+            "Request body sizes by route template",
+            ["route"],
+            buckets=SIZE_BUCKETS,
+            registry=r,
+        )
+        self.response_size = Histogram(
+            "http_response_size_bytes",
+            "Response body sizes by route template",
+            ["route"],
+            buckets=SIZE_BUCKETS,
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "http_rate_limited_total",
+            "Requests refused by a rate limit, by route group and key",
+            ["group", "scope"],
+            registry=r,
+        )
+        self.draining = Gauge(
+            "app_draining", "1 while the instance drains before shutting down", registry=r
+        )
+
+        # -- database -------------------------------------------------------------------
+        self.db_pool_size = Gauge(
+            "db_pool_size", "Configured connections in the pool", ["database"], registry=r
+        )
+        self.db_pool_checked_out = Gauge(
+            "db_pool_checked_out", "Connections in use", ["database"], registry=r
+        )
+        self.db_pool_overflow = Gauge(
+            "db_pool_overflow", "Connections open beyond the pool size", ["database"], registry=r
+        )
+        self.db_pool_wait = Histogram(
+            "db_pool_wait_seconds",
+            "Time spent waiting for a pooled connection",
+            ["database"],
+            buckets=FAST_BUCKETS,
+            registry=r,
+        )
+        self.db_query = Histogram(
+            "db_query_duration_seconds",
+            "SQL statement duration by operation",
+            ["database", "operation"],
+            buckets=FAST_BUCKETS,
+            registry=r,
+        )
+        self.db_errors = Counter(
+            "db_errors_total", "SQL statements that failed", ["database"], registry=r
+        )
+
+        # -- cache and Redis ------------------------------------------------------------
+        self.cache_requests = Counter(
+            "cache_requests_total",
+            "Near-cache look-ups by cache and result",
+            ["cache", "result"],
+            registry=r,
+        )
+        self.cache_invalidations = Counter(
+            "cache_invalidations_total",
+            "Near-cache invalidations received or sent",
+            ["direction"],
+            registry=r,
+        )
+        self.redis_duration = Histogram(
+            "redis_command_duration_seconds",
+            "Redis operations by operation name",
+            ["operation"],
+            buckets=FAST_BUCKETS,
+            registry=r,
+        )
+        self.redis_errors = Counter(
+            "redis_errors_total", "Redis operations that failed", ["operation"], registry=r
+        )
+
+        # -- business -------------------------------------------------------------------
+        self.attempts_started = Counter(
+            "quiz_attempts_started_total", "Attempts started", registry=r
+        )
+        self.attempts_submitted = Counter(
+            "quiz_attempts_submitted_total",
+            "Attempts submitted, by how: student, deadline (on access) or sweep",
+            ["how"],
+            registry=r,
+        )
+        self.responses_saved = Counter("quiz_responses_saved_total", "Responses saved", registry=r)
+        self.quizzes_published = Counter(
+            "quiz_quizzes_published_total", "Quizzes published", registry=r
+        )
+        self.quizzes_imported = Counter(
+            "quiz_quizzes_imported_total", "Quizzes imported, by format", ["format"], registry=r
+        )
+        self.import_errors = Counter(
+            "quiz_import_errors_total",
+            "Imports refused for errors in the file, by format",
+            ["format"],
+            registry=r,
+        )
+        self.logins = Counter(
+            "auth_logins_total",
+            "Sign-in attempts by outcome (ok, failed, locked)",
+            ["outcome"],
+            registry=r,
+        )
+        self.lockouts = Counter(
+            "auth_lockouts_total",
+            "Sign-ins refused by lockout, by scope (account, ip)",
+            ["scope"],
+            registry=r,
+        )
+        self.registrations = Counter(
+            "auth_registrations_total", "Accounts created, by role", ["role"], registry=r
+        )
+        self.background_runs = Counter(
+            "background_task_runs_total",
+            "Background task runs by task and outcome",
+            ["task", "outcome"],
+            registry=r,
+        )
         self.info = Gauge(
             "app_info",
             "Build and environment of this instance",
@@ -43,10 +170,47 @@ class Metrics:
             registry=r,
         )
         self.info.labels(version, commit, environment).set(1)
+        self.started = Gauge(
+            "app_start_time_seconds", "When this instance started (Unix time)", registry=r
+        )
+        self.started.set(time.time())
 
-    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+    def observe_request(
+        self,
+        method: str,
+        route: str,
+        status: int,
+        seconds: float,
+        request_bytes: int,
+        response_bytes: int,
+    ) -> None:
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
+        self.request_size.labels(route).observe(request_bytes)
+        self.response_size.labels(route).observe(response_bytes)
+
+    @contextmanager
+    def redis_timer(self, operation: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        except Exception:
+            self.redis_errors.labels(operation).inc()
+            raise
+        finally:
+            self.redis_duration.labels(operation).observe(time.perf_counter() - started)
+
+    def watch_pool(
+        self,
+        database: str,
+        size: Callable[[], int],
+        checked_out: Callable[[], int],
+        overflow: Callable[[], int],
+    ) -> None:
+        """Read the pool's gauges at scrape time."""
+        self.db_pool_size.labels(database).set_function(size)
+        self.db_pool_checked_out.labels(database).set_function(checked_out)
+        self.db_pool_overflow.labels(database).set_function(lambda: max(0, overflow()))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -2,27 +2,47 @@
 
 Precedence (lowest first): defaults < ``config/<env>.toml`` < environment (``QUIZ_*``)
 < secret files (``QUIZ_<NAME>_FILE``). ``production`` refuses to start on settings that
-are only fit for a laptop, and ``problems()`` says exactly why.
+are only fit for a laptop, and ``problems()`` says exactly why. ``explain_settings()``
+says which of those sources each effective value came from.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
+    SecretsSettingsSource,
     SettingsConfigDict,
 )
+from pydantic_settings import SettingsError as SourceParseError
 
 Environment = Literal["development", "staging", "production"]
+LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
 DEFAULT_SECRET_KEY = "dev-insecure-secret-change-me"  # noqa: S105 - the known-bad default
 ENV_PREFIX = "QUIZ_"
+MIN_SECRET_LENGTH = 32
+REDACTED = "***"
+_BOOL: TypeAdapter[bool] = TypeAdapter(bool)
 
 
 class SettingsError(RuntimeError):
@@ -33,6 +53,11 @@ class SettingsError(RuntimeError):
         super().__init__("invalid configuration:\n" + "\n".join(f"- {p}" for p in problems))
 
 
+def variable_for(field_name: str) -> str:
+    """The environment variable that sets ``field_name`` (``port`` -> ``QUIZ_PORT``)."""
+    return f"{ENV_PREFIX}{field_name.upper()}"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, extra="ignore", validate_default=True, frozen=True
@@ -40,6 +65,8 @@ class Settings(BaseSettings):
 
     env: Environment = "development"
     debug: bool = False
+    # Unset: DEBUG when debug is on, else INFO (see ``_log_level_follows_debug``).
+    log_level: LogLevel = "INFO"
     secret_key: SecretStr = SecretStr(DEFAULT_SECRET_KEY)
     version: str = "0.1.0"
     commit: str = "unknown"
@@ -58,10 +85,14 @@ class Settings(BaseSettings):
     # HTTP
     host: str = "127.0.0.1"
     port: int = 8000
+    public_url: str | None = None  # the https:// address users reach
+    tls_cert_file: Path | None = None  # both set: this instance terminates TLS itself
+    tls_key_file: Path | None = None
     max_body_bytes: int = 1024 * 1024
     max_import_bytes: int = 5 * 1024 * 1024
     trusted_proxies: list[str] = Field(default_factory=list)
     cors_origins: list[str] = Field(default_factory=list)
+    diagnostic_routes: bool = False  # test-only routes; never in production
 
     # Accounts
     allow_teacher_registration: bool = True
@@ -74,7 +105,7 @@ class Settings(BaseSettings):
     rate_limit_enabled: bool = True
     rate_limits_per_ip: dict[str, str] = Field(
         default_factory=lambda: {
-            "auth": "60/60",
+            "auth": "120/60",
             "import": "60/60",
             "write": "3000/60",
             "read": "12000/60",
@@ -100,10 +131,44 @@ class Settings(BaseSettings):
     attempt_sweep_interval_seconds: float = 30.0
     leaderboard_limit_max: int = 100
 
-    @field_validator("database_url", "redis_url", mode="before")
+    # Observability: OTLP endpoint for traces; tracing is off when unset.
+    otel_endpoint: str | None = None
+
+    @field_validator(
+        "database_url",
+        "redis_url",
+        "public_url",
+        "otel_endpoint",
+        "tls_cert_file",
+        "tls_key_file",
+        mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _log_level_follows_debug(cls, data: Any) -> Any:
+        """No log level given (or blank): DEBUG when debug is on, else INFO."""
+        if not isinstance(data, dict):
+            return data
+        level = data.get("log_level")
+        if level is not None and not (isinstance(level, str) and not level.strip()):
+            return data
+        try:
+            debug = _BOOL.validate_python(data.get("debug", False))
+        except ValidationError:
+            debug = False  # reported by the field validation itself
+        return {**data, "log_level": "DEBUG" if debug else "INFO"}
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level_upper(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            level = value.strip().upper()
+            return "WARNING" if level == "WARN" else level
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -132,24 +197,48 @@ class Settings(BaseSettings):
         return self.database_url is None or self.database_url.startswith("sqlite")
 
     @property
+    def terminates_tls(self) -> bool:
+        """Whether this instance serves TLS itself (certificate and key both set)."""
+        return self.tls_cert_file is not None and self.tls_key_file is not None
+
+    @property
     def async_database_url(self) -> str:
         """The SQLAlchemy URL with the async driver the app uses."""
         if self.database_url is None:
             return f"sqlite+aiosqlite:///{(self.data_dir / 'quiz.sqlite3').resolve()}"
         return to_async_url(self.database_url)
 
+    # -- fitness for the environment ------------------------------------------------
     def problems(self) -> list[str]:
-        """Everything that makes these settings unfit for their environment."""
-        found: list[str] = []
+        """Everything that makes these settings unfit for their environment.
+
+        This is what ``quiz config check`` reports: every refusal of
+        ``startup_problems()`` plus the deployment gaps of production (no TLS at all,
+        no ``public_url``).
+        """
+        return self.startup_problems() + self._deployment_gaps()
+
+    def startup_problems(self) -> list[str]:
+        """The problems for which an instance refuses to start (``ensure_startable``).
+
+        Half-configured TLS and malformed proxy addresses count in every environment;
+        production also refuses a default or short secret, debug, SQLite, no Redis,
+        diagnostic routes and a ``public_url`` that is not https.
+        """
+        found = self._tls_and_proxy_mistakes()
         if self.env != "production":
             return found
-        if self.secret_key.get_secret_value() in {DEFAULT_SECRET_KEY, ""}:
+        secret = self.secret_key.get_secret_value()
+        if secret in {DEFAULT_SECRET_KEY, ""}:
             found.append(
                 "QUIZ_SECRET_KEY is the built-in default; set a random secret "
                 "(or QUIZ_SECRET_KEY_FILE)"
             )
-        elif len(self.secret_key.get_secret_value()) < 32:
-            found.append("QUIZ_SECRET_KEY is shorter than 32 characters")
+        elif len(secret) < MIN_SECRET_LENGTH:
+            found.append(
+                f"QUIZ_SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters; set a "
+                "longer random secret (or QUIZ_SECRET_KEY_FILE)"
+            )
         if self.debug:
             found.append("QUIZ_DEBUG is on; production must run with debug off")
         if self.uses_sqlite:
@@ -161,11 +250,65 @@ class Settings(BaseSettings):
                 "QUIZ_REDIS_URL is not set; several instances need Redis for sessions, "
                 "lockouts and leaderboards"
             )
+        if self.diagnostic_routes:
+            found.append(
+                "QUIZ_DIAGNOSTIC_ROUTES is on; the test-only routes must be off in production"
+            )
+        if self.public_url is not None and not self.public_url.startswith("https://"):
+            found.append(
+                f"QUIZ_PUBLIC_URL is {redact_url(self.public_url)!r}; production needs "
+                "the https:// address users reach"
+            )
+        return found
+
+    def _tls_and_proxy_mistakes(self) -> list[str]:
+        found: list[str] = []
+        pairs = (("tls_cert_file", "tls_key_file"), ("tls_key_file", "tls_cert_file"))
+        for have, missing in pairs:
+            if getattr(self, have) is not None and getattr(self, missing) is None:
+                found.append(
+                    f"{variable_for(have)} is set but {variable_for(missing)} is not; "
+                    "set both (this instance terminates TLS) or neither"
+                )
+        for name in ("tls_cert_file", "tls_key_file"):
+            path: Path | None = getattr(self, name)
+            if path is None:
+                continue
+            try:
+                with path.open("rb") as fh:
+                    fh.read(1)
+            except OSError as exc:
+                reason = exc.strerror or type(exc).__name__
+                found.append(f"{variable_for(name)}: cannot read {path}: {reason}")
+        for entry in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                found.append(
+                    f"QUIZ_TRUSTED_PROXIES: {entry!r} is not an IP address or network "
+                    '(e.g. ["10.0.0.0/8"])'
+                )
+        return found
+
+    def _deployment_gaps(self) -> list[str]:
+        if self.env != "production":
+            return []
+        found: list[str] = []
+        if not self.terminates_tls and not self.trusted_proxies:
+            found.append(
+                "no TLS: set QUIZ_TLS_CERT_FILE and QUIZ_TLS_KEY_FILE (this instance "
+                "terminates TLS) or QUIZ_TRUSTED_PROXIES (the TLS-terminating proxy in front)"
+            )
+        if self.public_url is None:
+            found.append(
+                "QUIZ_PUBLIC_URL is not set; set it to the https:// address users reach "
+                "(e.g. https://quiz.example.org)"
+            )
         return found
 
     def ensure_startable(self) -> None:
         """Raise ``SettingsError`` naming every problem if these settings must not run."""
-        found = self.problems()
+        found = self.startup_problems()
         if found:
             raise SettingsError(found)
 
@@ -186,15 +329,21 @@ def to_async_url(url: str) -> str:
 class SecretFileSource(PydanticBaseSettingsSource):
     """``QUIZ_<NAME>_FILE=/run/secrets/x`` reads the value of ``<name>`` from that file."""
 
+    @staticmethod
+    def path_for(field_name: str) -> str | None:
+        """The secret file named for ``field_name`` in the environment, if any."""
+        return os.environ.get(f"{variable_for(field_name)}_FILE") or None
+
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        path = os.environ.get(f"{ENV_PREFIX}{field_name.upper()}_FILE")
+        path = self.path_for(field_name)
         if not path:
             return None, field_name, False
         try:
             return Path(path).read_text().strip(), field_name, False
-        except OSError as exc:
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
             raise SettingsError(
-                [f"{ENV_PREFIX}{field_name.upper()}_FILE: cannot read {path}: {exc.strerror}"]
+                [f"{variable_for(field_name)}_FILE: cannot read {path}: {reason}"]
             ) from exc
 
     def __call__(self) -> dict[str, Any]:
@@ -218,17 +367,26 @@ class TomlProfileSource(PydanticBaseSettingsSource):
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return None, field_name, False  # unused: __call__ reads the whole file
 
-    def __call__(self) -> dict[str, Any]:
+    def path(self) -> Path:
+        """The profile for the chosen environment: explicit arguments, then ``QUIZ_*``."""
         explicit = self._init()
         env = explicit.get("env") or os.environ.get(f"{ENV_PREFIX}ENV") or "development"
         config_dir = Path(
             explicit.get("config_dir") or os.environ.get(f"{ENV_PREFIX}CONFIG_DIR") or "config"
         )
-        path = config_dir / f"{env}.toml"
+        return config_dir / f"{env}.toml"
+
+    def __call__(self) -> dict[str, Any]:
+        path = self.path()
         if not path.is_file():
             return {}
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except OSError as exc:
+            raise SettingsError([f"{path}: cannot read: {exc.strerror}"]) from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError([f"{path}: not valid TOML: {exc}"]) from exc
         fields = self.settings_cls.model_fields
         unknown = sorted(set(data) - set(fields))
         if unknown:
@@ -239,3 +397,190 @@ class TomlProfileSource(PydanticBaseSettingsSource):
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings from all sources; keyword arguments win over everything."""
     return Settings(**overrides)
+
+
+# -- where each value comes from ------------------------------------------------------
+
+SettingValue: TypeAlias = str | int | float | bool | list[str] | dict[str, str] | None
+_SENSITIVE_NAME = re.compile(r"secret|password|passwd|token|key", re.IGNORECASE)
+_URL_USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:/@]*):(?P<secret>.*)@")
+_URL_QUERY_SECRET = re.compile(
+    r"(?P<head>[?&](?:password|passwd|pass|pwd|secret|token|key|api_key)=)[^&#]*",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class SettingSource:
+    """One effective setting, redacted for display, and the source that provided it.
+
+    ``source`` is ``"default"``, ``"file:<path>"`` (the TOML profile), ``"environment"``,
+    ``"secret file:<path>"``, or ``"argument"`` (given to ``Settings`` directly, e.g. by
+    ``--env``).
+    """
+
+    name: str
+    variable: str
+    value: SettingValue
+    source: str
+
+
+def redact_url(value: str) -> str:
+    """Hide the password of a URL (``postgresql://app:***@db/quiz``) and secret query values.
+
+    Everything between ``user:`` and the last ``@`` is hidden, so a password containing
+    ``/``, ``?`` or ``@`` does not leak either.
+    """
+    value = _URL_USERINFO.sub(lambda m: f"{m['head']}:{REDACTED}@", value, count=1)
+    return _URL_QUERY_SECRET.sub(lambda m: f"{m['head']}{REDACTED}", value)
+
+
+def _is_secret(name: str, value: Any) -> bool:
+    """``SecretStr`` settings, and text whose name says secret/password/token/key.
+
+    Numbers, flags and paths are shown (``token_ttl_seconds``, ``tls_key_file``).
+    """
+    if isinstance(value, SecretStr):
+        return True
+    info = Settings.model_fields.get(name)
+    if info is not None and "SecretStr" in str(info.annotation):
+        return True
+    if value is None or not _SENSITIVE_NAME.search(name):
+        return False
+    return isinstance(value, str | list | tuple | set | frozenset | dict)
+
+
+def display_value(name: str, value: Any) -> SettingValue:
+    """``value`` of setting ``name`` as JSON-friendly data with every secret redacted."""
+    if _is_secret(name, value):
+        return REDACTED
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str):
+        return redact_url(value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redact_url(str(item)) for item in value]
+    if isinstance(value, dict):
+        return {str(k): redact_url(str(v)) for k, v in value.items()}
+    return redact_url(str(value))
+
+
+def _settings_sources(overrides: dict[str, Any]) -> tuple[PydanticBaseSettingsSource, ...]:
+    """The sources ``Settings(**overrides)`` reads, highest precedence first.
+
+    Built the way pydantic-settings builds them (same classes, configured from
+    ``Settings.model_config``) and ordered by ``Settings.settings_customise_sources``.
+    """
+    return Settings.settings_customise_sources(
+        Settings,
+        init_settings=InitSettingsSource(Settings, init_kwargs=dict(overrides)),
+        env_settings=EnvSettingsSource(Settings),
+        dotenv_settings=DotEnvSettingsSource(Settings),
+        file_secret_settings=SecretsSettingsSource(Settings),
+    )
+
+
+def _label(source: PydanticBaseSettingsSource, field_name: str) -> str:
+    if isinstance(source, InitSettingsSource):
+        return "argument"
+    if isinstance(source, SecretFileSource):
+        return f"secret file:{source.path_for(field_name)}"
+    if isinstance(source, TomlProfileSource):
+        return f"file:{source.path()}"
+    if isinstance(source, DotEnvSettingsSource):  # before its base class EnvSettingsSource
+        return "dotenv"
+    if isinstance(source, EnvSettingsSource):
+        return "environment"
+    if isinstance(source, SecretsSettingsSource):
+        return "secrets dir"
+    return type(source).__name__
+
+
+def setting_origins(**overrides: Any) -> dict[str, str]:
+    """For every field, the label of the source that provides it (``"default"`` if none).
+
+    Raises ``SettingsError`` when a source cannot be read (unreadable secret file,
+    unknown key in the profile), exactly as building ``Settings`` would.
+    """
+    origins: dict[str, str] = {}
+    for source in _settings_sources(overrides):
+        for key in source():
+            if key in Settings.model_fields and key not in origins:
+                origins[key] = _label(source, key)
+    return {name: origins.get(name, "default") for name in Settings.model_fields}
+
+
+def profile_path(env: str | None = None) -> Path:
+    """The TOML profile ``Settings`` reads for ``env`` (default: ``QUIZ_ENV``)."""
+    for source in _settings_sources({"env": env} if env else {}):
+        if isinstance(source, TomlProfileSource):
+            return source.path()
+    raise LookupError("Settings has no TOML profile source")  # pragma: no cover
+
+
+def explain_settings(env: str | None = None) -> list[SettingSource]:
+    """Every setting's effective value (secrets redacted) and where it came from.
+
+    ``env`` overrides ``QUIZ_ENV`` (and so chooses the TOML profile). Raises what building
+    ``Settings`` raises; ``configuration_problems`` turns those into problem lines.
+    """
+    overrides: dict[str, Any] = {"env": env} if env else {}
+    origins = setting_origins(**overrides)
+    settings = load_settings(**overrides)
+    return [
+        SettingSource(
+            name=name,
+            variable=variable_for(name),
+            value=display_value(name, getattr(settings, name)),
+            source=origins[name],
+        )
+        for name in Settings.model_fields
+    ]
+
+
+def loading_problems(exc: Exception, origins: dict[str, str] | None = None) -> list[str]:
+    """One line per reason why ``Settings`` could not be built (never the bad values)."""
+    if isinstance(exc, SettingsError):
+        return list(exc.problems)
+    if isinstance(exc, ValidationError):
+        lines = []
+        for error in exc.errors(include_input=False, include_url=False):
+            loc = error["loc"]
+            name = str(loc[0]) if loc else "?"
+            where = ".".join(str(part) for part in loc[1:])
+            origin = (origins or {}).get(name)
+            suffix = f" (from {origin})" if origin and origin != "default" else ""
+            target = variable_for(name) + (f"[{where}]" if where else "")
+            lines.append(f"{target}: {error['msg']}{suffix}")
+        return lines
+    if isinstance(exc, SourceParseError):
+        match = re.search(r'field "(\w+)"', str(exc))
+        if match is None:
+            return [str(exc)]
+        name = match[1]
+        info = Settings.model_fields.get(name)
+        example = '{"key": "value"}' if "dict" in str(info and info.annotation) else '["a", "b"]'
+        return [f"{variable_for(name)}: cannot parse the value; it must be JSON, e.g. {example}"]
+    raise exc
+
+
+LOADING_ERRORS: tuple[type[Exception], ...] = (SettingsError, ValidationError, SourceParseError)
+"""What building ``Settings`` raises on a bad configuration (see ``loading_problems``)."""
+
+
+def configuration_problems(env: str | None = None) -> tuple[Settings | None, list[str]]:
+    """Build the settings for ``env`` (default ``QUIZ_ENV``) and list everything wrong.
+
+    Returns the settings (``None`` when they cannot be built) and the problem lines: the
+    reasons they cannot be built, or else ``Settings.problems()``.
+    """
+    overrides: dict[str, Any] = {"env": env} if env else {}
+    origins: dict[str, str] | None = None
+    try:
+        origins = setting_origins(**overrides)
+        settings = load_settings(**overrides)
+    except LOADING_ERRORS as exc:
+        return None, loading_problems(exc, origins)
+    return settings, settings.problems()

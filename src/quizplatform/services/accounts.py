@@ -22,6 +22,7 @@ from quizplatform.db import models
 from quizplatform.db.engine import Database
 from quizplatform.db.kv import KeyValueStore
 from quizplatform.domain.passwords import password_problems
+from quizplatform.runtime.metrics import Metrics
 from quizplatform.runtime.settings import Settings
 from quizplatform.services.cache import NearCache
 from quizplatform.services.errors import Conflict, Forbidden, Invalid, NotAuthenticated, RateLimited
@@ -79,9 +80,15 @@ _DUMMY_HASH = PasswordHasher().hash(secrets.token_urlsafe(16))
 
 class AccountService:
     def __init__(
-        self, settings: Settings, db: Database, store: KeyValueStore, cache: NearCache
+        self,
+        settings: Settings,
+        db: Database,
+        store: KeyValueStore,
+        cache: NearCache,
+        metrics: Metrics,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.db = db
         self.store = store
         self.cache = cache
@@ -126,6 +133,7 @@ class AccountService:
                 session.add(user)
         except IntegrityError as exc:
             raise Conflict("an account with this email already exists") from exc
+        self.metrics.registrations.labels(role.value).inc()
         return user
 
     # -- sign-in ------------------------------------------------------------------------
@@ -135,12 +143,14 @@ class AccountService:
         now = time.time()
         window = self.settings.login_window_seconds
         keys = (
-            (f"login-fail:acct:{_digest(email)}", self.settings.login_max_failures),
-            (f"login-fail:ip:{client_ip}", self.settings.login_max_failures_per_ip),
+            ("account", f"login-fail:acct:{_digest(email)}", self.settings.login_max_failures),
+            ("ip", f"login-fail:ip:{client_ip}", self.settings.login_max_failures_per_ip),
         )
-        for key, limit in keys:
+        for scope, key, limit in keys:
             count, oldest = await self.store.window_count(key, now, window)
             if count >= limit:
+                self.metrics.logins.labels("locked").inc()
+                self.metrics.lockouts.labels(scope).inc()
                 raise RateLimited(
                     "too many failed sign-ins; try again later",
                     retry_after=math.ceil(oldest + window - now),
@@ -150,10 +160,12 @@ class AccountService:
         if user is not None and user.is_active and self._verify(user.password_hash, password):
             if self.hasher.check_needs_rehash(user.password_hash):
                 await self._rehash(user.id, password)
+            self.metrics.logins.labels("ok").inc()
             return user
         if user is None:
             self._verify(_DUMMY_HASH, password)
-        for key, _ in keys:
+        self.metrics.logins.labels("failed").inc()
+        for _, key, _ in keys:
             await self.store.window_add(key, now, window)
         raise NotAuthenticated("wrong email or password")
 

@@ -29,8 +29,9 @@ from quizplatform.domain.scoring import (
     validate_manual_grade,
 )
 from quizplatform.runtime.clock import utcnow
+from quizplatform.runtime.metrics import Metrics
 from quizplatform.services.accounts import Principal
-from quizplatform.services.errors import Conflict, Invalid, NotFound
+from quizplatform.services.errors import Conflict, Forbidden, Invalid, NotFound
 from quizplatform.services.quizzes import QuizService, QuizSnapshot
 from quizplatform.services.views import owner_question, student_question
 
@@ -46,7 +47,10 @@ class SubmitResult:
 
 
 class AttemptService:
-    def __init__(self, db: Database, store: KeyValueStore, quizzes: QuizService) -> None:
+    def __init__(
+        self, db: Database, store: KeyValueStore, quizzes: QuizService, metrics: Metrics
+    ) -> None:
+        self.metrics = metrics
         self.db = db
         self.store = store
         self.quizzes = quizzes
@@ -84,7 +88,7 @@ class AttemptService:
         for attempt in running:
             if not _expired(attempt, now):
                 return self.attempt_view(attempt, snap, {}, for_owner=False), False
-            await self._finish(attempt.id, auto=True)
+            await self._finish(attempt.id, how="deadline")
         limit = snap.settings.max_attempts
         if limit is not None and len(existing) >= limit:
             raise Conflict(f"no attempts left (the limit is {limit})")
@@ -104,6 +108,7 @@ class AttemptService:
         )
         async with self.db.session() as session:
             session.add(attempt)
+        self.metrics.attempts_started.inc()
         return self.attempt_view(attempt, snap, {}, for_owner=False), True
 
     # -- responses ----------------------------------------------------------------------
@@ -113,7 +118,7 @@ class AttemptService:
         attempt = await self._own_attempt(caller, attempt_id, student_only=True)
         now = utcnow()
         if attempt.status == "in_progress" and _expired(attempt, now):
-            await self._finish(attempt.id, auto=True)
+            await self._finish(attempt.id, how="deadline")
             raise Conflict("the time for this attempt is over; it has been submitted")
         if attempt.status != "in_progress":
             raise Conflict("this attempt has been submitted")
@@ -145,6 +150,7 @@ class AttemptService:
             if status != "in_progress":
                 raise Conflict("this attempt has been submitted")
             await session.execute(stmt)
+        self.metrics.responses_saved.inc()
         return {"question_id": question_id, "response": stored, "saved_at": now}
 
     # -- submitting ---------------------------------------------------------------------
@@ -152,11 +158,14 @@ class AttemptService:
         attempt = await self._own_attempt(caller, attempt_id, student_only=True)
         if attempt.status == "in_progress":
             auto = _expired(attempt, utcnow())
-            await self._finish(attempt.id, auto=auto)
+            await self._finish(attempt.id, how="deadline" if auto else "student")
         return await self.get(caller, attempt_id)
 
-    async def _finish(self, attempt_id: str, *, auto: bool) -> bool:
-        """Score and close an attempt. Safe to race: only one caller's update wins."""
+    async def _finish(self, attempt_id: str, *, how: str) -> bool:
+        """Score and close an attempt (``how``: student, deadline or sweep).
+
+        Safe to race: only one caller's conditional update wins."""
+        auto = how != "student"
         async with self.db.session() as session:
             attempt = await session.get(models.Attempt, attempt_id)
             if attempt is None or attempt.status != "in_progress":
@@ -202,6 +211,7 @@ class AttemptService:
             result.max_score,
             result.percent,
         )
+        self.metrics.attempts_submitted.labels(how).inc()
         await self._rank(attempt)
         return True
 
@@ -221,14 +231,14 @@ class AttemptService:
             )
         done = 0
         for attempt_id in ids:
-            done += await self._finish(attempt_id, auto=True)
+            done += await self._finish(attempt_id, how="sweep")
         return done
 
     # -- reading ------------------------------------------------------------------------
     async def get(self, caller: Principal, attempt_id: str) -> dict[str, Any]:
         attempt = await self._own_attempt(caller, attempt_id)
         if attempt.status == "in_progress" and _expired(attempt, utcnow()):
-            await self._finish(attempt.id, auto=True)
+            await self._finish(attempt.id, how="deadline")
             attempt = await self._own_attempt(caller, attempt_id)
         snap = await self.quizzes.snapshot(attempt.quiz_id)
         if snap is None:
@@ -312,11 +322,14 @@ class AttemptService:
     async def grade(
         self, caller: Principal, attempt_id: str, question_id: str, score: object
     ) -> dict[str, Any]:
-        async with self.db.session() as session:
-            attempt = await session.get(models.Attempt, attempt_id)
-        if attempt is None:
+        # 404 unless the caller may read the attempt: another student or teacher must not
+        # learn that it exists; its own student may read it but not grade it (403).
+        attempt = await self._own_attempt(caller, attempt_id)
+        snap = await self.quizzes.snapshot(attempt.quiz_id)
+        if snap is None:
             raise NotFound("attempt not found")
-        await self.quizzes.owned(caller, attempt.quiz_id)
+        if not (caller.is_admin or caller.user_id == snap.owner_id):
+            raise Forbidden("only the quiz's owner may grade its attempts")
         if attempt.status != "submitted":
             raise Conflict("only submitted attempts can be graded")
         if question_id not in attempt.question_ids:
@@ -455,17 +468,20 @@ class AttemptService:
     async def _own_attempt(
         self, caller: Principal, attempt_id: str, *, student_only: bool = False
     ) -> models.Attempt:
-        """The attempt if the caller is its student (or, for reading, owns its quiz)."""
+        """The attempt if the caller is its student or, for reading, owns its quiz (or is
+        an admin). 404 for anyone else; 403 when the quiz's owner or an admin tries to
+        answer or submit (``student_only``) an attempt they may read."""
         async with self.db.session() as session:
             attempt = await session.get(models.Attempt, attempt_id)
         if attempt is None:
             raise NotFound("attempt not found")
         if attempt.user_id == caller.user_id:
             return attempt
-        if not student_only:
-            snap = await self.quizzes.snapshot(attempt.quiz_id)
-            if snap is not None and (caller.is_admin or snap.owner_id == caller.user_id):
-                return attempt
+        snap = await self.quizzes.snapshot(attempt.quiz_id)
+        if snap is not None and (caller.is_admin or snap.owner_id == caller.user_id):
+            if student_only:
+                raise Forbidden("only the attempt's student may answer or submit it")
+            return attempt
         raise NotFound("attempt not found")
 
     async def _questions(self, attempt: models.Attempt) -> dict[str, Question]:

@@ -15,27 +15,32 @@ import structlog
 from cachetools import TTLCache
 
 from quizplatform.db.kv import KeyValueStore
+from quizplatform.runtime.metrics import Metrics
 
 CHANNEL = "invalidate"
 log = structlog.get_logger(__name__)
 
 
 class NearCache:
-    def __init__(self, store: KeyValueStore, ttl: float, maxsize: int = 10_000) -> None:
+    def __init__(
+        self,
+        store: KeyValueStore,
+        ttl: float,
+        maxsize: int = 10_000,
+        metrics: Metrics | None = None,
+    ) -> None:
         self._store = store
         self._entries: TTLCache[str, Any] = TTLCache(maxsize=maxsize, ttl=ttl)
-        self.hits = 0
-        self.misses = 0
+        self._metrics = metrics
 
     async def start(self) -> None:
         await self._store.subscribe(CHANNEL, self._on_message)
 
     def get(self, key: str) -> Any | None:
         value = self._entries.get(key)
-        if value is None:
-            self.misses += 1
-        else:
-            self.hits += 1
+        if self._metrics is not None:
+            cache = key.split(":", 1)[0]
+            self._metrics.cache_requests.labels(cache, "miss" if value is None else "hit").inc()
         return value
 
     def put(self, key: str, value: Any) -> None:
@@ -45,6 +50,8 @@ class NearCache:
         """Drop ``keys`` here at once and on every other instance."""
         for key in keys:
             self._entries.pop(key, None)
+            if self._metrics is not None:
+                self._metrics.cache_invalidations.labels("sent").inc()
             try:
                 await self._store.publish(CHANNEL, key)
             except Exception:  # the write has happened; other copies expire by TTL
@@ -55,6 +62,8 @@ class NearCache:
         self._entries.clear()
 
     def _on_message(self, key: str) -> None:
+        if self._metrics is not None:
+            self._metrics.cache_invalidations.labels("received").inc()
         if key == "*":
             self._entries.clear()
         else:

@@ -11,11 +11,13 @@ import structlog
 
 from quizplatform.db.engine import Database
 from quizplatform.db.kv import KeyValueStore, create_store
+from quizplatform.runtime.metrics import Metrics
 from quizplatform.runtime.settings import Settings
 from quizplatform.services.accounts import AccountService
 from quizplatform.services.attempts import AttemptService
 from quizplatform.services.cache import NearCache
 from quizplatform.services.quizzes import QuizService
+from quizplatform.services.ratelimit import RateLimiter
 
 log = structlog.get_logger(__name__)
 
@@ -23,32 +25,38 @@ log = structlog.get_logger(__name__)
 @dataclass
 class Services:
     settings: Settings
+    metrics: Metrics
     db: Database
     store: KeyValueStore
     cache: NearCache
     accounts: AccountService
     quizzes: QuizService
     attempts: AttemptService
+    rate_limiter: RateLimiter
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def create(cls, settings: Settings, store: KeyValueStore | None = None) -> Services:
-        db = Database(settings)
-        store = store or create_store(settings.redis_url)
-        cache = NearCache(store, ttl=settings.quiz_cache_ttl_seconds)
-        quizzes = QuizService(db, cache)
+        metrics = Metrics(settings.version, settings.commit, settings.env)
+        db = Database(settings, metrics)
+        store = store or create_store(settings.redis_url, metrics=metrics)
+        cache = NearCache(store, ttl=settings.quiz_cache_ttl_seconds, metrics=metrics)
+        quizzes = QuizService(db, cache, metrics)
         return cls(
             settings=settings,
+            metrics=metrics,
             db=db,
             store=store,
             cache=cache,
-            accounts=AccountService(settings, db, store, cache),
+            accounts=AccountService(settings, db, store, cache, metrics),
             quizzes=quizzes,
-            attempts=AttemptService(db, store, quizzes),
+            attempts=AttemptService(db, store, quizzes, metrics),
+            rate_limiter=RateLimiter(store),
         )
 
     async def start(self, *, background: bool = True) -> None:
         await self.cache.start()
+        self._tasks.append(asyncio.create_task(self.rate_limiter.run()))
         if background and self.settings.attempt_sweep_interval_seconds > 0:
             self._tasks.append(asyncio.create_task(self._sweep_forever()))
 
@@ -68,9 +76,12 @@ class Services:
             # Jitter spreads the instances' sweeps; each submit is a conditional update,
             # so two instances sweeping the same attempt submit it once.
             await asyncio.sleep(interval * random.uniform(0.5, 1.5))
+            runs = self.metrics.background_runs
             try:
                 done = await self.attempts.sweep_expired()
+                runs.labels("attempt_sweep", "ok").inc()
                 if done:
                     log.info("expired attempts submitted", count=done)
-            except Exception:
+            except Exception:  # the sweep must survive a database hiccup
+                runs.labels("attempt_sweep", "failed").inc()
                 log.exception("attempt sweep failed")

@@ -25,6 +25,7 @@ from quizplatform.domain.questions import (
     validate_question,
 )
 from quizplatform.runtime.clock import utcnow
+from quizplatform.runtime.metrics import Metrics
 from quizplatform.services.accounts import Principal
 from quizplatform.services.cache import NearCache
 from quizplatform.services.errors import Conflict, Forbidden, Invalid, NotFound
@@ -151,9 +152,10 @@ def _validate_settings(s: QuizSettings) -> None:
 
 
 class QuizService:
-    def __init__(self, db: Database, cache: NearCache) -> None:
+    def __init__(self, db: Database, cache: NearCache, metrics: Metrics) -> None:
         self.db = db
         self.cache = cache
+        self.metrics = metrics
 
     # -- reading ----------------------------------------------------------------------
     async def snapshot(self, quiz_id: str) -> QuizSnapshot | None:
@@ -343,6 +345,8 @@ class QuizService:
                 quiz.published_at = utcnow()
             quiz.revision += 1
         await self.cache.invalidate(f"quiz:{quiz_id}", f"quizview:{quiz_id}")
+        if publish:
+            self.metrics.quizzes_published.inc()
         snap2 = await self.snapshot(quiz_id)
         assert snap2 is not None
         return snap2
@@ -367,6 +371,7 @@ class QuizService:
         try:
             content = formats.read_quiz(fmt, text)
         except FormatError as exc:
+            self.metrics.import_errors.labels(fmt).inc()
             raise Invalid(
                 f"the {fmt} file has {len(exc.issues)} error(s); nothing was imported",
                 [{"line": i.line, "message": i.message} for i in exc.issues],
@@ -377,7 +382,9 @@ class QuizService:
             raise Invalid(
                 "the file contains no questions", [{"line": 1, "message": "no questions"}]
             )
-        return await self.create(caller, content)
+        snap = await self.create(caller, content)
+        self.metrics.quizzes_imported.labels(fmt).inc()
+        return snap
 
     async def export_text(self, caller: Principal, quiz_id: str, fmt: str) -> tuple[str, str]:
         """The quiz written in ``fmt``; returns (text, media type)."""
