@@ -18,16 +18,20 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
 from quizplatform.runtime.metrics import Metrics
-from quizplatform.runtime.settings import Settings
+from quizplatform.runtime.settings import Settings, to_async_url
 
 
 class Database:
     """The primary database: one pooled engine per instance."""
 
     def __init__(
-        self, settings: Settings, metrics: Metrics | None = None, name: str = "primary"
+        self,
+        settings: Settings,
+        metrics: Metrics | None = None,
+        name: str = "primary",
+        url: str | None = None,
     ) -> None:
-        url = settings.async_database_url
+        url = to_async_url(url) if url else settings.async_database_url
         self.url = url
         self.name = name
         self.is_sqlite = url.startswith("sqlite")

@@ -1,31 +1,127 @@
-"""structlog set-up: JSON in staging/production, readable console in development."""
+"""Logging: structlog to stdout, JSON in staging/production, readable in development.
+
+Our own log calls take structlog's fast path (no stdlib logging per line); records from
+libraries (uvicorn, SQLAlchemy, Alembic) go through the stdlib root logger and the same
+processors, so every line has the same shape. Emails are masked and secrets never
+appear: ``redact`` runs on every event, whatever logged it.
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
+import orjson
 import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
 
 from quizplatform.runtime.settings import Settings
 
+_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
+SECRET_KEYS = frozenset(
+    {
+        "password",
+        "passwd",
+        "token",
+        "access_token",
+        "refresh_token",
+        "secret",
+        "secret_key",
+        "authorization",
+        "cookie",
+        "set-cookie",
+        "api_key",
+        "password_hash",
+    }
+)
 
-def configure_logging(settings: Settings) -> None:
-    level = logging.DEBUG if settings.debug else logging.INFO
-    renderer: structlog.typing.Processor = (
-        structlog.dev.ConsoleRenderer(colors=False)
-        if settings.is_development
-        else structlog.processors.JSONRenderer()
-    )
+
+def mask_text(text: str) -> str:
+    """``jane.doe@example.org`` → ``j***@example.org``; bearer tokens → ``[redacted]``."""
+    return _BEARER.sub(r"\1[redacted]", _EMAIL.sub(r"\1***@\2", text))
+
+
+def redact(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
+    """Mask emails and drop secrets in every value of the event."""
+    for key, value in list(event.items()):
+        if key.lower() in SECRET_KEYS:
+            event[key] = "[redacted]"
+        elif isinstance(value, str):
+            event[key] = mask_text(value)
+        elif isinstance(value, MutableMapping | list | tuple):
+            event[key] = _redact_value(value)
+    return event
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, MutableMapping):
+        return {
+            k: "[redacted]" if str(k).lower() in SECRET_KEYS else _redact_value(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redact_value(v) for v in value]
+    return value
+
+
+def _orjson_dumps(event: Any, **_kw: Any) -> bytes:
+    return orjson.dumps(event, default=str)
+
+
+def _level(settings: Settings) -> int:
+    name = getattr(settings, "log_level", None)
+    if name:
+        return logging.getLevelNamesMapping().get(str(name).upper(), logging.INFO)
+    return logging.DEBUG if settings.debug else logging.INFO
+
+
+def configure_logging(settings: Settings, *, extra: list[Processor] | None = None) -> None:
+    """Configure structlog and the stdlib root logger for this process."""
+    level = _level(settings)
+    json_output = not settings.is_development
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        *(extra or []),
+        redact,
+    ]
+    renderer: Processor
+    if json_output:
+        renderer = structlog.processors.JSONRenderer(serializer=_orjson_dumps)
+        factory: Any = structlog.BytesLoggerFactory(sys.stdout.buffer)
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=False)
+        factory = structlog.PrintLoggerFactory(sys.stdout)
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
-        cache_logger_on_first_use=False,
+        logger_factory=factory,
+        # Caching binds loggers to this configuration for good: only where it never changes.
+        cache_logger_on_first_use=settings.env == "production",
     )
+    structlog.contextvars.bind_contextvars(instance=settings.instance_id)
+
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer()
+            if json_output
+            else structlog.dev.ConsoleRenderer(colors=False),
+        ],
+    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(level)
+    for noisy in ("uvicorn.access",):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

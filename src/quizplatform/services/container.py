@@ -11,6 +11,7 @@ import structlog
 
 from quizplatform.db.engine import Database
 from quizplatform.db.kv import KeyValueStore, create_store
+from quizplatform.db.migrate import head_revision
 from quizplatform.runtime.metrics import Metrics
 from quizplatform.runtime.settings import Settings
 from quizplatform.services.accounts import AccountService
@@ -33,12 +34,18 @@ class Services:
     quizzes: QuizService
     attempts: AttemptService
     rate_limiter: RateLimiter
+    schema_head: str | None
+    replicas: list[Database] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
     def create(cls, settings: Settings, store: KeyValueStore | None = None) -> Services:
         metrics = Metrics(settings.version, settings.commit, settings.env)
         db = Database(settings, metrics)
+        replicas = [
+            Database(settings, metrics, name=f"replica{i}", url=url)
+            for i, url in enumerate(settings.database_replica_urls, start=1)
+        ]
         store = store or create_store(settings.redis_url, metrics=metrics)
         cache = NearCache(store, ttl=settings.quiz_cache_ttl_seconds, metrics=metrics)
         quizzes = QuizService(db, cache, metrics)
@@ -52,6 +59,8 @@ class Services:
             quizzes=quizzes,
             attempts=AttemptService(db, store, quizzes, metrics),
             rate_limiter=RateLimiter(store),
+            schema_head=head_revision(settings),
+            replicas=replicas,
         )
 
     async def start(self, *, background: bool = True) -> None:
@@ -69,6 +78,8 @@ class Services:
         self._tasks.clear()
         await self.store.close()
         await self.db.dispose()
+        for replica in self.replicas:
+            await replica.dispose()
 
     async def _sweep_forever(self) -> None:
         interval = self.settings.attempt_sweep_interval_seconds
