@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from argon2 import PasswordHasher
 
+from quizplatform.services.accounts import Role
 from tests.api.helpers import PASSWORD, Api, User
 from tests.api.samples import all_types_quiz, by_type, perfect_responses
 
@@ -180,8 +181,8 @@ class World:
             missing="0" * 32,
             running=self.running,
             done=self.done,
-            tf=key["true_false"]["id"],
-            essay=key["essay"]["id"],
+            tf=key["true_false"]["id"] if key else "-",
+            essay=key["essay"]["id"] if key else "-",
         )
 
     def body(self, name: str | None, role: str) -> dict[str, Any]:
@@ -218,23 +219,50 @@ def fast_hashing(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(api.services.accounts, "hasher", cheap)
 
 
-async def build_world(api: Api) -> World:
-    users = {
-        "owner": await api.user("teacher", name="Owner"),
-        "student": await api.user("student", name="Student"),
-        "other_student": await api.user("student", name="Other Student"),
-        "other_teacher": await api.user("teacher", name="Other Teacher"),
-        "admin": await api.user("admin", name="Admin"),
-    }
+async def _user(api: Api, role: str) -> User:
+    """A user made through the services (the HTTP sign-up is tested in test_accounts)."""
+    kind = {"owner": "teacher", "other_teacher": "teacher", "admin": "admin"}.get(role, "student")
+    email = f"{role}@example.org"
+    account = await api.services.accounts.register(
+        email, PASSWORD, role.replace("_", " ").title(), Role(kind), by_admin=True
+    )
+    token = await api.services.accounts.issue_token(account)
+    return User(account.id, email, {"Authorization": f"Bearer {token.access_token}"})
+
+
+def _needs(template: str) -> str:
+    """How much of the world a row needs: users, quizzes, or quizzes and attempts."""
+    if any(part in template for part in ("{running}", "{done}", "/attempts", "/leaderboard")):
+        return "attempts"
+    if "/report" in template:
+        return "attempts"
+    return "quizzes" if template.startswith("/quizzes") or "{" in template else "users"
+
+
+async def build_world(api: Api, caller: str, needs: str = "attempts") -> World:
+    """The owner, the student and (when it is someone else) the caller, with the objects
+    a row ``needs``."""
+    wanted = ["owner", "student"] + (
+        [caller] if caller not in {"anonymous", "owner", "student"} else []
+    )
+    users = {role: await _user(api, role) for role in wanted}
     owner, student = users["owner"], users["student"]
+    if needs == "users":
+        return World(api, users, {"id": "-", "questions": []}, {"id": "-"}, "-", "-")
     published = await api.quiz(owner, all_types_quiz(show_correct_answers="never"))
-    draft = await api.quiz(owner, {**all_types_quiz(), "title": "Draft"}, publish=False)
+    draft = await api.quiz(owner, {**SMALL_QUIZ, "title": "Draft"}, publish=False)
+    if needs == "quizzes":
+        return World(api, users, published, draft, "-", "-")
 
     attempts = f"{V1}/quizzes/{published['id']}/attempts"
     r = await api.http.post(attempts, headers=student.headers)
     assert r.status_code == 201, r.text
     done = r.json()
-    for qid, response in perfect_responses(published, done).items():
+    key = by_type(published)
+    for qid, response in [
+        (key["true_false"]["id"], {"value": True}),
+        (key["essay"]["id"], {"text": "An essay."}),
+    ]:
         r = await api.http.put(
             f"{V1}/attempts/{done['id']}/responses/{qid}", json=response, headers=student.headers
         )
@@ -248,8 +276,8 @@ async def build_world(api: Api) -> World:
 
 
 @pytest.fixture
-async def world(api: Api, fast_hashing: None) -> AsyncIterator[World]:
-    yield await build_world(api)
+async def world(api: Api, fast_hashing: None, role: str, template: str) -> AsyncIterator[World]:
+    yield await build_world(api, role, _needs(template))
 
 
 # -- the matrix --------------------------------------------------------------------------------
