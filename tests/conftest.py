@@ -18,7 +18,6 @@ import asyncpg
 import pytest
 
 from quizplatform.db import models
-from quizplatform.db.kv import RedisStore
 from quizplatform.db.migrate import upgrade
 from quizplatform.runtime.settings import Settings
 from quizplatform.services.container import Services
@@ -109,10 +108,7 @@ async def services(request: pytest.FixtureRequest, session_tmp: Path) -> AsyncIt
     backend: str = request.param
     if backend not in _services:
         settings = await backend_settings(backend, session_tmp)
-        store = (
-            RedisStore(settings.redis_url, prefix=f"{SESSION_TAG}:") if settings.redis_url else None
-        )
-        svc = Services.create(settings, store=store)
+        svc = Services.create(settings, store_prefix=f"{SESSION_TAG}:")
         await svc.start(background=False)
         _services[backend] = svc
     svc = _services[backend]

@@ -126,7 +126,15 @@ class RequestContextMiddleware:
             if rejection is not None:
                 await _send_error(send_wrapper, request_id, *rejection)
                 return
-            await self.app(scope, _counting(receive, self._limit(scope), sizes), send_wrapper)
+            limit = self._limit(scope)
+            if scope["method"] in _BODY_METHODS and b"content-length" not in headers:
+                # A chunked body's size is known only while reading it. Read it here: the
+                # framework turns an error raised from receive() into a 400, not a 413.
+                messages = await _buffer(receive, limit)
+                if messages is None:
+                    raise BodyTooLarge
+                receive = _replay(messages, receive)
+            await self.app(scope, _counting(receive, limit, sizes), send_wrapper)
         except BodyTooLarge:
             await _send_error(
                 send_wrapper, request_id, 413, "payload_too_large", "the request body is too large"
@@ -263,6 +271,31 @@ def route_template(scope: Scope) -> str:
 
 def _limits(config: dict[str, str]) -> dict[str, Limit]:
     return {group: Limit.parse(text) for group, text in config.items()}
+
+
+async def _buffer(receive: Receive, limit: int) -> list[Message] | None:
+    """The request's messages up to the end of its body; None when it exceeds ``limit``."""
+    messages: list[Message] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages
+        size += len(message.get("body", b""))
+        if size > limit:
+            return None
+        if not message.get("more_body", False):
+            return messages
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
 
 
 def _counting(receive: Receive, limit: int, sizes: list[int]) -> Receive:

@@ -42,17 +42,24 @@ SECRET_KEYS = frozenset(
 
 def mask_text(text: str) -> str:
     """``jane.doe@example.org`` → ``j***@example.org``; bearer tokens → ``[redacted]``."""
-    return _BEARER.sub(r"\1[redacted]", _EMAIL.sub(r"\1***@\2", text))
+    # The substring tests keep the common case (nothing to mask) cheap: this runs on
+    # every value of every log line.
+    if "@" in text:
+        text = _EMAIL.sub(r"\1***@\2", text)
+    if "earer" in text:
+        text = _BEARER.sub(r"\1[redacted]", text)
+    return text
 
 
 def redact(_logger: WrappedLogger, _name: str, event: EventDict) -> EventDict:
     """Mask emails and drop secrets in every value of the event."""
-    for key, value in list(event.items()):
-        if key.lower() in SECRET_KEYS:
+    for key, value in event.items():
+        kind = type(value)
+        if key in SECRET_KEYS or key.lower() in SECRET_KEYS:
             event[key] = "[redacted]"
-        elif isinstance(value, str):
+        elif kind is str:
             event[key] = mask_text(value)
-        elif isinstance(value, MutableMapping | list | tuple):
+        elif kind in (dict, list, tuple) or isinstance(value, MutableMapping):
             event[key] = _redact_value(value)
     return event
 
@@ -68,6 +75,24 @@ def _redact_value(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_redact_value(v) for v in value]
     return value
+
+
+class _CurrentStdout:
+    """Writes to whatever ``sys.stdout`` is at the time of writing (so test capture and
+    redirection keep working for loggers configured earlier)."""
+
+    def write(self, data: bytes) -> None:
+        out = sys.stdout
+        buffer = getattr(out, "buffer", None)
+        if buffer is not None:
+            out.flush()
+            buffer.write(data)
+        else:
+            out.write(data.decode("utf-8", "replace"))
+
+    def flush(self) -> None:
+        out = sys.stdout
+        (getattr(out, "buffer", None) or out).flush()
 
 
 def _orjson_dumps(event: Any, **_kw: Any) -> bytes:
@@ -95,7 +120,7 @@ def configure_logging(settings: Settings, *, extra: list[Processor] | None = Non
     renderer: Processor
     if json_output:
         renderer = structlog.processors.JSONRenderer(serializer=_orjson_dumps)
-        factory: Any = structlog.BytesLoggerFactory(sys.stdout.buffer)
+        factory: Any = structlog.BytesLoggerFactory(_CurrentStdout())  # type: ignore[arg-type]
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=False)
         factory = structlog.PrintLoggerFactory(sys.stdout)

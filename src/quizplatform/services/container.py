@@ -39,14 +39,16 @@ class Services:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @classmethod
-    def create(cls, settings: Settings, store: KeyValueStore | None = None) -> Services:
+    def create(
+        cls, settings: Settings, store: KeyValueStore | None = None, store_prefix: str = "qp:"
+    ) -> Services:
         metrics = Metrics(settings.version, settings.commit, settings.env)
         db = Database(settings, metrics)
         replicas = [
             Database(settings, metrics, name=f"replica{i}", url=url)
             for i, url in enumerate(settings.database_replica_urls, start=1)
         ]
-        store = store or create_store(settings.redis_url, metrics=metrics)
+        store = store or create_store(settings.redis_url, store_prefix, metrics)
         cache = NearCache(store, ttl=settings.quiz_cache_ttl_seconds, metrics=metrics)
         quizzes = QuizService(db, cache, metrics)
         return cls(
