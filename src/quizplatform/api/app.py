@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Response
 
-from quizplatform.api import health
+from quizplatform.api import diagnostics, health
 from quizplatform.api.errors import install_error_handlers
 from quizplatform.api.middleware import RequestContextMiddleware
 from quizplatform.api.responses import json_response
@@ -56,6 +56,8 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         )
 
     app.include_router(health.router)
+    if settings.diagnostic_routes:
+        app.include_router(diagnostics.router)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics_endpoint() -> Response:
