@@ -307,3 +307,33 @@ async def test_ready_is_503_while_draining(services: Services) -> None:
         r = await http.get("/health/ready")
         assert r.status_code == 503 and r.json()["reason"] == "draining"
         assert (await http.get("/health/live")).status_code == 200
+
+
+# -- tracing ----------------------------------------------------------------------------
+async def test_request_trace_has_route_and_db_spans_and_logs_carry_trace_id(
+    services: Services, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from quizplatform.runtime.tracing import shutdown_tracing
+
+    exporter = InMemorySpanExporter()
+    app = create_app(
+        settings_like(services, env="staging"), services=services, span_exporter=exporter
+    )
+    try:
+        async with client_for(app) as http:
+            r = await http.get("/api/v1/quizzes", headers={"X-Request-ID": "traced-1"})
+            assert r.status_code == 200
+    finally:
+        shutdown_tracing(app.state.tracer_provider)
+    spans = exporter.get_finished_spans()
+    server = next(s for s in spans if s.attributes and s.attributes.get("http.route"))
+    assert server.attributes is not None
+    assert server.attributes["http.route"] == "/api/v1/quizzes"
+    trace_id = server.context.trace_id
+    db_spans = [s for s in spans if s.attributes and "db.system" in s.attributes]
+    assert db_spans and all(s.context.trace_id == trace_id for s in db_spans)
+    lines = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith("{")]
+    access = next(x for x in lines if x.get("request_id") == "traced-1" and x["event"] == "request")
+    assert access["trace_id"] == f"{trace_id:032x}"

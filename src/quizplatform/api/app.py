@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Response
 
@@ -14,13 +15,19 @@ from quizplatform.api.responses import json_response
 from quizplatform.api.v1 import API_PREFIX, accounts, attempts, quizzes
 from quizplatform.runtime.logging import configure_logging
 from quizplatform.runtime.settings import Settings
+from quizplatform.runtime.tracing import add_trace_context, setup_tracing, shutdown_tracing
 from quizplatform.services.container import Services
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
-def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
-    """Build the app. ``services`` may be given by tests; otherwise they are made here."""
+
+def create_app(
+    settings: Settings, services: Services | None = None, span_exporter: SpanExporter | None = None
+) -> FastAPI:
+    """Build the app. ``services`` and ``span_exporter`` may be given by tests."""
     settings.ensure_startable()
-    configure_logging(settings)
+    configure_logging(settings, extra=[add_trace_context])
     services = services or Services.create(settings)
     metrics = services.metrics
 
@@ -31,6 +38,7 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
             yield
         finally:
             await services.close()
+            shutdown_tracing(app.state.tracer_provider)
 
     app = FastAPI(
         title="Quiz Platform",
@@ -68,5 +76,15 @@ def create_app(settings: Settings, services: Services | None = None) -> FastAPI:
         settings=settings,
         services=services,
         docs_path=f"{API_PREFIX}/docs",
+    )
+    app.state.tracer_provider = setup_tracing(
+        app,
+        service_name="quizplatform",
+        service_version=settings.version,
+        environment=settings.env,
+        instance_id=settings.instance_id,
+        otlp_endpoint=settings.otel_endpoint,
+        sync_engine=services.db.sync_engine,
+        exporter=span_exporter,
     )
     return app
