@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from quizplatform.cli_config import config_app
 from quizplatform.runtime.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(config_app, name="config")
 console = Console()
 err = Console(stderr=True)
 
