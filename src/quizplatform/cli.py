@@ -46,6 +46,7 @@ def serve(
     import uvicorn
 
     from quizplatform.api.app import create_app
+    from quizplatform.runtime.lifecycle import GracefulServer
 
     settings = _settings(host=host, port=port)
     try:
@@ -55,15 +56,26 @@ def serve(
         for problem in exc.problems:
             err.print(f"  - {problem}")
         raise typer.Exit(2) from exc
-    uvicorn.run(
+    config = uvicorn.Config(
         application,
         host=settings.host,
         port=settings.port,
         log_level="warning",
         access_log=False,
         server_header=False,
-        proxy_headers=False,
+        proxy_headers=False,  # X-Forwarded-* is handled by the app for trusted proxies only
+        timeout_graceful_shutdown=int(settings.shutdown_timeout),
+        log_config=None,  # logging is configured by the app (structlog)
     )
+
+    def start_draining() -> None:
+        application.state.draining = True
+        application.state.services.metrics.draining.set(1)
+
+    server = GracefulServer(
+        config, drain_delay=settings.shutdown_drain_delay, on_drain=start_draining
+    )
+    server.run()
 
 
 @db_app.command("upgrade")
