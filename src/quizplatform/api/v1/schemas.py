@@ -25,7 +25,9 @@ Weight = Annotated[float, Field(ge=-100, le=100, allow_inf_nan=False)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    # strict: a JSON string is not taken for a bool or a number ("yes" is not true, "5" is
+    # not 5); the few fields parsed from strings (datetimes, enums) opt out one by one.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, strict=True)
 
 
 # -- accounts ------------------------------------------------------------------------------
@@ -229,9 +231,11 @@ class SettingsIn(Strict):
     max_attempts: Annotated[int, Field(gt=0, le=1000)] | None = None
     shuffle_questions: bool = False
     shuffle_options: bool = False
-    opens_at: AwareDatetime | None = None
-    closes_at: AwareDatetime | None = None
-    show_correct_answers: ShowCorrectAnswers = ShowCorrectAnswers.AFTER_SUBMIT
+    opens_at: Annotated[AwareDatetime, Field(strict=False)] | None = None
+    closes_at: Annotated[AwareDatetime, Field(strict=False)] | None = None
+    show_correct_answers: Annotated[ShowCorrectAnswers, Field(strict=False)] = (
+        ShowCorrectAnswers.AFTER_SUBMIT
+    )
 
     def merged_into(self, current: QuizSettings) -> QuizSettings:
         """``current`` with the fields this request set."""
