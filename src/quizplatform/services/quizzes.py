@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Select, delete, func, or_, select
+from sqlalchemy import Select, and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -264,12 +264,11 @@ class QuizService:
         self, q: Select[models.Quiz], text: str
     ) -> tuple[Select[models.Quiz], list[Any]]:
         if self.db.is_sqlite:
-            pattern = "%" + text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
-            cond = or_(
-                models.Quiz.title.ilike(pattern, escape="\\"),
-                models.Quiz.description.ilike(pattern, escape="\\"),
-            )
-            return q.where(cond), [models.Quiz.published_at.desc()]
+            # Like the full-text search on PostgreSQL: every word must occur in the title or
+            # the description, in any order (not the whole text as one substring).
+            document = models.Quiz.title + " " + models.Quiz.description
+            conds = [document.ilike(_like_pattern(word), escape="\\") for word in text.split()]
+            return q.where(and_(*conds)), [models.Quiz.published_at.desc()]
         document = func.to_tsvector("simple", models.Quiz.title + " " + models.Quiz.description)
         query = func.websearch_to_tsquery("simple", text)
         rank = func.ts_rank(document, query)
@@ -418,6 +417,11 @@ class QuizService:
                 )
             )
             return {row.id: question_from_row(row) for row in rows}
+
+
+def _like_pattern(word: str) -> str:
+    """``word`` as a LIKE pattern matching it anywhere; its wildcards are literal."""
+    return "%" + word.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
 
 
 def _apply_settings(quiz: models.Quiz, s: QuizSettings) -> None:
