@@ -408,3 +408,34 @@ def _wrong(question: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     if t == "ordering":
         return {"item_ids": [i["id"] for i in question["items"]]}
     return {"text": "no idea"}
+
+
+async def test_after_submit_reveals_keys_only_once_submitted(api: Api, fast_hashing: None) -> None:
+    teacher = await api.user("teacher")
+    student = await api.user("student")
+    other = await api.user("student")
+    quiz = await api.quiz(teacher, all_types_quiz(show_correct_answers="after_submit"))
+    r = await api.http.post(f"{V1}/quizzes/{quiz['id']}/attempts", headers=student.headers)
+    attempt = r.json()
+    assert_no_keys(attempt, "started attempt")
+    qid = by_type(quiz)["true_false"]["id"]
+    r = await api.http.put(
+        f"{V1}/attempts/{attempt['id']}/responses/{qid}",
+        json={"value": False},
+        headers=student.headers,
+    )
+    assert_no_keys(r.json(), "saved response")
+    r = await api.http.get(f"{V1}/attempts/{attempt['id']}", headers=student.headers)
+    assert_no_keys(r.json(), "running attempt")
+
+    r = await api.http.post(f"{V1}/attempts/{attempt['id']}/submit", headers=student.headers)
+    result = r.json()
+    assert result["show_correct_answers"] is True
+    review = {item["question"]["id"]: item for item in result["review"]}
+    assert review[qid]["question"]["answer"] is True and review[qid]["response"] == {"value": False}
+    # the quiz itself still shows no keys, to this student or anyone else
+    for headers in (student.headers, other.headers, {}):
+        r = await api.http.get(f"{V1}/quizzes/{quiz['id']}", headers=headers)
+        assert_no_keys(r.json(), "quiz after a submit")
+    r = await api.http.get(f"{V1}/attempts/{attempt['id']}", headers=other.headers)
+    assert r.status_code == 404
