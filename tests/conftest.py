@@ -97,6 +97,7 @@ async def reset(services: Services) -> None:
             await session.execute(table.delete())
     await services.store.flush()
     services.cache.clear()
+    services.accounts.cache.clear()
 
 
 _services: dict[str, Services] = {}

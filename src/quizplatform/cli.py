@@ -65,6 +65,8 @@ def serve(
         server_header=False,
         proxy_headers=False,  # X-Forwarded-* is handled by the app for trusted proxies only
         timeout_graceful_shutdown=int(settings.shutdown_timeout),
+        ssl_certfile=settings.tls_cert_file,
+        ssl_keyfile=settings.tls_key_file,
         log_config=None,  # logging is configured by the app (structlog)
     )
 

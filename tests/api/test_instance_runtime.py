@@ -351,3 +351,33 @@ async def test_request_trace_has_route_and_db_spans_and_logs_carry_trace_id(
     lines = [json.loads(x) for x in capfd.readouterr().out.splitlines() if x.startswith("{")]
     access = next(x for x in lines if x.get("request_id") == "traced-1" and x["event"] == "request")
     assert access["trace_id"] == f"{trace_id:032x}"
+
+
+async def test_cors_only_for_configured_origins(services: Services) -> None:
+    app = create_app(
+        settings_like(services, cors_origins=["https://app.example.org"]), services=services
+    )
+    async with client_for(app) as http:
+        ok = await http.get("/api/v1/version", headers={"Origin": "https://app.example.org"})
+        other = await http.get("/api/v1/version", headers={"Origin": "https://evil.example"})
+    assert ok.headers["access-control-allow-origin"] == "https://app.example.org"
+    assert "access-control-allow-origin" not in other.headers
+
+
+async def test_leaderboard_limit_is_capped_by_configuration(api: Api) -> None:
+    teacher = await api.user("teacher")
+    quiz = await api.quiz(teacher, all_types_quiz())
+    tf = by_type(quiz)["true_false"]["id"]
+    for _ in range(3):
+        s = await api.user("student")
+        a = (
+            await api.http.post(f"/api/v1/quizzes/{quiz['id']}/attempts", headers=s.headers)
+        ).json()
+        await api.http.put(
+            f"/api/v1/attempts/{a['id']}/responses/{tf}", json={"value": True}, headers=s.headers
+        )
+        await api.http.post(f"/api/v1/attempts/{a['id']}/submit", headers=s.headers)
+    app = create_app(settings_like(api.services, leaderboard_limit_max=2), services=api.services)
+    async with client_for(app) as http:
+        board = (await http.get(f"/api/v1/quizzes/{quiz['id']}/leaderboard?limit=50")).json()
+    assert len(board["items"]) == 2

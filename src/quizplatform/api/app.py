@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Response
+from fastapi.middleware.cors import CORSMiddleware
 
 from quizplatform.api import diagnostics, health
 from quizplatform.api.errors import install_error_handlers
@@ -50,6 +51,7 @@ def create_app(
         debug=settings.debug and settings.is_development,
     )
     app.state.services = services
+    app.state.settings = settings
     app.state.metrics = metrics
     app.state.draining = False
     install_error_handlers(app)
@@ -77,6 +79,15 @@ def create_app(
         services=services,
         docs_path=f"{API_PREFIX}/docs",
     )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
     app.state.tracer_provider = setup_tracing(
         app,
         service_name="quizplatform",

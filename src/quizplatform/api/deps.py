@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from quizplatform.runtime.settings import Settings
 from quizplatform.services.accounts import Principal
 from quizplatform.services.container import Services
 from quizplatform.services.errors import NotAuthenticated
@@ -17,6 +18,15 @@ def get_services(request: Request) -> Services:
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings this app was built with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def _bearer(request: Request) -> str | None:

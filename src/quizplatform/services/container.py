@@ -57,7 +57,13 @@ class Services:
             db=db,
             store=store,
             cache=cache,
-            accounts=AccountService(settings, db, store, cache, metrics),
+            accounts=AccountService(
+                settings,
+                db,
+                store,
+                NearCache(store, settings.token_cache_ttl_seconds, metrics=metrics),
+                metrics,
+            ),
             quizzes=quizzes,
             attempts=AttemptService(db, store, quizzes, metrics),
             rate_limiter=RateLimiter(store),
@@ -67,6 +73,7 @@ class Services:
 
     async def start(self, *, background: bool = True) -> None:
         await self.cache.start()
+        await self.accounts.cache.start()
         self._tasks.append(asyncio.create_task(self.rate_limiter.run()))
         if background and self.settings.attempt_sweep_interval_seconds > 0:
             self._tasks.append(asyncio.create_task(self._sweep_forever()))

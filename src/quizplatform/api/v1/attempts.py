@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 
-from quizplatform.api.deps import CurrentUser, MaybeUser, ServicesDep
+from quizplatform.api.deps import CurrentUser, MaybeUser, ServicesDep, SettingsDep
 from quizplatform.api.responses import json_response
 from quizplatform.api.v1 import API_PREFIX
 from quizplatform.api.v1.schemas import GradeIn
@@ -56,9 +56,11 @@ async def grade(
 async def leaderboard(
     id: str,
     services: ServicesDep,
+    settings: SettingsDep,
     caller: MaybeUser,
-    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 10,
 ) -> Response:
+    limit = min(limit, settings.leaderboard_limit_max)
     return json_response(await services.attempts.leaderboard(caller, id, limit))
 
 
