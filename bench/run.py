@@ -1082,9 +1082,12 @@ def scan_server_log(path: Path) -> dict[str, Any]:
             except ValueError:
                 entry = None
             if isinstance(entry, dict):
-                key = f"{entry.get('level')} {entry.get('event')}"
+                key = f"{entry.get('level')} {str(entry.get('event')).strip()}"
                 if "status" in entry:
                     key += f" {entry.get('method')} {entry.get('route')} -> {entry['status']}"
+                lines = str(entry.get("exception") or "").strip().splitlines()
+                if lines:  # the exception's last line says what it was
+                    key += f": {lines[-1][:200]}"
             else:
                 key = "non-JSON output"
             counts[key] += 1
