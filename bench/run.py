@@ -45,6 +45,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -456,7 +457,8 @@ class Bench:
             keys = list(r.scan_iter(match=APP_REDIS_PREFIX + "*", count=1000))
             for i in range(0, len(keys), 1000):
                 r.delete(*keys[i : i + 1000])
-            if (r.get(REDIS_CLAIM_KEY) or b"").decode() == str(self.pid):
+            owner = r.get(REDIS_CLAIM_KEY)
+            if isinstance(owner, bytes) and owner.decode() == str(self.pid):
                 r.delete(REDIS_CLAIM_KEY)
             left = r.dbsize()
             if left:
@@ -573,14 +575,14 @@ class Bench:
         await gather_limited(
             4,
             [
-                (lambda s=s, i=i: api.register(s, f"Bench Student {i}", "student"))
+                partial(api.register, s, f"Bench Student {i}", "student")
                 for i, s in enumerate(students)
             ],
         )
         read_quiz = await api.create_quiz(teacher, 0)
         put_attempts = await gather_limited(
             16,
-            [(lambda s=s, i=i: api.start_attempt(s, i, read_quiz)) for i, s in enumerate(students)],
+            [partial(api.start_attempt, s, i, read_quiz) for i, s in enumerate(students)],
         )
         return Fixture(teacher, students, read_quiz, put_attempts)
 
@@ -593,7 +595,7 @@ class Bench:
         first = len(fx.submit_quizzes) + 1
         fx.submit_quizzes += await gather_limited(
             8,
-            [(lambda n=n: api.create_quiz(fx.teacher, n)) for n in range(first, first + missing)],
+            [partial(api.create_quiz, fx.teacher, n) for n in range(first, first + missing)],
         )
 
     async def top_up_pool(self, api: Api, fx: Fixture) -> list[Attempt]:
@@ -611,7 +613,7 @@ class Bench:
         ]
         started = time.monotonic()
         fresh = await gather_limited(
-            16, [(lambda i=i, q=q: api.start_attempt(fx.students[i], i, q)) for i, q in todo]
+            16, [partial(api.start_attempt, fx.students[i], i, q) for i, q in todo]
         )
         for attempt in fresh:
             fx.pool[(attempt.student, attempt.quiz_id)] = attempt
@@ -923,9 +925,9 @@ def summarise(runs: list[Run]) -> dict[str, Any]:
         data["p99_ratio"] = data["p99_ms_median"] / hello["p99_ms_median"] if hello else None
     checks = []
     for route, (min_ratio, max_p99) in TARGETS.items():
-        data = routes.get(route)
-        if data is None:
+        if route not in routes:
             continue
+        data = routes[route]
         checks.append(
             {
                 "check": f"{route} req/s >= {min_ratio:g}x hello",
