@@ -12,7 +12,9 @@ from quizplatform.services.container import Services
 from quizplatform.services.errors import NotAuthenticated
 
 
-def get_services(request: Request) -> Services:
+# Dependencies are async on purpose: FastAPI runs plain functions in a thread pool,
+# which costs more than the lookup itself on every request.
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -20,7 +22,7 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The settings this app was built with."""
     settings: Settings = request.app.state.settings
     return settings
@@ -61,7 +63,7 @@ CurrentUser = Annotated[Principal, Depends(require_principal)]
 MaybeUser = Annotated[Principal | None, Depends(optional_principal)]
 
 
-def client_ip(request: Request) -> str:
+async def client_ip(request: Request) -> str:
     """The client's address as the request middleware resolved it (trusted proxies)."""
     state = request.scope.get("state", {})
     return str(state.get("client_ip") or (request.client.host if request.client else "unknown"))

@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quizplatform.api.responses import json_response
@@ -120,6 +121,7 @@ def install_error_handlers(app: FastAPI) -> None:
         RedisTimeoutError,
         OperationalError,
         InterfaceError,
+        PoolTimeoutError,  # every pooled connection busy for longer than the pool timeout
         TimeoutError,
     ):
         app.add_exception_handler(unavailable, _unavailable)

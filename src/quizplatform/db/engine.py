@@ -46,7 +46,10 @@ class Database:
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_max_overflow,
                 pool_timeout=settings.db_pool_timeout_seconds,
-                pool_pre_ping=True,
+                # No pre-ping: it costs a round trip on every checkout. A connection the
+                # server dropped fails one request (503, Retry-After), SQLAlchemy then
+                # invalidates the pool, and pool_recycle retires idle connections.
+                pool_pre_ping=False,
                 pool_recycle=1800,
                 connect_args={"server_settings": {"application_name": "quizplatform"}},
             )
