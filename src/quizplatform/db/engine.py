@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -54,6 +55,7 @@ class Database:
                 connect_args={"server_settings": {"application_name": "quizplatform"}},
             )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
         if metrics is not None:
             _instrument(self.engine.sync_engine, metrics, name)
 
@@ -62,6 +64,13 @@ class Database:
         """A session whose transaction commits on success and rolls back on error."""
         async with self.sessionmaker() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A connection whose every statement commits by itself: one round trip for a
+        single-statement write, where a transaction would add BEGIN and COMMIT."""
+        async with self._autocommit_engine.connect() as conn:
+            yield conn
 
     async def dispose(self) -> None:
         await self.engine.dispose()

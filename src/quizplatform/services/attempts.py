@@ -6,18 +6,21 @@ from __future__ import annotations
 import math
 import random
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import JSON, String, bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from quizplatform.db import models
 from quizplatform.db.engine import Database
 from quizplatform.db.kv import KeyValueStore
+from quizplatform.db.models import UTCDateTime
 from quizplatform.domain.analysis import AttemptItems, QuestionInfo, analyse
 from quizplatform.domain.questions import Question, QuestionType, ShowCorrectAnswers
 from quizplatform.domain.scoring import (
@@ -41,9 +44,22 @@ _SCORE_STEPS = 1000
 
 
 @dataclass
-class SubmitResult:
+class Finished:
+    """An attempt as its submission left it."""
+
     attempt: models.Attempt
-    scores: dict[str, QuestionScore]
+    responses: dict[str, models.Response]
+    questions: dict[str, Question]
+
+
+@dataclass(frozen=True)
+class AttemptShape:
+    """What never changes about an attempt once started (safe to cache anywhere)."""
+
+    user_id: str
+    quiz_id: str
+    question_ids: tuple[str, ...]
+    deadline_at: datetime | None
 
 
 class AttemptService:
@@ -54,6 +70,26 @@ class AttemptService:
         self.db = db
         self.store = store
         self.quizzes = quizzes
+        self._upsert = self._build_upsert()
+
+    async def _shape(self, attempt_id: str) -> AttemptShape | None:
+        """The fixed facts of an attempt, from the near cache when possible."""
+        key = f"attempt:{attempt_id}"
+        cached = self.quizzes.cache.get(key)
+        if isinstance(cached, AttemptShape):
+            return cached
+        async with self.db.session() as session:
+            attempt = await session.get(models.Attempt, attempt_id)
+        if attempt is None:
+            return None
+        return self._remember(attempt)
+
+    def _remember(self, attempt: models.Attempt) -> AttemptShape:
+        shape = AttemptShape(
+            attempt.user_id, attempt.quiz_id, tuple(attempt.question_ids), attempt.deadline_at
+        )
+        self.quizzes.cache.put(f"attempt:{attempt.id}", shape)
+        return shape
 
     # -- starting ---------------------------------------------------------------------
     async def start(self, caller: Principal, quiz_id: str) -> tuple[dict[str, Any], bool]:
@@ -108,6 +144,7 @@ class AttemptService:
         )
         async with self.db.session() as session:
             session.add(attempt)
+        self._remember(attempt)
         self.metrics.attempts_started.inc()
         return self.attempt_view(attempt, snap, {}, for_owner=False), True
 
@@ -115,105 +152,162 @@ class AttemptService:
     async def save_response(
         self, caller: Principal, attempt_id: str, question_id: str, payload: object
     ) -> dict[str, Any]:
-        attempt = await self._own_attempt(caller, attempt_id, student_only=True)
+        """Save (or replace) the caller's response to one question of their attempt.
+
+        The common case costs one SQL statement: the attempt's fixed facts (owner, quiz,
+        questions, deadline) come from the near cache, and the upsert itself checks that the
+        attempt is still in progress. Anything else (no such attempt, not the caller's,
+        past the deadline, already submitted) takes the slow path that says exactly why.
+        """
         now = utcnow()
-        if attempt.status == "in_progress" and _expired(attempt, now):
-            await self._finish(attempt.id, how="deadline")
-            raise Conflict("the time for this attempt is over; it has been submitted")
-        if attempt.status != "in_progress":
-            raise Conflict("this attempt has been submitted")
-        if question_id not in attempt.question_ids:
+        shape = await self._shape(attempt_id)
+        if shape is None or shape.user_id != caller.user_id or _past(shape.deadline_at, now):
+            await self._explain_closed(caller, attempt_id)
+        assert shape is not None
+        if question_id not in shape.question_ids:
             raise NotFound("question not found in this attempt")
-        question = (await self._questions(attempt))[question_id]
+        question = (await self._questions(shape.quiz_id, shape.question_ids))[question_id]
         try:
             stored = parse_response(question, payload)
         except InvalidResponse as exc:
             raise Invalid(str(exc), [{"loc": ["body"], "message": str(exc)}]) from exc
-        values = {
-            "attempt_id": attempt.id,
-            "question_id": question_id,
-            "payload": stored,
-            "saved_at": now,
-        }
-        insert = sqlite_insert if self.db.is_sqlite else pg_insert
-        stmt = insert(models.Response).values(**values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["attempt_id", "question_id"],
-            set_={"payload": stmt.excluded.payload, "saved_at": stmt.excluded.saved_at},
-        )
-        async with self.db.session() as session:
-            # Re-check the state in the same statement's transaction: a submit that won the
-            # race makes this response too late.
-            status = await session.scalar(
-                select(models.Attempt.status).where(models.Attempt.id == attempt.id)
+        async with self.db.autocommit() as conn:
+            saved = await conn.execute(
+                self._upsert,
+                {
+                    "attempt_id": attempt_id,
+                    "question_id": question_id,
+                    "payload": stored,
+                    "saved_at": now,
+                },
             )
-            if status != "in_progress":
-                raise Conflict("this attempt has been submitted")
-            await session.execute(stmt)
+            if saved.first() is None:
+                await self._explain_closed(caller, attempt_id)
         self.metrics.responses_saved.inc()
         return {"question_id": question_id, "response": stored, "saved_at": now}
+
+    async def _explain_closed(self, caller: Principal, attempt_id: str) -> None:
+        """Raise the error that says why a response cannot be saved now."""
+        attempt = await self._own_attempt(caller, attempt_id, student_only=True)
+        if attempt.status == "in_progress" and _expired(attempt, utcnow()):
+            await self._finish(attempt.id, how="deadline")
+            raise Conflict("the time for this attempt is over; it has been submitted")
+        if attempt.status != "in_progress":
+            raise Conflict("this attempt has been submitted")
+
+    def _build_upsert(self) -> Any:
+        # INSERT ... SELECT FROM attempts WHERE in progress: the state check and the write
+        # are one statement. FOR SHARE (PostgreSQL) makes a concurrent submit, which locks
+        # the attempt FOR UPDATE, either wait for this response or make it see "submitted".
+        r = models.Response
+        source = (
+            select(
+                models.Attempt.id,
+                bindparam("question_id", type_=String),
+                bindparam("payload", type_=JSON),
+                bindparam("saved_at", type_=UTCDateTime),
+            )
+            .where(
+                models.Attempt.id == bindparam("attempt_id", type_=String),
+                models.Attempt.status == "in_progress",
+                or_(
+                    models.Attempt.deadline_at.is_(None),
+                    models.Attempt.deadline_at > bindparam("saved_at", type_=UTCDateTime),
+                ),
+            )
+            .with_for_update(read=True)
+        )
+        insert = sqlite_insert if self.db.is_sqlite else pg_insert
+        stmt = insert(r).from_select(["attempt_id", "question_id", "payload", "saved_at"], source)
+        return stmt.on_conflict_do_update(
+            index_elements=["attempt_id", "question_id"],
+            set_={"payload": stmt.excluded.payload, "saved_at": stmt.excluded.saved_at},
+        ).returning(r.question_id)
 
     # -- submitting ---------------------------------------------------------------------
     async def submit(self, caller: Principal, attempt_id: str) -> dict[str, Any]:
         attempt = await self._own_attempt(caller, attempt_id, student_only=True)
         if attempt.status == "in_progress":
-            auto = _expired(attempt, utcnow())
-            await self._finish(attempt.id, how="deadline" if auto else "student")
+            how = "deadline" if _expired(attempt, utcnow()) else "student"
+            finished = await self._finish(attempt.id, how=how, display_name=caller.display_name)
+            if finished is not None:
+                snap = await self.quizzes.snapshot(finished.attempt.quiz_id)
+                if snap is not None:
+                    return self.attempt_view(
+                        finished.attempt,
+                        snap,
+                        finished.responses,
+                        for_owner=False,
+                        questions=finished.questions,
+                    )
         return await self.get(caller, attempt_id)
 
-    async def _finish(self, attempt_id: str, *, how: str) -> bool:
+    async def _finish(
+        self, attempt_id: str, *, how: str, display_name: str | None = None
+    ) -> Finished | None:
         """Score and close an attempt (``how``: student, deadline or sweep).
 
-        Safe to race: only one caller's conditional update wins."""
-        auto = how != "student"
-        async with self.db.session() as session:
-            attempt = await session.get(models.Attempt, attempt_id)
-            if attempt is None or attempt.status != "in_progress":
-                return False
-            responses = list(
-                await session.scalars(
-                    select(models.Response).where(models.Response.attempt_id == attempt_id)
+        One transaction that locks the attempt (PostgreSQL) before reading its responses,
+        so a response saved concurrently is either in the score or refused. Safe to race:
+        whoever finds the attempt no longer in progress does nothing and gets None.
+        """
+        try:
+            async with self.db.session() as session:
+                attempt = await session.get(
+                    models.Attempt, attempt_id, with_for_update=not self.db.is_sqlite
                 )
+                if attempt is None or attempt.status != "in_progress":
+                    return None
+                session.expunge(attempt)
+                finished = await self._close(session, attempt, how)
+        except _LostRace:
+            return None
+        self.metrics.attempts_submitted.labels(how).inc()
+        await self._rank(finished.attempt, display_name)
+        return finished
+
+    async def _close(self, session: AsyncSession, attempt: models.Attempt, how: str) -> Finished:
+        """Score ``attempt`` (detached, locked) and write the result in ``session``."""
+        attempt_id = attempt.id
+        responses = {
+            r.question_id: r
+            for r in await session.scalars(
+                select(models.Response).where(models.Response.attempt_id == attempt_id)
             )
-        questions = await self._questions(attempt)
-        scores = _score(attempt, questions, responses)
+        }
+        questions = await self._questions(attempt.quiz_id, attempt.question_ids)
+        scores = _score(attempt, questions, list(responses.values()))
         result = total(list(scores.values()))
         now = utcnow()
-        submitted_at = min(now, attempt.deadline_at) if auto and attempt.deadline_at else now
-        async with self.db.session() as session:
-            won = await session.execute(
-                update(models.Attempt)
-                .where(models.Attempt.id == attempt_id, models.Attempt.status == "in_progress")
-                .values(
-                    status="submitted",
-                    submitted_at=submitted_at,
-                    auto_submitted=auto,
-                    score=result.score,
-                    max_score=result.max_score,
-                    percent=result.percent,
-                )
-            )
-            if won.rowcount != 1:  # type: ignore[attr-defined]
-                return False
-            for r in responses:
-                r.score = scores[r.question_id].score if r.question_id in scores else 0.0
-            if responses:
-                await session.execute(
-                    update(models.Response),
-                    [
-                        {"attempt_id": r.attempt_id, "question_id": r.question_id, "score": r.score}
-                        for r in responses
-                    ],
-                )
-        attempt.status, attempt.submitted_at = "submitted", submitted_at
+        auto = how != "student"
+        attempt.status = "submitted"
+        attempt.submitted_at = (
+            min(now, attempt.deadline_at) if auto and attempt.deadline_at else now
+        )
+        attempt.auto_submitted = auto
         attempt.score, attempt.max_score, attempt.percent = (
             result.score,
             result.max_score,
             result.percent,
         )
-        self.metrics.attempts_submitted.labels(how).inc()
-        await self._rank(attempt)
-        return True
+        # Conditional, for SQLite (no row locks): of two racing submits one wins.
+        won = await session.execute(
+            update(models.Attempt)
+            .where(models.Attempt.id == attempt_id, models.Attempt.status == "in_progress")
+            .values(
+                status=attempt.status,
+                submitted_at=attempt.submitted_at,
+                auto_submitted=auto,
+                score=result.score,
+                max_score=result.max_score,
+                percent=result.percent,
+            )
+        )
+        if won.rowcount != 1:  # type: ignore[attr-defined]
+            raise _LostRace
+        for qid, r in responses.items():
+            r.score = scores[qid].score if qid in scores else 0.0
+        return Finished(attempt, responses, questions)
 
     async def sweep_expired(self, limit: int = 200) -> int:
         """Submit attempts whose deadline has passed. Safe on every instance at once."""
@@ -231,7 +325,7 @@ class AttemptService:
             )
         done = 0
         for attempt_id in ids:
-            done += await self._finish(attempt_id, how="sweep")
+            done += (await self._finish(attempt_id, how="sweep")) is not None
         return done
 
     # -- reading ------------------------------------------------------------------------
@@ -252,7 +346,11 @@ class AttemptService:
             }
         for_owner = caller.user_id != attempt.user_id
         return self.attempt_view(
-            attempt, snap, responses, for_owner=for_owner, questions=await self._questions(attempt)
+            attempt,
+            snap,
+            responses,
+            for_owner=for_owner,
+            questions=await self._questions(attempt.quiz_id, attempt.question_ids),
         )
 
     def attempt_view(
@@ -334,7 +432,7 @@ class AttemptService:
             raise Conflict("only submitted attempts can be graded")
         if question_id not in attempt.question_ids:
             raise NotFound("question not found in this attempt")
-        questions = await self._questions(attempt)
+        questions = await self._questions(attempt.quiz_id, attempt.question_ids)
         try:
             value = validate_manual_grade(questions[question_id], score)
         except InvalidResponse as exc:
@@ -384,11 +482,11 @@ class AttemptService:
         ]
         return {"items": items}
 
-    async def _rank(self, attempt: models.Attempt) -> None:
+    async def _rank(self, attempt: models.Attempt, display_name: str | None = None) -> None:
         key = f"lb:{attempt.quiz_id}"
         if not await self.store.exists(f"{key}:built"):
             return  # the next read rebuilds from the database, this attempt included
-        name = await self._display_name(attempt.user_id)
+        name = display_name or await self._display_name(attempt.user_id)
         await self.store.ranked_put(key, attempt.user_id, *_rank_entry(attempt, name))
 
     async def _rebuild_leaderboard(self, quiz_id: str) -> None:
@@ -484,14 +582,22 @@ class AttemptService:
             return attempt
         raise NotFound("attempt not found")
 
-    async def _questions(self, attempt: models.Attempt) -> dict[str, Question]:
-        """The question versions this attempt was started with."""
-        snap = await self.quizzes.snapshot(attempt.quiz_id)
+    async def _questions(self, quiz_id: str, question_ids: Sequence[str]) -> dict[str, Question]:
+        """The question versions an attempt was started with."""
+        snap = await self.quizzes.snapshot(quiz_id)
         current = snap.by_id if snap else {}
-        missing = [qid for qid in attempt.question_ids if qid not in current]
+        missing = [qid for qid in question_ids if qid not in current]
         if not missing:
             return current
         return {**current, **await self.quizzes.question_versions(missing)}
+
+
+class _LostRace(Exception):
+    """Another submit closed the attempt first; roll back and let it win."""
+
+
+def _past(deadline: datetime | None, now: datetime) -> bool:
+    return deadline is not None and now >= deadline
 
 
 def _expired(attempt: models.Attempt, now: datetime) -> bool:

@@ -477,8 +477,8 @@ async def _insert_question(
 async def _replace_questions(session: AsyncSession, quiz_id: str, incoming: list[Question]) -> None:
     """Make ``incoming`` the quiz's question list.
 
-    A question that students have already answered is never changed in place: its row is
-    archived (past attempts keep scoring against it) and the new content gets a new row.
+    Once the quiz has attempts, a question is never changed or deleted in place: its row
+    is archived (attempts keep scoring against it) and new content gets a new row.
     """
     rows = {
         r.id: r
@@ -497,13 +497,12 @@ async def _replace_questions(session: AsyncSession, quiz_id: str, incoming: list
                 for i in unknown
             ],
         )
-    answered = set(
-        await session.scalars(
-            select(models.Response.question_id)
-            .where(models.Response.question_id.in_(list(rows)))
-            .distinct()
-        )
+    # Once anyone has started the quiz, every question row may be part of an attempt (its
+    # stored question list), so rows are versioned rather than changed or deleted.
+    started = await session.scalar(
+        select(models.Attempt.id).where(models.Attempt.quiz_id == quiz_id).limit(1)
     )
+    answered = set(rows) if started is not None else set()
     now = utcnow()
     kept: set[str] = set()
     for position, q in enumerate(incoming):
