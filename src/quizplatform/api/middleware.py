@@ -8,9 +8,9 @@ the security headers, and records the access log line and the HTTP metrics.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -79,7 +79,7 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         headers = dict(scope["headers"])
         incoming = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _REQUEST_ID.match(incoming) else os.urandom(16).hex()
         peer = scope["client"][0] if scope.get("client") else "unknown"
         client_ip = client_address(
             peer, headers.get(b"x-forwarded-for", b"").decode("latin-1"), self.trusted
@@ -209,7 +209,7 @@ class RequestContextMiddleware:
         auth = headers.get(b"authorization")
         caller = None
         if auth is not None:
-            caller = await self._principal(auth)
+            caller = await self._principal(scope, auth)
             if caller is None:
                 return False
         try:
@@ -236,11 +236,18 @@ class RequestContextMiddleware:
         await send({"type": "http.response.body", "body": body})
         return True
 
-    async def _principal(self, auth: bytes) -> Principal | None:
+    async def _principal(self, scope: Scope, auth: bytes) -> Principal | None:
+        """The caller named by an Authorization header, resolved once per request."""
+        state = scope["state"]
+        if "principal" in state:
+            principal: Principal | None = state["principal"]
+            return principal
         scheme, _, token = auth.decode("latin-1").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return None
-        return await self.services.accounts.resolve_token(token.strip())
+        principal = None
+        if scheme.lower() == "bearer" and token.strip():
+            principal = await self.services.accounts.resolve_token(token.strip())
+        state["principal"] = principal
+        return principal
 
     async def _check_rate(
         self, scope: Scope, headers: dict[bytes, bytes], client_ip: str
@@ -254,7 +261,7 @@ class RequestContextMiddleware:
         checks: list[tuple[str, str, Limit]] = []
         if group in self.limits_ip:
             checks.append(("ip", f"ip:{group}:{client_ip}", self.limits_ip[group]))
-        user = await self._user_id(headers)
+        user = await self._user_id(scope, headers)
         if user is not None and group in self.limits_user:
             checks.append(("user", f"user:{group}:{user}", self.limits_user[group]))
         for scope_name, key, limit in checks:
@@ -269,11 +276,11 @@ class RequestContextMiddleware:
                 )
         return None
 
-    async def _user_id(self, headers: dict[bytes, bytes]) -> str | None:
+    async def _user_id(self, scope: Scope, headers: dict[bytes, bytes]) -> str | None:
         auth = headers.get(b"authorization")
         if auth is None:
             return None
-        principal = await self._principal(auth)
+        principal = await self._principal(scope, auth)
         if principal is not None:
             return principal.user_id
         # An unknown token still counts, against itself: guessing costs requests.

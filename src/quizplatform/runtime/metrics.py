@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.gc_collector import GCCollector
@@ -170,6 +171,7 @@ class Metrics:
             registry=r,
         )
         self.info.labels(version, commit, environment).set(1)
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any, Any, Any]] = {}
         self.started = Gauge(
             "app_start_time_seconds", "When this instance started (Unix time)", registry=r
         )
@@ -184,10 +186,23 @@ class Metrics:
         request_bytes: int,
         response_bytes: int,
     ) -> None:
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route).observe(seconds)
-        self.request_size.labels(route).observe(request_bytes)
-        self.response_size.labels(route).observe(response_bytes)
+        # Labelled children are looked up once per (method, route, status): labels() on
+        # every request costs more than the observations themselves.
+        key = (method, route, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+                self.request_size.labels(route),
+                self.response_size.labels(route),
+            )
+            self._request_children[key] = children
+        count, latency, request_size, response_size = children
+        count.inc()
+        latency.observe(seconds)
+        request_size.observe(request_bytes)
+        response_size.observe(response_bytes)
 
     @contextmanager
     def redis_timer(self, operation: str) -> Iterator[None]:

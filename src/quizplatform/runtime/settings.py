@@ -77,8 +77,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str | None = None
     database_replica_urls: list[str] = Field(default_factory=list)
-    db_pool_size: int = 10
-    db_max_overflow: int = 10
+    db_pool_size: int = 20
+    # Overflow connections are opened and closed again under load (a new PostgreSQL
+    # connection costs ~9 ms of server CPU): a larger pool and no overflow queue instead.
+    db_max_overflow: int = 0
     db_pool_timeout_seconds: float = 5.0
     redis_url: str | None = None
 

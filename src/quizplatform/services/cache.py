@@ -9,10 +9,11 @@ seconds regardless, which bounds staleness even in the worst case.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import structlog
-from cachetools import TTLCache
+from prometheus_client import Counter
 
 from quizplatform.db.kv import KeyValueStore
 from quizplatform.runtime.metrics import Metrics
@@ -30,21 +31,45 @@ class NearCache:
         metrics: Metrics | None = None,
     ) -> None:
         self._store = store
-        self._entries: TTLCache[str, Any] = TTLCache(maxsize=maxsize, ttl=ttl)
+        # A plain dict of (expires, value), oldest first. Written by hand rather than with
+        # cachetools.TTLCache: this lookup is on every request's path and TTLCache's
+        # bookkeeping cost several times the rest of the hit.
+        self._entries: dict[str, tuple[float, Any]] = {}
+        self._ttl = ttl
+        self._maxsize = maxsize
         self._metrics = metrics
+        self._counters: dict[str, tuple[Counter, Counter]] = {}
 
     async def start(self) -> None:
         await self._store.subscribe(CHANNEL, self._on_message)
 
     def get(self, key: str) -> Any | None:
-        value = self._entries.get(key)
+        entry = self._entries.get(key)
+        value = None
+        if entry is not None:
+            if entry[0] > time.monotonic():
+                value = entry[1]
+            else:
+                self._entries.pop(key, None)
         if self._metrics is not None:
-            cache = key.split(":", 1)[0]
-            self._metrics.cache_requests.labels(cache, "miss" if value is None else "hit").inc()
+            hit, miss = self._counters_for(key.split(":", 1)[0])
+            (miss if value is None else hit).inc()
         return value
 
     def put(self, key: str, value: Any) -> None:
-        self._entries[key] = value
+        self._entries.pop(key, None)  # re-insert at the end: dict order is age order
+        self._entries[key] = (time.monotonic() + self._ttl, value)
+        while len(self._entries) > self._maxsize:
+            del self._entries[next(iter(self._entries))]
+
+    def _counters_for(self, cache: str) -> tuple[Counter, Counter]:
+        counters = self._counters.get(cache)
+        if counters is None:
+            assert self._metrics is not None
+            family = self._metrics.cache_requests
+            counters = (family.labels(cache, "hit"), family.labels(cache, "miss"))
+            self._counters[cache] = counters
+        return counters
 
     async def invalidate(self, *keys: str) -> None:
         """Drop ``keys`` here at once and on every other instance."""
