@@ -63,15 +63,17 @@ OUT_DIR = ROOT / "var" / "bench"
 BIN = Path(sys.executable).parent
 API = "/api/v1"
 
-ROUTES = ("hello", "get_quiz", "put_response", "submit")
+ROUTES = ("hello", "hello_mw", "get_quiz", "put_response", "submit")
 LABELS = {
     "hello": "hello baseline",
+    "hello_mw": "hello + middleware",
     "get_quiz": "GET quiz (student)",
     "put_response": "PUT response",
     "submit": "POST submit",
 }
 # route -> (min req/s ratio to hello, max p99 ratio to hello or None)
 TARGETS: dict[str, tuple[float, float | None]] = {
+    "hello_mw": (0.8, None),
     "get_quiz": (0.8, 1.5),
     "put_response": (0.2, None),
     "submit": (0.1, None),
@@ -501,7 +503,7 @@ class Bench:
         env.update(raised_rate_limits())
         return env
 
-    def start_servers(self) -> tuple[Server, Server]:
+    def start_servers(self) -> tuple[Server, Server, Server]:
         env = self.app_env()
         result = subprocess.run(
             [str(BIN / "quiz"), "db", "upgrade"],
@@ -521,21 +523,31 @@ class Bench:
             port,
         )
         self.servers.append(app)
-        hello_port = free_port()
         hello_env = {k: v for k, v in os.environ.items() if not k.startswith("QUIZ_")}
-        hello = start_server(
-            "hello",
+        hello = self.start_hello("hello", "hello_app:app", hello_env)
+        mw_env = {
+            **hello_env,
+            "BENCH_HELLO_MIDDLEWARE": "1",
+            "BENCH_HELLO_DATA_DIR": str(OUT_DIR / "hello-data"),
+        }
+        hello_mw = self.start_hello("hello_mw", "hello_app:app_with_middleware", mw_env)
+        return app, hello, hello_mw
+
+    def start_hello(self, name: str, target: str, env: dict[str, str]) -> Server:
+        port = free_port()
+        server = start_server(
+            name,
             [
                 str(BIN / "python"),
                 "-m",
                 "uvicorn",
                 "--app-dir",
                 str(ROOT / "bench"),
-                "hello_app:app",
+                target,
                 "--host",
                 "127.0.0.1",
                 "--port",
-                str(hello_port),
+                str(port),
                 "--loop",
                 "uvloop",
                 "--http",
@@ -548,11 +560,11 @@ class Bench:
                 "--no-server-header",
                 "--no-proxy-headers",
             ],
-            hello_env,
-            hello_port,
+            env,
+            port,
         )
-        self.servers.append(hello)
-        return app, hello
+        self.servers.append(server)
+        return server
 
     def cleanup(self) -> None:
         for server in reversed(self.servers):
@@ -790,6 +802,7 @@ class Bench:
         fx: Fixture,
         app: Server,
         hello: Server,
+        hello_mw: Server,
         round_no: int,
         duration: int,
     ) -> list[Run]:
@@ -810,6 +823,7 @@ class Bench:
         student = fx.students[0].token
         plans: list[tuple[str, Server, list[str]]] = [
             ("hello", hello, []),
+            ("hello_mw", hello_mw, []),
             ("get_quiz", app, [fx.read_quiz, student]),
             ("put_response", app, [str(put_file), nthreads]),
             ("submit", app, [str(submit_file), nthreads]),
@@ -859,7 +873,7 @@ class Bench:
             runs.append(run)
         return runs
 
-    async def measure(self, app: Server, hello: Server) -> None:
+    async def measure(self, app: Server, hello: Server, hello_mw: Server) -> None:
         limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
         async with httpx.AsyncClient(base_url=app.url, timeout=60.0, limits=limits) as client:
             api = Api(client)
@@ -875,7 +889,7 @@ class Bench:
             log(f"set-up done in {time.monotonic() - started:.0f} s")
             rate = 0.0
             if warm > 0:
-                runs = await self.round(api, fx, app, hello, 0, warm)
+                runs = await self.round(api, fx, app, hello, hello_mw, 0, warm)
                 self.runs += runs
                 sub = runs[-1]
                 rate = sub.extra["real_submits_per_s"]
@@ -884,7 +898,7 @@ class Bench:
             for k in range(1, self.args.rounds + 1):
                 need = math.ceil(rate * self.args.duration * self.args.pool_margin) + 256
                 await self.ensure_quizzes(api, fx, need)
-                runs = await self.round(api, fx, app, hello, k, self.args.duration)
+                runs = await self.round(api, fx, app, hello, hello_mw, k, self.args.duration)
                 self.runs += runs
                 rate = max(rate, runs[-1].extra["real_submits_per_s"])
 
@@ -946,7 +960,9 @@ def summarise(runs: list[Run]) -> dict[str, Any]:
         checks.append(
             {"check": f"{route} no errors", "value": data["errors"], "passed": data["errors"] == 0}
         )
-    app_rss = [r.rss_max_mb for r in measured if r.route != "hello" and r.rss_max_mb]
+    app_rss = [
+        r.rss_max_mb for r in measured if r.route not in ("hello", "hello_mw") and r.rss_max_mb
+    ]
     rss = max(app_rss) if app_rss else None
     checks.append(
         {
@@ -1157,15 +1173,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def run_bench(bench: Bench) -> dict[str, Any]:
     await bench.create_database()
-    app, hello = bench.start_servers()
+    app, hello, hello_mw = bench.start_servers()
     log(
         f"app pid {app.proc.pid} on {app.url} (database {bench.db_name}, Redis db "
         f"{bench.redis_db}); hello pid {hello.proc.pid} on {hello.url}"
     )
     await wait_ready(app, "/health/ready")
     await wait_ready(hello, "/")
+    await wait_ready(hello_mw, "/api/hello")
     idle = rss_mb(app.proc.pid)
-    await bench.measure(app, hello)
+    await bench.measure(app, hello, hello_mw)
     return {"app_rss_idle_mb": idle}
 
 
@@ -1242,7 +1259,7 @@ def main(argv: list[str] | None = None) -> int:
     measured = [r for r in bench.runs if r.round > 0]
     background = statistics.median(r.extra["background_busy_pct"] for r in measured)
     server_cpu = statistics.median(
-        r.extra["server_cpu_pct"] or 0.0 for r in measured if r.route != "hello"
+        r.extra["server_cpu_pct"] or 0.0 for r in measured if r.route not in ("hello", "hello_mw")
     )
     meta["background_busy_pct_median"] = background
     meta["app_cpu_pct_median"] = server_cpu
