@@ -268,8 +268,13 @@ async def test_rate_limit_per_ip_and_per_user(services: Services) -> None:
 async def test_rate_limit_is_shared_between_instances(services: Services) -> None:
     if not services.settings.redis_url:
         pytest.skip("sharing needs Redis; the in-process store is one instance by definition")
-    settings = settings_like(services, rate_limit_enabled=True, rate_limits_per_ip={"read": "6/60"})
+    settings = settings_like(
+        services, rate_limit_enabled=True, rate_limits_per_ip={"read": "6/3600"}
+    )
     assert isinstance(services.store, RedisStore)
+    if time.time() % 3600 > 3590:  # stay inside one window
+        await asyncio.sleep(11)
+    services.rate_limiter.reset()
     second = Services.create(settings, store_prefix=services.store.prefix)
     await second.start(background=False)
     try:
@@ -284,7 +289,7 @@ async def test_rate_limit_is_shared_between_instances(services: Services) -> Non
         # Unshared, each instance would allow all 4 of its requests (8 in all). Shared, the
         # two allow 6, plus at most what one instance accepts before it sees the other's
         # last flush (the documented approximation).
-        assert 6 <= codes.count(200) <= 7 and codes[-1] == 429, codes
+        assert 6 <= codes.count(200) <= 7 and 429 in codes[-2:], codes
     finally:
         await second.close()
 

@@ -74,6 +74,10 @@ class RateLimiter:
         self._counters[key] = counter
         return counter
 
+    def reset(self) -> None:
+        """Forget the local counts (the shared ones expire with their windows)."""
+        self._counters.clear()
+
     async def flush(self) -> None:
         """Push local increments and read back every instance's totals."""
         now = time.time()
