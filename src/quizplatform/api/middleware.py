@@ -18,13 +18,12 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quizplatform.api.client import client_address, served_over_tls
+from quizplatform.runtime.logging import AccessLog
 from quizplatform.runtime.settings import Settings
 from quizplatform.services.accounts import Principal
 from quizplatform.services.container import Services
 from quizplatform.services.errors import ServiceError
 from quizplatform.services.ratelimit import Limit
-
-log = structlog.get_logger("quizplatform.access")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _QUIZ_PATH = re.compile(r"^/api/v1/quizzes/([0-9a-f]{32})$")
@@ -71,6 +70,7 @@ class RequestContextMiddleware:
         self.docs_path = docs_path
         self.limits_ip = _limits(settings.rate_limits_per_ip)
         self.limits_user = _limits(settings.rate_limits_per_user)
+        self.access_log = AccessLog(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -300,15 +300,14 @@ class RequestContextMiddleware:
         if template.startswith(_QUIET_ROUTES) and status < 400:
             return
         state: dict[str, Any] = scope.get("state", {})
-        log.info(
-            "request",
+        self.access_log.write(
+            state.get("request_id", ""),
             method=method,
             route=template,
             status=status,
             duration_ms=round(seconds * 1000, 2),
             user_id=state.get("user_id"),
             client_ip=state.get("client_ip"),
-            instance=self.settings.instance_id,
         )
 
 

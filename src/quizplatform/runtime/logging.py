@@ -12,10 +12,12 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import structlog
+from opentelemetry import trace
 from structlog.typing import EventDict, Processor, WrappedLogger
 
 from quizplatform.runtime.settings import Settings
@@ -150,3 +152,38 @@ def configure_logging(settings: Settings, *, extra: list[Processor] | None = Non
     root.setLevel(level)
     for noisy in ("uvicorn.access", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+class AccessLog:
+    """The one access line per request.
+
+    In JSON mode the line is serialised here directly: it has a fixed shape (route
+    templates, ids, numbers; never an email or a secret, so nothing for ``redact`` to do),
+    and going through the general processor chain cost more than serving a cached quiz.
+    The line carries the same fields as every other event (level, timestamp, instance,
+    request id, trace ids when tracing is on). In development it is an ordinary event.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._json = not settings.is_development
+        self._enabled = _level(settings) <= logging.INFO
+        self._instance = settings.instance_id
+        self._out = _CurrentStdout()
+        self._log = structlog.get_logger("quizplatform.access")
+
+    def write(self, request_id: str, **fields: Any) -> None:
+        if not self._enabled:
+            return
+        if not self._json:
+            self._log.info("request", **fields)
+            return
+        event: dict[str, Any] = {"event": "request", **fields}
+        event["instance"] = self._instance
+        event["request_id"] = request_id
+        event["level"] = "info"
+        event["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            event["trace_id"] = format(context.trace_id, "032x")
+            event["span_id"] = format(context.span_id, "016x")
+        self._out.write(orjson.dumps(event) + b"\n")
