@@ -9,10 +9,10 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import JSON, String, bindparam, or_, select, update
+from sqlalchemy import JSON, String, Table, bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -226,20 +226,23 @@ class AttemptService:
 
     # -- submitting ---------------------------------------------------------------------
     async def submit(self, caller: Principal, attempt_id: str) -> dict[str, Any]:
-        attempt = await self._own_attempt(caller, attempt_id, student_only=True)
-        if attempt.status == "in_progress":
-            how = "deadline" if _expired(attempt, utcnow()) else "student"
-            finished = await self._finish(attempt.id, how=how, display_name=caller.display_name)
-            if finished is not None:
-                snap = await self.quizzes.snapshot(finished.attempt.quiz_id)
-                if snap is not None:
-                    return self.attempt_view(
-                        finished.attempt,
-                        snap,
-                        finished.responses,
-                        for_owner=False,
-                        questions=finished.questions,
-                    )
+        shape = await self._shape(attempt_id)
+        if shape is None or shape.user_id != caller.user_id:
+            await self._own_attempt(caller, attempt_id, student_only=True)  # raises
+        assert shape is not None
+        # _finish does nothing (None) when the attempt is no longer in progress.
+        how = "deadline" if _past(shape.deadline_at, utcnow()) else "student"
+        finished = await self._finish(attempt_id, how=how, display_name=caller.display_name)
+        if finished is not None:
+            snap = await self.quizzes.snapshot(finished.attempt.quiz_id)
+            if snap is not None:
+                return self.attempt_view(
+                    finished.attempt,
+                    snap,
+                    finished.responses,
+                    for_owner=False,
+                    questions=finished.questions,
+                )
         return await self.get(caller, attempt_id)
 
     async def _finish(
@@ -305,8 +308,24 @@ class AttemptService:
         )
         if won.rowcount != 1:  # type: ignore[attr-defined]
             raise _LostRace
-        for qid, r in responses.items():
-            r.score = scores[qid].score if qid in scores else 0.0
+        # One executemany instead of the ORM's per-object flush bookkeeping.
+        for r in responses.values():
+            session.expunge(r)
+            r.score = scores[r.question_id].score if r.question_id in scores else 0.0
+        if responses:
+            table = cast(Table, models.Response.__table__)
+            await session.execute(
+                update(table)
+                .where(
+                    table.c.attempt_id == bindparam("a_id"),
+                    table.c.question_id == bindparam("q_id"),
+                )
+                .values(score=bindparam("new_score")),
+                [
+                    {"a_id": r.attempt_id, "q_id": r.question_id, "new_score": r.score}
+                    for r in responses.values()
+                ],
+            )
         return Finished(attempt, responses, questions)
 
     async def sweep_expired(self, limit: int = 200) -> int:
