@@ -9,7 +9,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 import orjson
 from sqlalchemy import JSON, String, Table, bindparam, or_, select, update
@@ -163,7 +163,6 @@ class AttemptService:
         shape = await self._shape(attempt_id)
         if shape is None or shape.user_id != caller.user_id or _past(shape.deadline_at, now):
             await self._explain_closed(caller, attempt_id)
-        assert shape is not None
         if question_id not in shape.question_ids:
             raise NotFound("question not found in this attempt")
         question = (await self._questions(shape.quiz_id, shape.question_ids))[question_id]
@@ -186,7 +185,7 @@ class AttemptService:
         self.metrics.responses_saved.inc()
         return {"question_id": question_id, "response": stored, "saved_at": now}
 
-    async def _explain_closed(self, caller: Principal, attempt_id: str) -> None:
+    async def _explain_closed(self, caller: Principal, attempt_id: str) -> NoReturn:
         """Raise the error that says why a response cannot be saved now."""
         attempt = await self._own_attempt(caller, attempt_id, student_only=True)
         if attempt.status == "in_progress" and _expired(attempt, utcnow()):
@@ -194,6 +193,7 @@ class AttemptService:
             raise Conflict("the time for this attempt is over; it has been submitted")
         if attempt.status != "in_progress":
             raise Conflict("this attempt has been submitted")
+        raise Conflict("this attempt cannot take responses right now; try again")
 
     def _build_upsert(self) -> Any:
         # INSERT ... SELECT FROM attempts WHERE in progress: the state check and the write
