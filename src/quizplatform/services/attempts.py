@@ -254,6 +254,12 @@ class AttemptService:
         so a response saved concurrently is either in the score or refused. Safe to race:
         whoever finds the attempt no longer in progress does nothing and gets None.
         """
+        shape = await self._shape(attempt_id)
+        if shape is None:
+            return None
+        # Loaded before the transaction: with the attempt locked and a pooled connection
+        # held, waiting for a second connection (a cache miss) could exhaust the pool.
+        questions = await self._questions(shape.quiz_id, shape.question_ids)
         try:
             async with self.db.session() as session:
                 attempt = await session.get(
@@ -262,14 +268,20 @@ class AttemptService:
                 if attempt is None or attempt.status != "in_progress":
                     return None
                 session.expunge(attempt)
-                finished = await self._close(session, attempt, how)
+                finished = await self._close(session, attempt, how, questions)
         except _LostRace:
             return None
         self.metrics.attempts_submitted.labels(how).inc()
         await self._rank(finished.attempt, display_name)
         return finished
 
-    async def _close(self, session: AsyncSession, attempt: models.Attempt, how: str) -> Finished:
+    async def _close(
+        self,
+        session: AsyncSession,
+        attempt: models.Attempt,
+        how: str,
+        questions: dict[str, Question],
+    ) -> Finished:
         """Score ``attempt`` (detached, locked) and write the result in ``session``."""
         attempt_id = attempt.id
         responses = {
@@ -278,7 +290,6 @@ class AttemptService:
                 select(models.Response).where(models.Response.attempt_id == attempt_id)
             )
         }
-        questions = await self._questions(attempt.quiz_id, attempt.question_ids)
         scores = _score(attempt, questions, list(responses.values()))
         result = total(list(scores.values()))
         now = utcnow()
