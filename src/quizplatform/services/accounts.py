@@ -67,12 +67,6 @@ def user_view(user: models.User) -> dict[str, str]:
     }
 
 
-def mask_email(email: str) -> str:
-    """``jane@example.org`` → ``j***@example.org`` (for logs)."""
-    local, _, domain = email.partition("@")
-    return f"{local[:1]}***@{domain}" if domain else "***"
-
-
 # A valid hash of a random password: verifying against it when the account does not
 # exist keeps the response time the same, so timing does not reveal which emails exist.
 _DUMMY_HASH = PasswordHasher().hash(secrets.token_urlsafe(16))

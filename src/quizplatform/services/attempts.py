@@ -22,7 +22,7 @@ from quizplatform.db.engine import Database
 from quizplatform.db.kv import KeyValueStore
 from quizplatform.db.models import UTCDateTime
 from quizplatform.domain.analysis import AttemptItems, QuestionInfo, analyse
-from quizplatform.domain.questions import Question, QuestionType, ShowCorrectAnswers
+from quizplatform.domain.questions import Question, ShowCorrectAnswers
 from quizplatform.domain.scoring import (
     InvalidResponse,
     QuestionScore,
@@ -693,6 +693,3 @@ def _rank_entry(attempt: models.Attempt, display_name: str) -> tuple[float, byte
         }
     )
     return rank, details
-
-
-__all__ = ["AttemptService", "QuestionType"]
