@@ -25,6 +25,7 @@ async def hello() -> dict[str, str]:
 
 def _with_middleware() -> FastAPI:
     from quizplatform.api.middleware import RequestContextMiddleware
+    from quizplatform.runtime.lifecycle import tune_gc
     from quizplatform.runtime.logging import configure_logging
     from quizplatform.runtime.settings import Settings
     from quizplatform.services.container import Services
@@ -39,6 +40,7 @@ def _with_middleware() -> FastAPI:
     )
     configure_logging(settings)
     services = Services.create(settings)
+    tune_gc()  # as the instance does once started
     full = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     # The same endpoint under /api/ so that the rate limiter counts it.
     full.add_api_route("/api/hello", hello, methods=["GET"])

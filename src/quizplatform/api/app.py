@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -15,6 +14,7 @@ from quizplatform.api.errors import install_error_handlers
 from quizplatform.api.middleware import RequestContextMiddleware
 from quizplatform.api.responses import json_response
 from quizplatform.api.v1 import API_PREFIX, accounts, attempts, quizzes
+from quizplatform.runtime.lifecycle import tune_gc
 from quizplatform.runtime.logging import configure_logging
 from quizplatform.runtime.settings import Settings
 from quizplatform.runtime.tracing import add_trace_context, setup_tracing, shutdown_tracing
@@ -36,10 +36,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.start()
-        # Everything loaded so far lives as long as the process: keep it out of the
-        # collector's way, so full collections (latency spikes) stay short.
-        gc.collect()
-        gc.freeze()
+        tune_gc()
         try:
             yield
         finally:

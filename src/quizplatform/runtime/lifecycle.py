@@ -8,6 +8,7 @@ shutdown timeout, closes its pools and exits 0. A second signal stops at once.
 
 from __future__ import annotations
 
+import gc
 import signal
 import time
 from collections.abc import Callable
@@ -51,3 +52,16 @@ class GracefulServer(uvicorn.Server):
             log.info("stopping: no new connections, finishing in-flight requests")
             self.should_exit = True
         return await super().on_tick(counter)
+
+
+def tune_gc() -> None:
+    """Garbage collection settings for a serving process, applied once it has started.
+
+    Everything loaded at start-up lives as long as the process, so it is frozen out of
+    the collector's way (full collections, i.e. latency spikes, stay short). Requests
+    allocate many short-lived objects; collecting the youngest generation every 700
+    allocations (the default) cost more than it freed (measured with ``make bench``).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
