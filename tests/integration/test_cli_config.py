@@ -41,7 +41,7 @@ def proper_production(cwd: Path) -> dict[str, str]:
         "QUIZ_DATABASE_URL": f"postgresql://quiz:{DB_PASSWORD}@db.internal:5432/quiz",
         "QUIZ_REDIS_URL": "redis://cache.internal:6379/0",
         "QUIZ_SECRET_KEY_FILE": str(secret_file),
-        "QUIZ_TRUSTED_PROXIES": '["10.0.0.0/8"]',
+        "QUIZ_TRUSTED_PROXIES": '["172.16.0.0/12"]',
         "QUIZ_PUBLIC_URL": "https://quiz.example.org",
     }
 

@@ -49,7 +49,7 @@ def _production(monkeypatch: pytest.MonkeyPatch, **extra: str) -> None:
         "QUIZ_SECRET_KEY": GOOD_SECRET,
         "QUIZ_DATABASE_URL": "postgresql://app:dbpw@db:5432/quiz",
         "QUIZ_REDIS_URL": "redis://cache:6379/0",
-        "QUIZ_TRUSTED_PROXIES": '["10.0.0.0/8"]',
+        "QUIZ_TRUSTED_PROXIES": '["172.16.0.0/12"]',
         "QUIZ_PUBLIC_URL": "https://quiz.example.org",
         **extra,
     }
@@ -215,7 +215,7 @@ def test_secrets_are_redacted_and_paths_and_numbers_shown(
         ("token_ttl_seconds", 60, 60),
         ("tls_key_file", Path("/etc/tls/key.pem"), "/etc/tls/key.pem"),
         ("host", "127.0.0.1", "127.0.0.1"),
-        ("trusted_proxies", ["10.0.0.0/8"], ["10.0.0.0/8"]),
+        ("trusted_proxies", ["172.16.0.0/12"], ["172.16.0.0/12"]),
     ],
 )
 def test_display_value_redacts_by_type_and_name(name: str, value: object, shown: object) -> None:
