@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import secrets
@@ -67,9 +68,12 @@ def user_view(user: models.User) -> dict[str, str]:
     }
 
 
-# A valid hash of a random password: verifying against it when the account does not
-# exist keeps the response time the same, so timing does not reveal which emails exist.
-_DUMMY_HASH = PasswordHasher().hash(secrets.token_urlsafe(16))
+@functools.cache
+def _dummy_hash() -> str:
+    """A valid hash of a random password: verifying against it when the account does not
+    exist keeps the response time the same, so timing does not reveal which emails exist.
+    Made on first use, not at import (hashing is deliberately slow)."""
+    return PasswordHasher().hash(secrets.token_urlsafe(16))
 
 
 class AccountService:
@@ -157,7 +161,7 @@ class AccountService:
             self.metrics.logins.labels("ok").inc()
             return user
         if user is None:
-            self._verify(_DUMMY_HASH, password)
+            self._verify(_dummy_hash(), password)
         self.metrics.logins.labels("failed").inc()
         for _, key, _ in keys:
             await self.store.window_add(key, now, window)
