@@ -44,10 +44,14 @@ async def optional_principal(request: Request, services: ServicesDep) -> Princip
     token = _bearer(request)
     if token is None:
         return None
-    principal = await services.accounts.resolve_token(token)
+    state = request.scope.setdefault("state", {})
+    if "principal" in state:  # the request middleware resolved this header already
+        principal: Principal | None = state["principal"]
+    else:
+        principal = await services.accounts.resolve_token(token)
     if principal is None:
         raise NotAuthenticated("the token is invalid, expired or revoked")
-    request.scope.setdefault("state", {})["user_id"] = principal.user_id
+    state["user_id"] = principal.user_id
     return principal
 
 

@@ -94,7 +94,7 @@ class RequestContextMiddleware:
         state["request_id"] = request_id
         state["client_ip"] = client_ip
         structlog.contextvars.bind_contextvars(request_id=request_id)
-        extra = self._security_headers(scope["path"], tls)
+        extra = self._security_headers(tls)
         sizes = [0, 0]  # request bytes, response bytes
         status_holder = [500]
 
@@ -286,7 +286,7 @@ class RequestContextMiddleware:
         # An unknown token still counts, against itself: guessing costs requests.
         return "token:" + hashlib.sha256(auth).hexdigest()[:16]
 
-    def _security_headers(self, path: str, tls: bool) -> list[tuple[bytes, bytes]]:
+    def _security_headers(self, tls: bool) -> list[tuple[bytes, bytes]]:
         headers = list(_COMMON_HEADERS)
         if tls:
             headers.append(_HSTS)

@@ -631,7 +631,7 @@ def _past(deadline: datetime | None, now: datetime) -> bool:
 
 
 def _expired(attempt: models.Attempt, now: datetime) -> bool:
-    return attempt.deadline_at is not None and now >= attempt.deadline_at
+    return _past(attempt.deadline_at, now)
 
 
 def _deadline(snap: QuizSnapshot, now: datetime) -> datetime | None:
