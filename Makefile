@@ -27,6 +27,7 @@ lint: install ## ruff and mypy
 	$(VENV)/bin/mypy
 
 test: install ## Install what the tests need, then lint, type-check and run the whole suite
+	scripts/system-deps.sh
 	$(MAKE) --no-print-directory lint
 	@set -euo pipefail; \
 	eval "$$(scripts/test-services.sh)"; \

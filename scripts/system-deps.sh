@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the stack and its drills need (HAProxy, Prometheus,
+# Alertmanager, PostgreSQL, Redis, wrk) when one is missing. As root only; otherwise it
+# names what to install and fails.
+set -euo pipefail
+declare -A need=(
+  [haproxy]=haproxy
+  [prometheus]=prometheus
+  [promtool]=prometheus
+  [prometheus-alertmanager]=prometheus-alertmanager
+  [amtool]=prometheus-alertmanager
+  [redis-server]=redis-server
+  [wrk]=wrk
+)
+missing=()
+for cmd in "${!need[@]}"; do
+  PATH=$PATH:/usr/sbin command -v "$cmd" >/dev/null || missing+=("${need[$cmd]}")
+done
+ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || missing+=(postgresql)
+[ ${#missing[@]} -eq 0 ] && exit 0
+mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+if [ "$(id -u)" != 0 ]; then
+  echo "system-deps: missing Debian packages: ${missing[*]} (install them as root)" >&2
+  exit 1
+fi
+echo "system-deps: installing ${missing[*]}" >&2
+DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >&2

@@ -1,0 +1,300 @@
+"""``quiz stack ...``, ``quiz deploy``, ``quiz rollback`` and ``quiz releases``."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from quizplatform.ops.process import OpsError
+
+stack_app = typer.Typer(
+    help="The one-host production stack: HAProxy (TLS), supervised instances, "
+    "PostgreSQL primary + replica, Redis, Prometheus, Alertmanager, autoscaler.",
+    no_args_is_help=True,
+)
+console = Console()
+err = Console(stderr=True)
+
+DirOption = Annotated[Path, typer.Option("--dir", help="The stack directory.")]
+DEFAULT_DIR = Path("var/stack")
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    err.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(1)
+
+
+def _stack(directory: Path) -> Any:
+    from quizplatform.ops.stack import Stack
+
+    try:
+        return Stack(directory)
+    except OpsError as exc:
+        raise _fail(exc) from exc
+
+
+@stack_app.command("up")
+def up(
+    directory: DirOption = DEFAULT_DIR,
+    env: Annotated[str, typer.Option(help="staging or production")] = "staging",
+    instances: Annotated[int, typer.Option(help="Instances to start with.")] = 2,
+    https_port: Annotated[int, typer.Option(help="TLS front door.")] = 8443,
+    http_port: Annotated[int, typer.Option(help="HTTP port redirecting to HTTPS.")] = 8080,
+    cert: Annotated[Path | None, typer.Option(help="Server certificate (PEM).")] = None,
+    key: Annotated[Path | None, typer.Option(help="Its private key (PEM).")] = None,
+    sync_replica: Annotated[
+        bool, typer.Option(help="Commits wait for the replica (synchronous replication).")
+    ] = False,
+    autoscale: Annotated[bool, typer.Option(help="Run the autoscaler.")] = True,
+    config_json: Annotated[
+        str | None,
+        typer.Option(
+            "--config-json",
+            help="More StackConfig fields as JSON (ports, windows, intervals), "
+            'e.g. \'{"stats_port": 18404, "check_interval_ms": 500}\'.',
+        ),
+    ] = None,
+) -> None:
+    """Start the stack (idempotent: starts only what is not running) and print a summary."""
+    from quizplatform.ops.stack import Stack, StackConfig, StackState
+
+    if env not in ("staging", "production"):
+        raise _fail(ValueError("--env must be staging or production"))
+    if (cert is None) != (key is None):
+        raise _fail(ValueError("--cert and --key go together"))
+    state_file = directory / "stack.json"
+    base = (
+        StackState.from_json(state_file.read_text()).config
+        if state_file.exists()
+        else StackConfig()
+    )
+    given: dict[str, Any] = {
+        "env": env,
+        "instances": instances,
+        "https_port": https_port,
+        "http_port": http_port,
+        "sync_replica": sync_replica,
+        "autoscale": autoscale,
+        "cert": str(cert.resolve()) if cert else None,
+        "key": str(key.resolve()) if key else None,
+    }
+    if config_json:
+        try:
+            given |= json.loads(config_json)
+        except ValueError as exc:
+            raise _fail(ValueError(f"--config-json is not JSON: {exc}")) from exc
+    config = StackConfig.from_dict({**base.__dict__, **given})
+    stack = Stack(directory, config)
+    started = time.monotonic()
+    try:
+        with console.status("starting the stack") as status:
+            stack.up(progress=lambda m: status.update(f"starting the stack: {m}"))
+    except OpsError as exc:
+        raise _fail(exc) from exc
+    console.print(f"[green]stack up[/green] in {time.monotonic() - started:.1f} s")
+    _print_status(stack.status())
+
+
+@stack_app.command("down")
+def down(directory: DirOption = DEFAULT_DIR) -> None:
+    """Stop exactly what `stack up` started (by PID), in reverse order, gracefully."""
+    stack = _stack(directory)
+    with console.status("stopping the stack"):
+        stopped = stack.down()
+    if not stopped:
+        console.print("nothing was running")
+    for what in stopped:
+        console.print(f"stopped {what}")
+
+
+@stack_app.command("status")
+def status(
+    directory: DirOption = DEFAULT_DIR,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Each component, each instance's health, weight, CPU, RSS, release, and the alerts."""
+    report = _stack(directory).status()
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        _print_status(report)
+
+
+@stack_app.command("scale")
+def scale(
+    count: Annotated[int, typer.Argument(help="Instances wanted (within min..max).")],
+    directory: DirOption = DEFAULT_DIR,
+) -> None:
+    """Scale the active release by hand: new instances join when ready, removed ones drain."""
+    stack = _stack(directory)
+    try:
+        with console.status(f"scaling to {count}"):
+            done = stack.scale_to(count, reason="quiz stack scale")
+    except OpsError as exc:
+        raise _fail(exc) from exc
+    console.print(f"{done} instances")
+
+
+@stack_app.command("autoscale", hidden=True)
+def autoscale(directory: DirOption = DEFAULT_DIR) -> None:
+    """Run the autoscaler loop (the stack runs this under supervisord)."""
+    from quizplatform.ops.autoscaler_runner import run_for_stack
+    from quizplatform.runtime.logging import configure_logging
+    from quizplatform.runtime.settings import load_settings
+
+    configure_logging(load_settings(log_format="json"))
+    run_for_stack(_stack(directory))
+
+
+def deploy(
+    strategy: Annotated[str, typer.Option(help="blue-green or canary")] = "blue-green",
+    version: Annotated[str | None, typer.Option(help="An installed release.")] = None,
+    from_path: Annotated[
+        Path | None, typer.Option("--from", help="Install a release from this checkout.")
+    ] = None,
+    directory: DirOption = DEFAULT_DIR,
+    step_seconds: Annotated[float, typer.Option(help="Canary: seconds per step.")] = 60.0,
+    steps: Annotated[str, typer.Option(help="Canary: weight steps in %.")] = "10,50,100",
+    max_error_delta: Annotated[
+        float, typer.Option(help="Canary: abort when errors exceed stable's by this many points.")
+    ] = 2.0,
+    max_latency_ratio: Annotated[
+        float, typer.Option(help="Canary: abort when p99 exceeds stable's times this.")
+    ] = 1.2,
+    check_interval: Annotated[float, typer.Option(help="Canary: seconds between checks.")] = 5.0,
+    window: Annotated[str, typer.Option(help="Canary: PromQL window of the comparison.")] = "30s",
+) -> None:
+    """Deploy a release without downtime (blue-green or canary with automatic rollback)."""
+    from quizplatform.ops.deploy import CanaryPolicy, Deployer
+
+    if strategy not in ("blue-green", "canary"):
+        raise _fail(ValueError("--strategy must be blue-green or canary"))
+    if (version is None) == (from_path is None) and from_path is None:
+        raise _fail(ValueError("give --version V or --from PATH"))
+    stack = _stack(directory)
+    deployer = Deployer(stack, progress=lambda m: console.print(f"  {m}"))
+    try:
+        if from_path is not None:
+            release = stack.releases.install(from_path, version)
+            console.print(f"installed release {release.version}")
+            version = release.version
+        assert version is not None
+        if strategy == "blue-green":
+            result = deployer.blue_green(version)
+        else:
+            policy = CanaryPolicy(
+                steps=tuple(int(s) for s in steps.split(",")),
+                step_seconds=step_seconds,
+                check_interval=check_interval,
+                max_error_delta=max_error_delta,
+                max_latency_ratio=max_latency_ratio,
+                window=window,
+            )
+            result = deployer.canary(version, policy)
+    except (OpsError, ValueError) as exc:
+        raise _fail(exc) from exc
+    colour = "green" if result.outcome == "deployed" else "red"
+    console.print(
+        f"[{colour}]{result.outcome}[/{colour}] {result.version} ({result.strategy}) "
+        f"in {result.seconds:.1f} s" + (f": {result.reason}" if result.reason else "")
+    )
+    if result.outcome != "deployed":
+        raise typer.Exit(3)
+
+
+def rollback(directory: DirOption = DEFAULT_DIR) -> None:
+    """Return to the previous release (a weight switch while it is still warm)."""
+    from quizplatform.ops.deploy import Deployer
+
+    try:
+        result = Deployer(_stack(directory)).rollback()
+    except OpsError as exc:
+        raise _fail(exc) from exc
+    console.print(f"now serving {result.version} (rolled back in {result.seconds:.2f} s)")
+
+
+def releases(
+    directory: DirOption = DEFAULT_DIR,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The installed releases with their status and history."""
+    stack = _stack(directory)
+    items = [r.metadata() for r in stack.releases.list()]
+    if as_json:
+        typer.echo(json.dumps(items, indent=2))
+        return
+    table = Table("version", "status", "commit", "installed", "last change")
+    for item in items:
+        history = item.get("history") or [{}]
+        last = history[-1] if isinstance(history, list) else {}
+        table.add_row(
+            str(item["version"]),
+            str(item["status"]),
+            str(item["commit"]),
+            _when(item.get("installed_at")),
+            f"{_when(last.get('at'))} {last.get('note', '')}".strip(),
+        )
+    console.print(table)
+
+
+def _when(at: object) -> str:
+    if not isinstance(at, int | float) or not at:
+        return "-"
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _print_status(report: dict[str, Any]) -> None:
+    console.print(
+        f"[bold]{report['url']}[/bold]  (stack dir {report['dir']}, "
+        f"database data under {report['data_root']})"
+    )
+    console.print(
+        f"active release: {report['active_release']}   previous: {report['previous_release']}"
+    )
+    components = Table("component", "pid", "state", title="components")
+    for c in report["components"]:
+        colour = "green" if c["state"] == "running" else "red"
+        components.add_row(c["name"], str(c["pid"] or "-"), f"[{colour}]{c['state']}[/{colour}]")
+    console.print(components)
+    instances = Table(
+        "instance",
+        "pid",
+        "port",
+        "ready",
+        "lb",
+        "weight",
+        "cpu %",
+        "rss MB",
+        "release",
+        "pool",
+        title="instances",
+    )
+    for i in report["instances"]:
+        instances.add_row(
+            i["name"],
+            str(i["pid"] or "-"),
+            str(i["port"]),
+            "[green]yes[/green]" if i["ready"] else "[red]no[/red]",
+            i["lb_status"],
+            str(i["weight"]),
+            str(i["cpu_percent"]),
+            str(i["rss_mb"]),
+            i["release"],
+            i["pool"],
+        )
+    console.print(instances)
+    if report.get("replica_lag_seconds") is not None:
+        console.print(f"replica lag: {report['replica_lag_seconds']:.3f} s")
+    alerts = report.get("alerts") or []
+    console.print(f"alerts firing: {len(alerts)}")
+    for alert in alerts:
+        console.print(f"  [red]{alert['name']}[/red] ({alert['severity']}) {alert['summary']}")
+    for name, url in report["urls"].items():
+        console.print(f"  {name:14} {url}")

@@ -1,0 +1,305 @@
+"""Zero-downtime deploys on the one-host stack: blue-green and canary, with rollback.
+
+Both strategies start the new release's instances beside the running ones, run the
+(backward-compatible) migrations, wait for readiness and smoke-test the new set through
+HAProxy's candidate backend. Traffic then moves by HAProxy weights through the runtime
+API — no reload, no dropped connection. The previous release stays warm so that
+``rollback`` is a weight switch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import structlog
+
+from quizplatform.ops.process import OpsError
+from quizplatform.ops.stack import ACTIVE, CANDIDATE, Instance, Stack
+
+log = structlog.get_logger(__name__)
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CanaryPolicy:
+    """When a canary step fails (the seed's rule): error rate more than ``max_error_delta``
+    points above stable's, or p99 above ``max_latency_ratio`` x stable's."""
+
+    steps: tuple[int, ...] = (10, 50, 100)
+    step_seconds: float = 60.0
+    check_interval: float = 5.0
+    max_error_delta: float = 2.0  # percentage points
+    max_latency_ratio: float = 1.2
+    min_requests: int = 20  # per side, before a comparison means anything
+    window: str = "30s"  # PromQL range for the rates
+
+
+@dataclass
+class Comparison:
+    """Canary against stable over the last window."""
+
+    canary_error_pct: float | None
+    stable_error_pct: float | None
+    canary_p99: float | None
+    stable_p99: float | None
+    canary_requests: float
+    stable_requests: float
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return not self.reasons
+
+
+@dataclass
+class DeployResult:
+    version: str
+    strategy: str
+    outcome: str  # "deployed" or "rolled back"
+    seconds: float
+    reason: str = ""
+    steps: list[dict[str, Any]] = field(default_factory=list)
+
+
+def judge(comparison: Comparison, policy: CanaryPolicy) -> Comparison:
+    """Fill ``comparison.reasons`` with every rule the canary breaks (pure)."""
+    c = comparison
+    enough = c.canary_requests >= policy.min_requests and c.stable_requests >= policy.min_requests
+    if not enough:
+        return c
+    if c.canary_error_pct is not None and c.stable_error_pct is not None:
+        delta = c.canary_error_pct - c.stable_error_pct
+        if delta > policy.max_error_delta:
+            c.reasons.append(
+                f"error rate {c.canary_error_pct:.1f}% vs stable {c.stable_error_pct:.1f}% "
+                f"(+{delta:.1f} points > {policy.max_error_delta:g})"
+            )
+    if c.canary_p99 is not None and c.stable_p99 is not None and c.stable_p99 > 0:
+        ratio = c.canary_p99 / c.stable_p99
+        if ratio > policy.max_latency_ratio:
+            c.reasons.append(
+                f"p99 {c.canary_p99 * 1000:.0f} ms vs stable {c.stable_p99 * 1000:.0f} ms "
+                f"({ratio:.2f}x > {policy.max_latency_ratio:g}x)"
+            )
+    return c
+
+
+class Deployer:
+    """Deploys, rollbacks and the release history of one stack."""
+
+    def __init__(self, stack: Stack, progress: Progress | None = None) -> None:
+        self.stack = stack
+        self.progress = progress or (lambda _m: None)
+
+    def _say(self, message: str, **fields: Any) -> None:
+        log.info("deploy", message=message, **fields)
+        self.progress(message)
+
+    # ---------------------------------------------------------------- shared steps ------
+    def _prepare(self, version: str) -> tuple[list[Instance], list[Instance]]:
+        stack = self.stack
+        state = stack.read_state()
+        if version == state.active_release:
+            raise OpsError(f"release {version} is already active")
+        release = stack.releases.get(version)
+        stable = stack.active_instances()
+        if not stable:
+            raise OpsError("no stable instances: run `quiz stack up` first")
+        self._retire_leftovers(keep=state.active_release)
+        self._say(f"migrating the database with {version}")
+        stack.migrate(release)
+        stack.releases.set_status(version, "candidate")
+        self._say(f"starting {len(stable)} instances of {version}")
+        candidate = stack.start_instances(version, len(stable), CANDIDATE)
+        stack.set_weight(candidate, 100)
+        stack.wait_lb_up(candidate)
+        self._say("smoke-testing the candidate through HAProxy")
+        self.smoke_test()
+        return stable, candidate
+
+    def smoke_test(self) -> None:
+        """A few requests to the candidate pool through the TLS front door."""
+        headers = {"X-Quiz-Pool": "candidate"}
+        with httpx.Client(base_url=self.stack.url, verify=False, timeout=5) as client:  # noqa: S501 - local CA
+            for path in ("/health/ready", "/health", "/api/v1/quizzes"):
+                answer = client.get(path, headers=headers)
+                if answer.status_code >= 500 or (
+                    path.startswith("/health") and answer.status_code != 200
+                ):
+                    raise OpsError(f"smoke test: GET {path} answered {answer.status_code}")
+
+    def _retire_leftovers(self, keep: str | None) -> None:
+        """Stop instances of releases other than ``keep`` (the warm previous set)."""
+        leftovers = [i for i in self.stack.read_state().instances if i.release != keep]
+        if leftovers:
+            self._say(f"stopping {len(leftovers)} instances of older releases")
+            self.stack.stop_instances(leftovers)
+
+    def _promote(self, version: str, candidate: list[Instance], stable: list[Instance]) -> None:
+        """Make the candidate set the active one: move it into the app backend's slots
+        (same port, already serving there with weight), keep stable warm at weight 0."""
+        stack = self.stack
+        with stack.locked() as state:
+            previous = state.active_release
+            state.previous_release = previous
+            state.active_release = version
+            slots = {i.slot for i in candidate}
+            for instance in state.instances:
+                if instance.slot in slots:
+                    instance.backend = ACTIVE
+            stack._write_targets(state)
+        for instance in candidate:
+            stack.haproxy.disable(CANDIDATE, instance.slot)
+        stack.releases.set_status(version, "active")
+        if previous:
+            stack.releases.set_status(previous, "previous")
+        self._restart_worker()
+
+    def _restart_worker(self) -> None:
+        stack = self.stack
+        if stack.supervisor.state("worker") is not None:
+            stack._start_worker()
+
+    def _abort(
+        self, version: str, candidate: list[Instance], stable: list[Instance], reason: str
+    ) -> None:
+        stack = self.stack
+        weights = {(i.backend, i.slot): 100 for i in stable}
+        weights |= {(ACTIVE, i.slot): 0 for i in candidate}
+        stack.haproxy.set_weights(weights)
+        self._say(f"rolling back: {reason}")
+        stack.stop_instances([*candidate], drain_timeout=10)
+        stack.releases.set_status(version, "rolled-back", reason)
+
+    # ---------------------------------------------------------------- blue-green --------
+    def blue_green(self, version: str) -> DeployResult:
+        """Start green beside blue, smoke-test it, then switch all traffic at once."""
+        started = time.monotonic()
+        stable, candidate = self._prepare(version)
+        stack = self.stack
+        for instance in candidate:
+            stack.haproxy.enable(ACTIVE, instance.slot, instance.port, weight=0)
+        stack.wait_lb_up([Instance(i.slot, i.port, i.release, ACTIVE) for i in candidate])
+        weights = {(ACTIVE, i.slot): 100 for i in candidate}
+        weights |= {(ACTIVE, i.slot): 0 for i in stable}
+        self._say("switching traffic to the new release")
+        stack.haproxy.set_weights(weights)  # one runtime API call: the atomic switch
+        self._promote(version, candidate, stable)
+        return DeployResult(version, "blue-green", "deployed", time.monotonic() - started)
+
+    # ---------------------------------------------------------------- canary ------------
+    def canary(self, version: str, policy: CanaryPolicy) -> DeployResult:
+        """Shift weight step by step, comparing canary and stable from Prometheus."""
+        started = time.monotonic()
+        stable, candidate = self._prepare(version)
+        stack = self.stack
+        for instance in candidate:
+            stack.haproxy.enable(ACTIVE, instance.slot, instance.port, weight=0)
+        stack.wait_lb_up([Instance(i.slot, i.port, i.release, ACTIVE) for i in candidate])
+        steps: list[dict[str, Any]] = []
+        stable_release = stack.read_state().active_release or ""
+        for percent in policy.steps:
+            self._set_share(candidate, stable, percent)
+            self._say(f"canary at {percent}%")
+            if percent >= 100:
+                break
+            step_started = time.monotonic()
+            while time.monotonic() - step_started < policy.step_seconds:
+                time.sleep(policy.check_interval)
+                comparison = judge(self.compare(version, stable_release, policy), policy)
+                steps.append({"percent": percent, **comparison.__dict__})
+                if not comparison.healthy:
+                    reason = "; ".join(comparison.reasons)
+                    self._abort(version, candidate, stable, reason)
+                    return DeployResult(
+                        version,
+                        "canary",
+                        "rolled back",
+                        time.monotonic() - started,
+                        reason,
+                        steps,
+                    )
+        self._promote(version, candidate, stable)
+        return DeployResult(version, "canary", "deployed", time.monotonic() - started, "", steps)
+
+    def _set_share(self, candidate: list[Instance], stable: list[Instance], percent: int) -> None:
+        weights = {(ACTIVE, i.slot): percent for i in candidate}
+        weights |= {(ACTIVE, i.slot): 100 - percent for i in stable}
+        self.stack.haproxy.set_weights(weights)
+
+    def compare(self, canary: str, stable: str, policy: CanaryPolicy) -> Comparison:
+        """Error rate (5xx %) and p99 latency of each release over the policy window."""
+        w = policy.window
+        traffic = 'route!~"/health.*|/metrics"'
+
+        def value(query: str, release: str) -> float | None:
+            result = self.stack.prometheus_query(query.replace("$R", release))
+            if not result:
+                return None
+            number = float(result[0]["value"][1])
+            return None if math.isnan(number) else number
+
+        def requests(release: str) -> float:
+            return (
+                value(f'sum(increase(http_requests_total{{release="$R",{traffic}}}[{w}]))', release)
+                or 0.0
+            )
+
+        def error_pct(release: str) -> float | None:
+            errors = (
+                value(
+                    f'sum(increase(http_requests_total{{release="$R",status=~"5..",{traffic}}}[{w}]))',
+                    release,
+                )
+                or 0.0
+            )
+            total = requests(release)
+            return None if total == 0 else 100 * errors / total
+
+        def p99(release: str) -> float | None:
+            return value(
+                "histogram_quantile(0.99, sum by (le) (rate("
+                f'http_request_duration_seconds_bucket{{release="$R",{traffic}}}[{w}])))',
+                release,
+            )
+
+        return Comparison(
+            canary_error_pct=error_pct(canary),
+            stable_error_pct=error_pct(stable),
+            canary_p99=p99(canary),
+            stable_p99=p99(stable),
+            canary_requests=requests(canary),
+            stable_requests=requests(stable),
+        )
+
+    # ---------------------------------------------------------------- rollback ----------
+    def rollback(self) -> DeployResult:
+        """Return to the previous release: a weight switch when it is still warm."""
+        started = time.monotonic()
+        stack = self.stack
+        state = stack.read_state()
+        previous, current = state.previous_release, state.active_release
+        if previous is None or current is None:
+            raise OpsError("no previous release to roll back to")
+        warm = [i for i in state.instances if i.release == previous]
+        now = [i for i in state.instances if i.release == current]
+        if not warm:
+            self._say(f"starting {len(now)} instances of {previous}")
+            warm = stack.start_instances(previous, max(1, len(now)), ACTIVE)
+        else:
+            stack.wait_lb_up(warm)
+        weights = {(ACTIVE, i.slot): 100 for i in warm}
+        weights |= {(ACTIVE, i.slot): 0 for i in now}
+        stack.haproxy.set_weights(weights)
+        with stack.locked() as st:
+            st.active_release, st.previous_release = previous, current
+        stack.releases.set_status(current, "rolled-back", "quiz rollback")
+        stack.releases.set_status(previous, "active", "quiz rollback")
+        seconds = time.monotonic() - started
+        self._restart_worker()
+        return DeployResult(previous, "rollback", "rolled back", seconds)

@@ -1,0 +1,156 @@
+"""HAProxy: render the configuration and drive servers through the runtime API.
+
+The runtime API (the admin stats socket) changes a server's address, weight and state
+without a reload, so scaling and deploys never drop a connection.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from quizplatform.ops.process import OpsError, run, which
+from quizplatform.ops.templates import render
+
+BACKENDS = ("app", "candidate")
+
+
+@dataclass(frozen=True)
+class ServerState:
+    """One server slot as HAProxy sees it (from ``show stat``)."""
+
+    backend: str
+    name: str
+    status: str  # UP, DOWN, MAINT, DRAIN, "UP 1/2", ...
+    weight: int
+    current_sessions: int
+    address: str
+
+    @property
+    def up(self) -> bool:
+        return self.status == "UP" or self.status.startswith("UP ")
+
+
+def slot_name(slot: int) -> str:
+    """The server name HAProxy's server-template gives slot ``slot`` (1-based)."""
+    return f"app{slot}"
+
+
+def render_config(
+    path: Path,
+    *,
+    run_dir: Path,
+    tls_bundle: Path,
+    https_port: int,
+    http_port: int,
+    stats_port: int,
+    slots: int,
+    check_interval_ms: int,
+) -> None:
+    """Write haproxy.cfg from deploy/haproxy/haproxy.cfg.j2 and check it with ``haproxy -c``."""
+    text = render(
+        "haproxy/haproxy.cfg.j2",
+        run_dir=run_dir,
+        tls_bundle=tls_bundle,
+        https_port=https_port,
+        http_port=http_port,
+        stats_port=stats_port,
+        slots=slots,
+        check_interval=f"{check_interval_ms}ms",
+        fast_interval=f"{max(100, check_interval_ms // 4)}ms",
+    )
+    path.write_text(text)
+    run([which("haproxy", "/usr/sbin"), "-c", "-q", "-f", path], what="haproxy -c")
+
+
+class HaproxyRuntime:
+    """A client for HAProxy's runtime API on a unix socket."""
+
+    def __init__(self, socket_path: Path, state_file: Path | None = None) -> None:
+        self.socket_path = socket_path
+        self.state_file = state_file
+
+    def command(self, *commands: str) -> str:
+        """Send commands (run in one go, separated by ';') and return the answer."""
+        line = ";".join(commands) + "\n"
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(5)
+                sock.connect(str(self.socket_path))
+                sock.sendall(line.encode())
+                chunks = []
+                while chunk := sock.recv(65536):
+                    chunks.append(chunk)
+        except OSError as exc:
+            raise OpsError(f"HAProxy runtime API at {self.socket_path}: {exc}") from exc
+        answer = b"".join(chunks).decode(errors="replace")
+        lowered = answer.lower()
+        if "unknown command" in lowered or "no such" in lowered or "require" in lowered:
+            raise OpsError(f"HAProxy refused {line.strip()!r}: {answer.strip()}")
+        return answer
+
+    def enable(self, backend: str, slot: int, port: int, weight: int = 100) -> None:
+        """Point a slot at 127.0.0.1:port with ``weight`` and take it out of maintenance."""
+        server = f"{backend}/{slot_name(slot)}"
+        self.command(
+            f"set server {server} addr 127.0.0.1 port {port}",
+            f"set server {server} weight {weight}",
+            f"set server {server} state ready",
+            f"set server {server} health up",
+        )
+        self.save_state()
+
+    def set_weights(self, weights: dict[tuple[str, int], int]) -> None:
+        """Set several weights in one runtime API call (one atomic traffic switch)."""
+        self.command(
+            *(f"set server {b}/{slot_name(s)} weight {w}" for (b, s), w in weights.items())
+        )
+        self.save_state()
+
+    def drain(self, backend: str, slot: int) -> None:
+        """No new requests for this slot; requests in flight finish."""
+        self.command(f"set server {backend}/{slot_name(slot)} state drain")
+        self.save_state()
+
+    def disable(self, backend: str, slot: int) -> None:
+        """Put the slot in maintenance (no traffic, no health checks)."""
+        self.command(f"set server {backend}/{slot_name(slot)} state maint")
+        self.save_state()
+
+    def servers(self) -> list[ServerState]:
+        """Every server slot of every backend, with status, weight and sessions."""
+        text = self.command("show stat").lstrip("# ")
+        rows = csv.DictReader(io.StringIO(text))
+        servers = []
+        for row in rows:
+            if row.get("svname") in ("FRONTEND", "BACKEND") or row.get("pxname") not in BACKENDS:
+                continue
+            servers.append(
+                ServerState(
+                    backend=row["pxname"],
+                    name=row["svname"],
+                    status=row["status"],
+                    weight=int(row["weight"] or 0),
+                    current_sessions=int(row["scur"] or 0),
+                    address=row.get("addr", ""),
+                )
+            )
+        return servers
+
+    def server(self, backend: str, slot: int) -> ServerState | None:
+        """One slot's state, or None when HAProxy does not know it."""
+        name = slot_name(slot)
+        return next((s for s in self.servers() if s.backend == backend and s.name == name), None)
+
+    def save_state(self) -> None:
+        """Dump the servers' runtime state to the server-state-file, so that a restart
+        or reload of HAProxy comes back with the same addresses, weights and states."""
+        if self.state_file is None:
+            return
+        state = self.command("show servers state")
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(state)
+        tmp.replace(self.state_file)

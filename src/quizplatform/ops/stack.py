@@ -1,0 +1,794 @@
+"""The one-host production stack: TLS load balancer, supervised instances, PostgreSQL
+primary + replica, Redis, Prometheus + Alertmanager and the autoscaler.
+
+``Stack`` owns one stack directory. Its ``stack.json`` records the configuration and the
+runtime state (instances, releases); every change to it happens under ``stack.lock``,
+because the autoscaler (a supervised process) and a deploy may act at the same time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import structlog
+
+from quizplatform.ops import haproxy as lb
+from quizplatform.ops.postgres import (
+    PgCluster,
+    ensure_primary,
+    ensure_replica,
+    replica_lag_seconds,
+    stop_cluster,
+)
+from quizplatform.ops.process import OpsError, pid_alive, port_open, run, wait_for
+from quizplatform.ops.redis import RedisServer, ensure_redis, stop_redis
+from quizplatform.ops.releases import Release, ReleaseStore
+from quizplatform.ops.supervisor import Program, Supervisor
+from quizplatform.ops.templates import deploy_dir, render
+from quizplatform.ops.tls import TlsFiles, ensure_certificates, tls_files_from
+
+log = structlog.get_logger(__name__)
+
+ACTIVE = "app"
+CANDIDATE = "candidate"
+
+
+@dataclass
+class StackConfig:
+    """Everything ``quiz stack up`` can be told; saved in ``stack.json``."""
+
+    env: str = "staging"
+    instances: int = 2
+    min_instances: int = 2
+    max_instances: int = 10
+    https_port: int = 8443
+    http_port: int = 8080
+    stats_port: int = 8404
+    pg_port: int = 15432
+    pg_replica_port: int = 15433
+    redis_port: int = 16379
+    prometheus_port: int = 9090
+    alertmanager_port: int = 9093
+    receiver_port: int = 9095
+    autoscaler_port: int = 9096
+    worker_port: int = 9097
+    instance_base_port: int = 18000
+    check_interval_ms: int = 2000
+    scrape_interval: str = "5s"
+    evaluation_interval: str = "5s"
+    alert_group_wait: str = "10s"
+    instance_down_for: str = "30s"
+    sync_replica: bool = False
+    cert: str | None = None
+    key: str | None = None
+    slack_webhook_url: str | None = None
+    autoscale: bool = True
+    scale_up_cpu: float = 70.0
+    scale_down_cpu: float = 30.0
+    up_window: float = 300.0
+    down_window: float = 900.0
+    cooldown: float = 120.0
+    autoscale_interval: float = 5.0
+    memory_limit_mb: int = 400
+    cpu_nice: int = 5
+    db_pool_size: int = 5
+    # Cluster data lives outside the checkout: the postgres user must reach it.
+    data_root: str = ""
+    instance_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def slots(self) -> int:
+        """HAProxy slots per backend: room for a full second set during a deploy."""
+        return 2 * self.max_instances
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> StackConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class Instance:
+    """One serving process in a HAProxy slot."""
+
+    slot: int
+    port: int
+    release: str
+    backend: str = ACTIVE  # which HAProxy backend routes to it
+
+    @property
+    def name(self) -> str:
+        return f"app-{self.slot}"
+
+
+@dataclass
+class StackState:
+    config: StackConfig
+    instances: list[Instance] = field(default_factory=list)
+    active_release: str | None = None
+    previous_release: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "config": asdict(self.config),
+                "instances": [asdict(i) for i in self.instances],
+                "active_release": self.active_release,
+                "previous_release": self.previous_release,
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> StackState:
+        data = json.loads(text)
+        return cls(
+            config=StackConfig.from_dict(data["config"]),
+            instances=[Instance(**i) for i in data.get("instances", [])],
+            active_release=data.get("active_release"),
+            previous_release=data.get("previous_release"),
+        )
+
+
+class Stack:
+    """One stack directory and the servers started from it."""
+
+    def __init__(self, directory: Path, config: StackConfig | None = None) -> None:
+        self.dir = directory.resolve()
+        self.state_file = self.dir / "stack.json"
+        self.run_dir = self.dir / "run"
+        self.log_dir = self.dir / "logs"
+        if config is None:
+            if not self.state_file.exists():
+                raise OpsError(f"no stack in {self.dir} (run `quiz stack up --dir {directory}`)")
+            config = StackState.from_json(self.state_file.read_text()).config
+        if not config.data_root:
+            digest = hashlib.sha256(str(self.dir).encode()).hexdigest()[:10]
+            config.data_root = f"/tmp/quiz-stack-{digest}"  # noqa: S108 - see GUIDE §2
+        self.config = config
+        self.supervisor = Supervisor(self.run_dir, self.log_dir)
+        self.releases = ReleaseStore(self.dir / "releases")
+        self.haproxy = lb.HaproxyRuntime(
+            self.run_dir / "haproxy.sock", self.run_dir / "haproxy.state"
+        )
+        root = Path(config.data_root)
+        self.primary = PgCluster(
+            "primary",
+            root / "pg-primary",
+            config.pg_port,
+            root / "sockets",
+            root / "pg-primary.log",
+        )
+        self.replica = PgCluster(
+            "replica",
+            root / "pg-replica",
+            config.pg_replica_port,
+            root / "sockets",
+            root / "pg-replica.log",
+        )
+        self.redis = RedisServer(config.redis_port, self.dir / "redis")
+
+    # ------------------------------------------------------------------ state ----------
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[StackState]:
+        """The stack state, locked against other processes; saved when the block ends."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with (self.dir / "stack.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            state = self.read_state()
+            try:
+                yield state
+            finally:
+                tmp = self.state_file.with_suffix(".tmp")
+                tmp.write_text(state.to_json())
+                tmp.replace(self.state_file)
+
+    def read_state(self) -> StackState:
+        """The saved state (or a fresh one for a new directory)."""
+        if self.state_file.exists():
+            state = StackState.from_json(self.state_file.read_text())
+            state.config = self.config
+            return state
+        return StackState(config=self.config)
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.config.https_port}"
+
+    # ------------------------------------------------------------------ up -------------
+    def up(self, progress: Any = None) -> None:
+        """Start everything that is not running yet, in dependency order."""
+
+        def step(message: str) -> None:
+            log.info("stack up", step=message)
+            if progress is not None:
+                progress(message)
+
+        for sub in (self.run_dir, self.log_dir, self.dir / "data"):
+            sub.mkdir(parents=True, exist_ok=True)
+        step("TLS certificate")
+        tls = self._tls()
+        step("PostgreSQL primary")
+        ensure_primary(self.primary, sync_replica=self.config.sync_replica)
+        step("PostgreSQL replica")
+        ensure_replica(self.replica, self.primary)
+        step("Redis")
+        ensure_redis(self.redis)
+        self._secret_file()
+        with self.locked() as state:
+            if state.active_release is None:
+                step("installing the current release")
+                release = self.releases.install(source_root())
+                state.active_release = release.version
+                self.releases.set_status(release.version, "active")
+            active = state.active_release
+        step("migrations")
+        self.migrate(self.releases.get(active))
+        step("supervisord")
+        self.supervisor.ensure_running()
+        self._start_receiver()
+        step("HAProxy")
+        self._start_haproxy(tls)
+        step("instances")
+        self._restore_instances()
+        self.scale_to(max(self.config.instances, self.config.min_instances), reason="stack up")
+        step("worker")
+        self._start_worker()
+        step("Prometheus and Alertmanager")
+        self._start_monitoring()
+        if self.config.autoscale:
+            step("autoscaler")
+            self._start_autoscaler()
+
+    def _tls(self) -> TlsFiles:
+        tls_dir = self.dir / "tls"
+        if self.config.cert and self.config.key:
+            return tls_files_from(Path(self.config.cert), Path(self.config.key), tls_dir)
+        return ensure_certificates(tls_dir)
+
+    def _secret_file(self) -> Path:
+        path = self.dir / "secrets" / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path
+
+    def migrate(self, release: Release) -> None:
+        """Run ``quiz db upgrade`` with ``release``'s code against the primary."""
+        run(
+            [sys.executable, "-m", "quizplatform.cli", "db", "upgrade"],
+            what=f"migrations of release {release.version}",
+            env=self._env(release, instance_id="migrate"),
+            cwd=release.path,
+        )
+
+    def _start_receiver(self) -> None:
+        self.supervisor.add(
+            Program(
+                name="alert-receiver",
+                command=[
+                    sys.executable,
+                    "-m",
+                    "quizplatform.ops.alert_receiver",
+                    str(self.config.receiver_port),
+                    str(self.alerts_file),
+                ],
+                directory=self.dir,
+                log_file=self.log_dir / "alert-receiver.log",
+                priority=50,
+            )
+        )
+
+    @property
+    def alerts_file(self) -> Path:
+        return self.dir / "alerts" / "received.jsonl"
+
+    def _start_haproxy(self, tls: TlsFiles) -> None:
+        cfg = self.run_dir / "haproxy.cfg"
+        lb.render_config(
+            cfg,
+            run_dir=self.run_dir,
+            tls_bundle=tls.bundle,
+            https_port=self.config.https_port,
+            http_port=self.config.http_port,
+            stats_port=self.config.stats_port,
+            slots=self.config.slots,
+            check_interval_ms=self.config.check_interval_ms,
+        )
+        self.supervisor.add(
+            Program(
+                name="haproxy",
+                command=["/usr/sbin/haproxy", "-W", "-db", "-f", str(cfg)],
+                directory=self.run_dir,
+                log_file=self.log_dir / "haproxy.log",
+                priority=100,
+                stop_wait_seconds=10,
+            )
+        )
+        wait_for(lambda: self.haproxy.command("show info") != "", 15, "HAProxy's runtime API")
+
+    def _start_worker(self) -> None:
+        release = self.releases.get(self._active_release())
+        self.supervisor.add(
+            Program(
+                name="worker",
+                command=[
+                    sys.executable,
+                    "-m",
+                    "quizplatform.cli",
+                    "worker",
+                    "--metrics-port",
+                    str(self.config.worker_port),
+                ],
+                directory=release.path,
+                environment=self._env(release, instance_id="worker")
+                | {"QUIZ_ATTEMPT_SWEEP_INTERVAL_SECONDS": "30"},
+                log_file=self.log_dir / "worker.log",
+                priority=600,
+            )
+        )
+
+    def _start_monitoring(self) -> None:
+        rules_dir = self.run_dir / "rules"
+        rules_dir.mkdir(exist_ok=True)
+        for rules in (deploy_dir() / "prometheus" / "rules").glob("*.yml"):
+            text = rules.read_text()
+            if rules.name == "alerts.yml":
+                text = _override_for(text, "InstanceDown", self.config.instance_down_for)
+            (rules_dir / rules.name).write_text(text)
+        self._write_targets()
+        prom_cfg = self.run_dir / "prometheus.yml"
+        interval = self.config.scrape_interval
+        prom_cfg.write_text(
+            render(
+                "prometheus/prometheus.yml.j2",
+                scrape_interval=interval,
+                scrape_timeout=interval,
+                evaluation_interval=self.config.evaluation_interval,
+                alertmanager_port=self.config.alertmanager_port,
+                rules_dir=rules_dir,
+                targets_file=self.targets_file,
+                haproxy_stats_port=self.config.stats_port,
+                worker_port=self.config.worker_port,
+                autoscaler_port=self.config.autoscaler_port,
+                prometheus_port=self.config.prometheus_port,
+            )
+        )
+        run(["promtool", "check", "config", prom_cfg], what="promtool check config")
+        am_cfg = self.run_dir / "alertmanager.yml"
+        am_cfg.write_text(
+            render(
+                "alertmanager/alertmanager.yml.j2",
+                webhook_url=f"http://127.0.0.1:{self.config.receiver_port}/alerts",
+                slack_webhook_url=self.config.slack_webhook_url or "",
+                group_wait=self.config.alert_group_wait,
+                group_interval=self.config.alert_group_wait,
+                repeat_interval="4h",
+            )
+        )
+        run(["amtool", "check-config", am_cfg], what="amtool check-config")
+        self.supervisor.add(
+            Program(
+                name="alertmanager",
+                command=[
+                    "/usr/bin/prometheus-alertmanager",
+                    f"--config.file={am_cfg}",
+                    f"--storage.path={self.dir / 'alertmanager'}",
+                    f"--web.listen-address=127.0.0.1:{self.config.alertmanager_port}",
+                    "--cluster.listen-address=",
+                ],
+                directory=self.dir,
+                log_file=self.log_dir / "alertmanager.log",
+                priority=60,
+            )
+        )
+        self.supervisor.add(
+            Program(
+                name="prometheus",
+                command=[
+                    "/usr/bin/prometheus",
+                    f"--config.file={prom_cfg}",
+                    f"--storage.tsdb.path={self.dir / 'prometheus'}",
+                    f"--web.listen-address=127.0.0.1:{self.config.prometheus_port}",
+                    "--storage.tsdb.retention.time=7d",
+                ],
+                directory=self.dir,
+                log_file=self.log_dir / "prometheus.log",
+                priority=70,
+            )
+        )
+
+    def _start_autoscaler(self) -> None:
+        self.supervisor.add(
+            Program(
+                name="autoscaler",
+                command=[
+                    sys.executable,
+                    "-m",
+                    "quizplatform.cli",
+                    "stack",
+                    "autoscale",
+                    "--dir",
+                    str(self.dir),
+                ],
+                directory=self.dir,
+                log_file=self.log_dir / "autoscaler.log",
+                priority=700,
+            )
+        )
+
+    @property
+    def targets_file(self) -> Path:
+        return self.run_dir / "targets" / "instances.json"
+
+    def _write_targets(self, state: StackState | None = None) -> None:
+        """Rewrite Prometheus' file_sd list of instances (atomically)."""
+        state = state or self.read_state()
+        targets = [
+            {
+                "targets": [f"127.0.0.1:{i.port}"],
+                "labels": {
+                    "instance_name": i.name,
+                    "release": i.release,
+                    "pool": "stable" if i.backend == ACTIVE else "candidate",
+                },
+            }
+            for i in state.instances
+        ]
+        self.targets_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.targets_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(targets, indent=2))
+        tmp.replace(self.targets_file)
+
+    # ------------------------------------------------------------------ instances ------
+    def _env(self, release: Release, instance_id: str) -> dict[str, str]:
+        cfg = self.config
+        replica_urls = [self.replica.url] if self.replica.data_dir.exists() else []
+        drain = (3 * cfg.check_interval_ms) / 1000 + 1
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": str(release.code_dir),
+            "QUIZ_ENV": cfg.env,
+            "QUIZ_CONFIG_DIR": str(release.path / "config"),
+            "QUIZ_DATA_DIR": str(self.dir / "data"),
+            "QUIZ_DATABASE_URL": self.primary.url,
+            "QUIZ_DATABASE_REPLICA_URLS": json.dumps(replica_urls),
+            "QUIZ_REDIS_URL": self.redis.url,
+            "QUIZ_SECRET_KEY_FILE": str(self._secret_file()),
+            "QUIZ_PUBLIC_URL": self.url,
+            "QUIZ_TRUSTED_PROXIES": '["127.0.0.1"]',
+            "QUIZ_VERSION": release.version,
+            "QUIZ_COMMIT": release.commit,
+            "QUIZ_INSTANCE_ID": instance_id,
+            "QUIZ_ATTEMPT_SWEEP_INTERVAL_SECONDS": "0",
+            "QUIZ_DB_POOL_SIZE": str(cfg.db_pool_size),
+            "QUIZ_SHUTDOWN_DRAIN_DELAY": f"{drain:g}",
+            "QUIZ_MEMORY_LIMIT_MB": str(cfg.memory_limit_mb),
+            "QUIZ_CPU_NICE": str(cfg.cpu_nice),
+        }
+        env.update(release.environment)
+        env.update(cfg.instance_env)
+        return env
+
+    def instance_program(self, instance: Instance) -> Program:
+        """The supervisord program that runs ``instance``."""
+        release = self.releases.get(instance.release)
+        return Program(
+            name=instance.name,
+            command=[
+                sys.executable,
+                "-m",
+                "quizplatform.cli",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(instance.port),
+            ],
+            directory=release.path,
+            environment=self._env(release, instance.name),
+            log_file=self.log_dir / f"{instance.name}.log",
+            priority=500,
+        )
+
+    def start_instances(self, release: str, count: int, backend: str) -> list[Instance]:
+        """Start ``count`` instances of ``release`` in free slots and wait until each is
+        ready; they join HAProxy's ``backend`` with weight 0 (no traffic yet)."""
+        with self.locked() as state:
+            used = {i.slot for i in state.instances}
+            free = [s for s in range(1, self.config.slots + 1) if s not in used][:count]
+            if len(free) < count:
+                raise OpsError(f"no free HAProxy slot for {count} more instances")
+            new = [
+                Instance(
+                    slot=s,
+                    port=self.config.instance_base_port + s,
+                    release=release,
+                    backend=backend,
+                )
+                for s in free
+            ]
+            state.instances.extend(new)
+        for instance in new:
+            self.supervisor.add(self.instance_program(instance), wait=False)
+        for instance in new:
+            self.wait_instance_ready(instance)
+            self.haproxy.enable(backend, instance.slot, instance.port, weight=0)
+        self._write_targets()
+        return new
+
+    def wait_instance_ready(self, instance: Instance, timeout: float = 60) -> float:
+        """Seconds until the instance answers 200 on /health/ready (direct, not via HAProxy)."""
+        url = f"http://127.0.0.1:{instance.port}/health/ready"
+        return wait_for(
+            lambda: httpx.get(url, timeout=1).status_code == 200,
+            timeout,
+            f"{instance.name} to be ready (log: {self.log_dir / (instance.name + '.log')})",
+        )
+
+    def wait_lb_up(self, instances: list[Instance], timeout: float = 30) -> float:
+        """Seconds until HAProxy's health checks see every instance UP."""
+
+        def all_up() -> bool:
+            states = {(s.backend, s.name): s for s in self.haproxy.servers()}
+            return all(
+                (st := states.get((i.backend, lb.slot_name(i.slot)))) is not None and st.up
+                for i in instances
+            )
+
+        return wait_for(all_up, timeout, "HAProxy to see the instances UP", interval=0.05)
+
+    def set_weight(self, instances: list[Instance], weight: int) -> None:
+        self.haproxy.set_weights({(i.backend, i.slot): weight for i in instances})
+
+    def stop_instances(self, instances: list[Instance], drain_timeout: float = 30) -> None:
+        """Drain in HAProxy, wait for in-flight requests to finish, then SIGTERM and forget.
+
+        A slot may route to the instance from both backends (during a deploy), so both
+        are drained and then put in maintenance.
+        """
+        in_service = {(s.backend, s.name) for s in self.haproxy.servers() if s.status != "MAINT"}
+        for instance in instances:
+            for backend in (ACTIVE, CANDIDATE):
+                if (backend, lb.slot_name(instance.slot)) in in_service:
+                    self.haproxy.drain(backend, instance.slot)
+        deadline = time.monotonic() + drain_timeout
+        for instance in instances:
+            while time.monotonic() < deadline and self._sessions(instance.slot) > 0:
+                time.sleep(0.05)
+        for instance in instances:
+            self.supervisor.remove(instance.name)
+            for backend in (ACTIVE, CANDIDATE):
+                self.haproxy.disable(backend, instance.slot)
+        names = {i.name for i in instances}
+        with self.locked() as state:
+            state.instances = [i for i in state.instances if i.name not in names]
+            self._write_targets(state)
+
+    def _sessions(self, slot: int) -> int:
+        name = lb.slot_name(slot)
+        return sum(s.current_sessions for s in self.haproxy.servers() if s.name == name)
+
+    def active_instances(self) -> list[Instance]:
+        state = self.read_state()
+        return [
+            i for i in state.instances if i.backend == ACTIVE and i.release == state.active_release
+        ]
+
+    def _active_release(self) -> str:
+        active = self.read_state().active_release
+        if active is None:
+            raise OpsError("the stack has no active release (run `quiz stack up`)")
+        return active
+
+    def scale_to(self, count: int, reason: str = "by hand") -> int:
+        """Grow or shrink the active release's instances to ``count`` (within bounds)."""
+        count = max(self.config.min_instances, min(self.config.max_instances, count))
+        current = self.active_instances()
+        log.info("scaling", current=len(current), target=count, reason=reason)
+        if count > len(current):
+            new = self.start_instances(self._active_release(), count - len(current), ACTIVE)
+            self.set_weight(new, 100)
+            self.wait_lb_up(new)
+        elif count < len(current):
+            victims = sorted(current, key=lambda i: i.slot)[count:]
+            self.stop_instances(victims)
+        return count
+
+    def _restore_instances(self) -> None:
+        """After a restart of supervisord/HAProxy: bring recorded instances back."""
+        state = self.read_state()
+        for instance in state.instances:
+            if self.supervisor.state(instance.name) != "RUNNING":
+                self.supervisor.add(self.instance_program(instance), wait=False)
+        for instance in state.instances:
+            self.wait_instance_ready(instance)
+            server = self.haproxy.server(instance.backend, instance.slot)
+            if server is None or server.status == "MAINT":
+                weight = 100 if instance.release == state.active_release else 0
+                self.haproxy.enable(instance.backend, instance.slot, instance.port, weight)
+
+    # ------------------------------------------------------------------ down -----------
+    def down(self, progress: Any = None) -> list[str]:
+        """Stop exactly what ``up`` started, in reverse order, gracefully."""
+        stopped = []
+        if self.supervisor.shutdown():
+            stopped.append("supervisord (autoscaler, worker, instances, monitoring, HAProxy)")
+        if stop_redis(self.redis):
+            stopped.append("redis")
+        if stop_cluster(self.replica):
+            stopped.append("postgres replica")
+        if stop_cluster(self.primary):
+            stopped.append("postgres primary")
+        return stopped
+
+    def destroy(self) -> None:
+        """``down`` and remove the cluster data outside the stack directory."""
+        self.down()
+        shutil.rmtree(self.config.data_root, ignore_errors=True)
+
+    # ------------------------------------------------------------------ status ---------
+    def status(self) -> dict[str, Any]:
+        """Every component and instance, with health, weight, CPU, RSS, release, alerts."""
+        state = self.read_state()
+        components = [
+            _component("postgres-primary", self.primary.pid(), self.primary.data_dir),
+            _component("postgres-replica", self.replica.pid(), self.replica.data_dir),
+            _component("redis", self.redis.pid(), None),
+            _component("supervisord", self.supervisor.pid(), None),
+        ]
+        programs = (
+            {p["name"]: p for p in self.supervisor.all_info()} if components[3]["pid"] else {}
+        )
+        for name in (
+            "haproxy",
+            "alert-receiver",
+            "prometheus",
+            "alertmanager",
+            "worker",
+            "autoscaler",
+        ):
+            info = programs.get(name)
+            components.append(
+                {
+                    "name": name,
+                    "pid": (info or {}).get("pid") or None,
+                    "state": (info or {}).get("statename", "STOPPED").lower(),
+                }
+            )
+        servers = {}
+        with contextlib.suppress(OpsError):
+            servers = {(s.backend, s.name): s for s in self.haproxy.servers()}
+        instances = []
+        for instance in state.instances:
+            pid = (programs.get(instance.name) or {}).get("pid") or None
+            server = servers.get((instance.backend, lb.slot_name(instance.slot)))
+            instances.append(
+                {
+                    "name": instance.name,
+                    "pid": pid,
+                    "port": instance.port,
+                    "ready": bool(server and server.up),
+                    "lb_status": server.status if server else "unknown",
+                    "weight": server.weight if server else 0,
+                    "release": instance.release,
+                    "pool": "stable" if instance.backend == ACTIVE else "candidate",
+                    **_usage(pid),
+                }
+            )
+        return {
+            "url": self.url,
+            "dir": str(self.dir),
+            "data_root": self.config.data_root,
+            "active_release": state.active_release,
+            "previous_release": state.previous_release,
+            "components": components,
+            "instances": instances,
+            "replica_lag_seconds": _safe(lambda: replica_lag_seconds(self.replica)),
+            "alerts": self.current_alerts(),
+            "urls": {
+                "app": self.url,
+                "http_redirect": f"http://127.0.0.1:{self.config.http_port}",
+                "haproxy_stats": f"http://127.0.0.1:{self.config.stats_port}/stats",
+                "prometheus": f"http://127.0.0.1:{self.config.prometheus_port}",
+                "alertmanager": f"http://127.0.0.1:{self.config.alertmanager_port}",
+            },
+        }
+
+    def current_alerts(self) -> list[dict[str, Any]]:
+        """Alerts firing in Alertmanager now ([] when it does not answer)."""
+        if not port_open(self.config.alertmanager_port):
+            return []
+        try:
+            answer = httpx.get(
+                f"http://127.0.0.1:{self.config.alertmanager_port}/api/v2/alerts", timeout=2
+            )
+            return [
+                {
+                    "name": a["labels"].get("alertname"),
+                    "severity": a["labels"].get("severity"),
+                    "since": a.get("startsAt"),
+                    "summary": a.get("annotations", {}).get("summary"),
+                }
+                for a in answer.json()
+            ]
+        except (httpx.HTTPError, ValueError, KeyError):
+            return []
+
+    def prometheus_query(self, query: str) -> list[dict[str, Any]]:
+        """Run an instant PromQL query; the result vector."""
+        answer = httpx.get(
+            f"http://127.0.0.1:{self.config.prometheus_port}/api/v1/query",
+            params={"query": query},
+            timeout=5,
+        )
+        body = answer.json()
+        if body.get("status") != "success":
+            raise OpsError(f"Prometheus query failed: {body.get('error')}")
+        return list(body["data"]["result"])
+
+
+def _component(name: str, pid: int | None, where: Path | None) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "name": name,
+        "pid": pid,
+        "state": "running" if pid_alive(pid) else "stopped",
+    }
+    if where is not None:
+        entry["data_dir"] = str(where)
+    return entry
+
+
+def _usage(pid: int | None) -> dict[str, Any]:
+    if not pid:
+        return {"cpu_percent": None, "rss_mb": None}
+    try:
+        proc = psutil.Process(pid)
+        return {
+            "cpu_percent": round(proc.cpu_percent(interval=0.1), 1),
+            "rss_mb": round(proc.memory_info().rss / 2**20, 1),
+        }
+    except psutil.Error:
+        return {"cpu_percent": None, "rss_mb": None}
+
+
+def _safe(fn: Any) -> Any:
+    try:
+        return fn()
+    except (OpsError, OSError, ValueError):
+        return None
+
+
+def _override_for(rules: str, alert: str, duration: str) -> str:
+    """Replace the ``for:`` of one alert in a rules file (drills use shorter windows)."""
+    lines = rules.splitlines(keepends=True)
+    inside = False
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith("- alert:"):
+            inside = stripped.split(":", 1)[1].strip() == alert
+        elif inside and stripped.startswith("for:"):
+            indent = line[: len(line) - len(line.lstrip())]
+            lines[index] = f"{indent}for: {duration}\n"
+            inside = False
+    return "".join(lines)
+
+
+def source_root() -> Path:
+    """The checkout this code runs from (holds src/quizplatform and config/)."""
+    return deploy_dir().parent
