@@ -300,6 +300,7 @@ class Stack:
 
     def _start_haproxy(self, tls: TlsFiles) -> None:
         cfg = self.run_dir / "haproxy.cfg"
+        (self.run_dir / "haproxy.state").touch()
         lb.render_config(
             cfg,
             run_dir=self.run_dir,

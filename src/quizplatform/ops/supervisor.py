@@ -38,7 +38,7 @@ class Program:
 
     def section(self) -> str:
         """The ``[program:name]`` text for supervisord's configuration."""
-        env = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(self.environment.items()))
+        env = ",".join(f"{k}={_env_value(v)}" for k, v in sorted(self.environment.items()))
         lines = [
             f"[program:{self.name}]",
             "command=" + " ".join(_escape(_quote(c)) for c in self.command),
@@ -65,6 +65,16 @@ class Program:
 def _escape(value: str) -> str:
     # supervisord expands %(name)s in values: a literal % is written %%.
     return value.replace("%", "%%").replace('"', '\\"')
+
+
+def _env_value(value: str) -> str:
+    # supervisord splits environment= with shlex: a value holding double quotes (JSON)
+    # goes in single quotes, where shlex takes everything literally.
+    if '"' in value:
+        if "'" in value:
+            raise ValueError(f"an environment value cannot hold both quote kinds: {value!r}")
+        return "'" + value.replace("%", "%%") + "'"
+    return '"' + value.replace("%", "%%") + '"'
 
 
 def _quote(arg: str) -> str:
