@@ -1,0 +1,237 @@
+"""Helpers for the stack drills: a stack on free ports, load with wrk, users and a quiz."""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from quizplatform.ops.process import free_port, port_open
+from quizplatform.ops.stack import Stack, StackConfig
+from tests.api.samples import all_types_quiz
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port_range(count: int) -> int:
+    """A base port such that base+1 .. base+count are all free."""
+    for _ in range(200):
+        base = random.randint(20000, 40000)
+        if not any(port_open(base + i, timeout=0.05) for i in range(1, count + 1)):
+            return base
+    raise RuntimeError("no free port range")
+
+
+def drill_config(**overrides: Any) -> StackConfig:
+    """A stack tuned for drills: fast health checks, scrapes and alerts, free ports."""
+    config = StackConfig(
+        env="staging",
+        instances=2,
+        https_port=free_port(),
+        http_port=free_port(),
+        stats_port=free_port(),
+        pg_port=free_port(),
+        pg_replica_port=free_port(),
+        redis_port=free_port(),
+        prometheus_port=free_port(),
+        alertmanager_port=free_port(),
+        receiver_port=free_port(),
+        autoscaler_port=free_port(),
+        worker_port=free_port(),
+        instance_base_port=free_port_range(20),
+        check_interval_ms=500,
+        scrape_interval="1s",
+        evaluation_interval="1s",
+        alert_group_wait="1s",
+        instance_down_for="0s",
+        autoscale=False,
+        memory_limit_mb=600,
+        instance_env={
+            "QUIZ_RATE_LIMIT_ENABLED": "false",
+            "QUIZ_DIAGNOSTIC_ROUTES": "true",
+        },
+    )
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    return config
+
+
+@dataclass
+class Seed:
+    teacher_token: str
+    student_token: str
+    quiz_id: str
+
+
+def seed(stack: Stack) -> Seed:
+    """A teacher with a published quiz and a student, created through the front door."""
+    with httpx.Client(base_url=stack.url + "/api/v1", verify=False, timeout=10) as c:
+        suffix = random.randint(0, 10**9)
+        password = "correct horse battery staple 42"
+        tokens = []
+        for role in ("teacher", "student"):
+            email = f"{role}{suffix}@example.org"
+            r = c.post(
+                "/auth/register",
+                json={"email": email, "password": password, "display_name": role, "role": role},
+            )
+            assert r.status_code == 201, r.text
+            r = c.post("/auth/token", json={"email": email, "password": password})
+            assert r.status_code == 200, r.text
+            tokens.append(r.json()["access_token"])
+        auth = {"Authorization": f"Bearer {tokens[0]}"}
+        r = c.post("/quizzes", json=all_types_quiz(), headers=auth)
+        assert r.status_code == 201, r.text
+        quiz_id = r.json()["id"]
+        r = c.post(f"/quizzes/{quiz_id}/publish", headers=auth)
+        assert r.status_code == 200, r.text
+    return Seed(tokens[0], tokens[1], quiz_id)
+
+
+@dataclass
+class LoadResult:
+    requests: int
+    non_2xx: int
+    socket_errors: int
+    seconds: float
+    output: str
+
+    @property
+    def failed(self) -> int:
+        return self.non_2xx + self.socket_errors
+
+
+class Load:
+    """wrk in the background against one URL, bounded in time."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        seconds: float,
+        connections: int = 8,
+        token: str | None = None,
+        timeout: str = "5s",
+    ) -> None:
+        wrk = shutil.which("wrk")
+        assert wrk, "wrk is missing: make test installs it (Debian package wrk)"
+        args = [
+            wrk,
+            "-t1",
+            f"-c{connections}",
+            f"-d{int(seconds)}s",
+            f"--timeout={timeout}",
+            "--latency",
+        ]
+        if token:
+            args += ["-H", f"Authorization: Bearer {token}"]
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [*args, url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+
+    def result(self) -> LoadResult:
+        out, _ = self.proc.communicate(timeout=120)
+        assert self.proc.returncode == 0, out
+        requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+        non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        errors = re.search(
+            r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+        )
+        return LoadResult(
+            requests=requests,
+            non_2xx=int(non_2xx.group(1)) if non_2xx else 0,
+            socket_errors=sum(int(g) for g in errors.groups()) if errors else 0,
+            seconds=time.monotonic() - self.started,
+            output=out,
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+def make_release_source(tmp: Path, *, patch: str | None = None, marker: str = "") -> Path:
+    """A copy of this checkout's app (src/ + config/ + pyproject) to install as a release;
+    ``patch`` is Python appended to api/app.py (a deliberately bad release)."""
+    root = tmp / f"source-{random.randint(0, 10**9)}"
+    shutil.copytree(
+        REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
+    shutil.copytree(REPO / "config", root / "config")
+    shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
+    app = root / "src" / "quizplatform" / "api" / "app.py"
+    text = app.read_text() + f"\n# release marker: {marker or random.random()}\n"
+    if patch:
+        text += "\n" + patch + "\n"
+    app.write_text(text)
+    return root
+
+
+# The bad releases wrap the app's router (inside the middleware), so their failures and
+# delays are counted by the release's own metrics, as a real bug's would be.
+
+# A release that fails a share of API requests with 500.
+FAILING_RELEASE = """
+import random as _random
+
+
+class _FailingRouter:
+    def __init__(self, router):
+        self._router = router
+
+    def __getattr__(self, name):
+        return getattr(self._router, name)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith("/api/") and _random.random() < 0.3:
+            await send({"type": "http.response.start", "status": 500,
+                        "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"bad release"})
+            return
+        await self._router(scope, receive, send)
+
+
+_original_create_app = create_app
+
+
+def create_app(*args, **kwargs):
+    app = _original_create_app(*args, **kwargs)
+    app.router = _FailingRouter(app.router)
+    return app
+"""
+
+# A release that adds 150 ms to every API request.
+SLOW_RELEASE = """
+import asyncio as _asyncio
+
+
+class _SlowRouter:
+    def __init__(self, router):
+        self._router = router
+
+    def __getattr__(self, name):
+        return getattr(self._router, name)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            await _asyncio.sleep(0.15)
+        await self._router(scope, receive, send)
+
+
+_original_create_app = create_app
+
+
+def create_app(*args, **kwargs):
+    app = _original_create_app(*args, **kwargs)
+    app.router = _SlowRouter(app.router)
+    return app
+"""

@@ -1,0 +1,371 @@
+"""Drills against a real one-host stack: HAProxy (TLS), supervisord, PostgreSQL primary +
+replica, Redis, Prometheus and Alertmanager, all on 127.0.0.1 and free ports.
+
+One stack serves the whole module (bringing it up costs ~30 s); the drills run in file
+order and each leaves the stack as it found it (2 healthy instances of the active
+release). Timings the closing note quotes are printed with ``-s`` / in the report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from quizplatform.ops import alert_receiver
+from quizplatform.ops.process import pid_alive, wait_for
+from quizplatform.ops.stack import Stack
+from tests.e2e.stack_helpers import (
+    FAILING_RELEASE,
+    SLOW_RELEASE,
+    Load,
+    Seed,
+    drill_config,
+    make_release_source,
+    seed,
+)
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 and shutil.which("runuser") is None,
+    reason="the stack runs PostgreSQL as the postgres user",
+)
+
+MEASURED: dict[str, float] = {}
+
+
+def quiz(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the ``quiz`` CLI like an operator would."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUIZ_")}
+    env["COLUMNS"] = "200"
+    return subprocess.run(
+        [sys.executable, "-m", "quizplatform.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    directory = tmp_path_factory.mktemp("stack") / "stack"
+    config = drill_config()
+    given = {k: v for k, v in config.__dict__.items() if k not in ("env", "instances")}
+    done = quiz(
+        "stack",
+        "up",
+        "--dir",
+        str(directory),
+        "--no-autoscale",
+        "--https-port",
+        str(config.https_port),
+        "--http-port",
+        str(config.http_port),
+        "--config-json",
+        json.dumps(given),
+    )
+    try:
+        assert done.returncode == 0, done.stdout + done.stderr
+        yield Stack(directory)
+    finally:
+        down = quiz("stack", "down", "--dir", str(directory))
+        print(down.stdout, down.stderr)
+        shutil.rmtree(Stack(directory).config.data_root, ignore_errors=True)
+        if MEASURED:
+            print("\nmeasured:", json.dumps(MEASURED, indent=2))
+
+
+@pytest.fixture(scope="module")
+def data(stack: Stack) -> Seed:
+    return seed(stack)
+
+
+def status_json(stack: Stack) -> dict[str, object]:
+    done = quiz("stack", "status", "--json", "--dir", str(stack.dir))
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+
+def version_served(stack: Stack) -> str:
+    answer = httpx.get(stack.url + "/api/v1/version", verify=False, timeout=5)
+    return str(answer.json()["version"])
+
+
+def quiz_url(stack: Stack, data: Seed) -> str:
+    return f"{stack.url}/api/v1/quizzes/{data.quiz_id}"
+
+
+def test_status_lists_components_and_ready_instances(stack: Stack) -> None:
+    report = status_json(stack)
+    assert report["url"] == stack.url
+    components = {c["name"]: c for c in report["components"]}  # type: ignore[attr-defined]
+    for name in (
+        "postgres-primary",
+        "postgres-replica",
+        "redis",
+        "supervisord",
+        "haproxy",
+        "prometheus",
+        "alertmanager",
+        "alert-receiver",
+        "worker",
+    ):
+        assert components[name]["state"] in ("running", "RUNNING".lower()), components[name]
+        assert pid_alive(components[name]["pid"]), name
+    instances = report["instances"]
+    assert len(instances) == 2  # type: ignore[arg-type]
+    for instance in instances:  # type: ignore[attr-defined]
+        assert instance["ready"] and instance["weight"] == 100 and instance["pid"]
+        assert {"name", "pid", "port", "ready", "weight", "release"} <= instance.keys()
+
+
+def test_https_only_with_hsts_and_redirect(stack: Stack) -> None:
+    answer = httpx.get(stack.url + "/health/ready", verify=str(stack.dir / "tls" / "ca.pem"))
+    assert answer.status_code == 200
+    assert answer.headers["strict-transport-security"].startswith("max-age=")
+    plain = httpx.get(f"http://127.0.0.1:{stack.config.http_port}/api/v1/version")
+    assert plain.status_code == 301
+    assert plain.headers["location"] == f"{stack.url}/api/v1/version"
+
+
+def test_sigkilled_instance_is_back_within_10_s_without_failed_requests(
+    stack: Stack, data: Seed
+) -> None:
+    victim = stack.active_instances()[0]
+    load = Load(quiz_url(stack, data), seconds=12, token=data.teacher_token)
+    time.sleep(2)
+    pid = stack.supervisor.program_pid(victim.name)
+    assert pid
+    killed_at = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    restarted = stack.supervisor.wait_restarted(victim.name, pid, timeout=15)
+    wait_for(lambda: not _lb_up(stack, victim.slot), 5, "HAProxy to mark it down", interval=0.02)
+    stack.wait_lb_up([victim], timeout=15)
+    back = time.monotonic() - killed_at
+    result = load.result()
+    MEASURED["kill_restart_process_s"] = round(restarted, 2)
+    MEASURED["kill_to_back_in_rotation_s"] = round(back, 2)
+    MEASURED["kill_drill_requests"] = result.requests
+    assert back < 10, f"back in rotation after {back:.1f} s"
+    assert result.requests > 100
+    assert result.failed == 0, result.output
+
+
+def _lb_up(stack: Stack, slot: int) -> bool:
+    server = stack.haproxy.server("app", slot)
+    return bool(server and server.up)
+
+
+def test_instance_down_alert_reaches_the_webhook(stack: Stack) -> None:
+    victim = stack.active_instances()[1]
+    before = len(alert_receiver.received(stack.alerts_file))
+    pid = stack.supervisor.program_pid(victim.name)
+    assert pid
+    killed_at = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+
+    def instance_down_arrived() -> bool:
+        for message in alert_receiver.received(stack.alerts_file)[before:]:
+            for alert in message.get("alerts", []):  # type: ignore[attr-defined]
+                if alert["labels"]["alertname"] == "InstanceDown":
+                    return True
+        return False
+
+    took = wait_for(instance_down_arrived, 60, "InstanceDown at the webhook receiver")
+    MEASURED["instance_down_alert_after_kill_s"] = round(time.monotonic() - killed_at, 2)
+    assert took < 60
+    stack.wait_lb_up([victim], timeout=20)
+
+
+def test_reads_go_to_the_replica_and_a_user_reads_their_own_write(stack: Stack, data: Seed) -> None:
+    api = stack.url + "/api/v1"
+    teacher = {"Authorization": f"Bearer {data.teacher_token}"}
+
+    def routed(target: str) -> float:
+        rows = stack.prometheus_query(f'sum(db_route_total{{target="{target}"}})')
+        return float(rows[0]["value"][1]) if rows else 0.0
+
+    direct_before = _direct_route_counts(stack)
+    with httpx.Client(verify=False, timeout=10) as client:
+        for _ in range(20):
+            assert client.get(f"{api}/quizzes").status_code == 200
+        # Read-your-writes: create, then read at once, many times over (any instance).
+        for n in range(10):
+            made = client.post(f"{api}/quizzes", json={"title": f"fresh {n}"}, headers=teacher)
+            assert made.status_code == 201, made.text
+            mine = client.get(f"{api}/quizzes/{made.json()['id']}", headers=teacher)
+            assert mine.status_code == 200, mine.text
+            listed = client.get(f"{api}/quizzes?mine=true&per_page=100", headers=teacher)
+            assert made.json()["id"] in {q["id"] for q in listed.json()["items"]}
+    after = _direct_route_counts(stack)
+    assert after["replica_read"] - direct_before["replica_read"] >= 20
+    assert after["primary_write"] > direct_before["primary_write"]
+    # The same numbers reach Prometheus, where the dashboards and alerts read them.
+    wait_for(lambda: routed("replica_read") > 0, 15, "replica reads in Prometheus")
+
+
+def _direct_route_counts(stack: Stack) -> dict[str, float]:
+    totals: dict[str, float] = {
+        "replica_read": 0.0,
+        "primary_write": 0.0,
+        "primary_read": 0.0,
+        "replica_fallback": 0.0,
+    }
+    for instance in stack.active_instances():
+        text = httpx.get(f"http://127.0.0.1:{instance.port}/metrics", timeout=5).text
+        for line in text.splitlines():
+            if line.startswith("db_route_total{"):
+                target = line.split('target="', 1)[1].split('"', 1)[0]
+                totals[target] = totals.get(target, 0.0) + float(line.rsplit(" ", 1)[1])
+    return totals
+
+
+def test_scale_down_under_load_loses_no_request(stack: Stack, data: Seed) -> None:
+    stack.scale_to(3, reason="drill")
+    assert len(stack.active_instances()) == 3
+    load = Load(quiz_url(stack, data), seconds=10, token=data.teacher_token)
+    time.sleep(2)
+    started = time.monotonic()
+    stack.scale_to(2, reason="drill")
+    MEASURED["scale_down_drain_s"] = round(time.monotonic() - started, 2)
+    result = load.result()
+    assert len(stack.active_instances()) == 2
+    assert result.requests > 100
+    assert result.failed == 0, result.output
+
+
+def test_blue_green_deploy_under_load_then_rollback(
+    stack: Stack, data: Seed, tmp_path: Path
+) -> None:
+    blue = version_served(stack)
+    source = make_release_source(tmp_path, marker="green")
+    load = Load(quiz_url(stack, data), seconds=25, token=data.teacher_token)
+    done = quiz(
+        "deploy", "--strategy", "blue-green", "--from", str(source), "--dir", str(stack.dir)
+    )
+    result = load.result()
+    assert done.returncode == 0, done.stdout + done.stderr
+    green = version_served(stack)
+    assert green != blue
+    assert {i.release for i in stack.active_instances()} == {green}
+    assert result.requests > 100
+    assert result.failed == 0, result.output
+
+    load = Load(quiz_url(stack, data), seconds=6, token=data.teacher_token)
+    started = time.monotonic()
+    back = quiz("rollback", "--dir", str(stack.dir))
+    MEASURED["rollback_command_s"] = round(time.monotonic() - started, 2)
+    result = load.result()
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert version_served(stack) == blue
+    assert MEASURED["rollback_command_s"] < 10
+    assert result.failed == 0, result.output
+    releases = json.loads(quiz("releases", "--json", "--dir", str(stack.dir)).stdout)
+    statuses = {r["version"]: r["status"] for r in releases}
+    assert statuses[blue] == "active" and statuses[green] == "rolled-back"
+
+
+@pytest.mark.parametrize("bad", ["errors", "latency"])
+def test_canary_of_a_bad_release_is_rolled_back(
+    stack: Stack, data: Seed, tmp_path: Path, bad: str
+) -> None:
+    stable = version_served(stack)
+    patch = FAILING_RELEASE if bad == "errors" else SLOW_RELEASE
+    source = make_release_source(tmp_path, patch=patch, marker=bad)
+    load = Load(quiz_url(stack, data), seconds=60, connections=8, token=data.teacher_token)
+    started = time.monotonic()
+    done = quiz(
+        "deploy",
+        "--strategy",
+        "canary",
+        "--from",
+        str(source),
+        "--dir",
+        str(stack.dir),
+        "--step-seconds",
+        "30",
+        "--check-interval",
+        "2",
+        "--window",
+        "10s",
+    )
+    MEASURED[f"canary_{bad}_abort_s"] = round(time.monotonic() - started, 2)
+    load.stop()
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "rolled back" in done.stdout
+    assert version_served(stack) == stable
+    assert {i.release for i in stack.read_state().instances} == {stable}
+    # Stable keeps serving: every request after the rollback succeeds.
+    after = Load(quiz_url(stack, data), seconds=3, token=data.teacher_token).result()
+    assert after.failed == 0, after.output
+
+
+def test_autoscaler_scales_up_under_cpu_load_and_back_down(stack: Stack) -> None:
+    with stack.locked() as state:
+        state.config.up_window = 10
+        state.config.down_window = 20
+        state.config.cooldown = 5
+        state.config.autoscale_interval = 1
+        state.config.scale_up_cpu = 50
+        state.config.scale_down_cpu = 15
+    stack.config = state.config
+    stack._start_autoscaler()
+    try:
+        load = Load(f"{stack.url}/_diag/cpu?ms=20", seconds=60, connections=8)
+        try:
+            up = wait_for(
+                lambda: len(stack.active_instances()) >= 3, 55, "scale-up to 3", interval=0.5
+            )
+            MEASURED["autoscaler_scale_up_s"] = round(up, 1)
+        finally:
+            load.stop()
+        down = wait_for(
+            lambda: len(stack.active_instances()) == 2, 120, "scale-down to 2", interval=0.5
+        )
+        MEASURED["autoscaler_scale_down_after_load_s"] = round(down, 1)
+        log = (stack.log_dir / "autoscaler.log").read_text()
+        assert '"action": "up"' in log or "'action': 'up'" in log or "action=up" in log
+    finally:
+        stack.supervisor.remove("autoscaler")
+        stack.scale_to(2, reason="drill cleanup")
+
+
+def test_sslyze_mozilla_intermediate(stack: Stack) -> None:
+    sslyze = Path(sys.executable).parent / "sslyze"
+    done = subprocess.run(
+        [
+            str(sslyze),
+            f"127.0.0.1:{stack.config.https_port}",
+            "--certinfo_ca_file",
+            str(stack.dir / "tls" / "ca.pem"),
+            "--mozilla_config=intermediate",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert "is compliant with the Mozilla intermediate configuration" in done.stdout
+
+
+def test_stack_down_stops_exactly_what_it_started(stack: Stack) -> None:
+    report = status_json(stack)
+    pids = [c["pid"] for c in report["components"] if c["pid"]]  # type: ignore[attr-defined]
+    pids += [i["pid"] for i in report["instances"] if i["pid"]]  # type: ignore[attr-defined]
+    done = quiz("stack", "down", "--dir", str(stack.dir))
+    assert done.returncode == 0, done.stderr
+    still = [pid for pid in pids if pid_alive(pid)]
+    assert still == []
+    again = quiz("stack", "down", "--dir", str(stack.dir))
+    assert "nothing was running" in again.stdout
