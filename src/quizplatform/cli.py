@@ -10,13 +10,15 @@ import typer
 from rich.console import Console
 
 from quizplatform.cli_config import config_app
+from quizplatform.cli_stack import deploy, releases, rollback, stack_app
 from quizplatform.runtime.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
     from quizplatform.services.container import Services
 
 app = typer.Typer(
-    help="Quiz Platform: serve the app, migrate the database, manage users.",
+    help="Quiz Platform: serve the app, run the background worker, migrate the database, "
+    "manage users.",
     no_args_is_help=True,
     add_completion=False,
 )
@@ -25,6 +27,10 @@ users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(config_app, name="config")
+app.add_typer(stack_app, name="stack")
+app.command("deploy")(deploy)
+app.command("rollback")(rollback)
+app.command("releases")(releases)
 console = Console()
 err = Console(stderr=True)
 
@@ -47,15 +53,14 @@ def serve(
 
     from quizplatform.api.app import create_app
     from quizplatform.runtime.lifecycle import GracefulServer
+    from quizplatform.runtime.resources import MemoryWatchdog
 
     settings = _settings(host=host, port=port)
     try:
         application = create_app(settings)
     except SettingsError as exc:
-        err.print(f"[red]refusing to start in {settings.env}:[/red]")
-        for problem in exc.problems:
-            err.print(f"  - {problem}")
-        raise typer.Exit(2) from exc
+        raise _refuse_to_start(settings, exc) from exc
+    _apply_process_limits(settings)
     config = uvicorn.Config(
         application,
         host=settings.host,
@@ -74,10 +79,108 @@ def serve(
         application.state.draining = True
         application.state.services.metrics.draining.set(1)
 
+    watchdog = None
+    if settings.memory_limit_mb > 0:
+        watchdog = MemoryWatchdog(
+            settings.memory_limit_mb,
+            settings.memory_check_interval_seconds,
+            recycles=application.state.services.metrics.process_recycles,
+        )
     server = GracefulServer(
-        config, drain_delay=settings.shutdown_drain_delay, on_drain=start_draining
+        config,
+        drain_delay=settings.shutdown_drain_delay,
+        on_drain=start_draining,
+        memory_watchdog=watchdog,
     )
     server.run()
+
+
+@app.command()
+def worker(
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve this process's Prometheus metrics on this port (default: none)."),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Address the metrics endpoint binds.")
+    ] = "127.0.0.1",
+    sweep_interval: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds between expired-attempt sweeps "
+            "(default QUIZ_ATTEMPT_SWEEP_INTERVAL_SECONDS, 30).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Run the stack's background work: submit expired attempts (run one per stack).
+
+    Instances then run with QUIZ_ATTEMPT_SWEEP_INTERVAL_SECONDS=0. Stops and exits 0 on
+    SIGTERM or Ctrl-C (a second signal stops at once).
+    """
+    from quizplatform.runtime.logging import configure_logging
+    from quizplatform.services.container import Services
+
+    settings = _settings(attempt_sweep_interval_seconds=sweep_interval)
+    try:
+        settings.ensure_startable()
+    except SettingsError as exc:
+        raise _refuse_to_start(settings, exc) from exc
+    if settings.attempt_sweep_interval_seconds <= 0:
+        err.print(
+            "[red]the sweep interval is 0, so the worker would do nothing; pass "
+            "--sweep-interval SECONDS (or set QUIZ_ATTEMPT_SWEEP_INTERVAL_SECONDS)[/red]"
+        )
+        raise typer.Exit(2)
+    configure_logging(settings)  # after the imports, as in serve: no import-time chatter
+    _apply_process_limits(settings)
+    asyncio.run(_run_worker(Services.create(settings), metrics_host, metrics_port))
+
+
+async def _run_worker(services: Services, metrics_host: str, metrics_port: int | None) -> None:
+    import signal
+
+    import structlog
+    from prometheus_client import start_http_server
+
+    log = structlog.get_logger("quizplatform.worker")
+    settings = services.settings
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    handled = (signal.SIGTERM, signal.SIGINT)
+
+    def on_signal(sig: signal.Signals) -> None:
+        log.info("worker stopping", signal=sig.name)
+        stop.set()
+        for s in handled:  # a second signal gets the default behaviour: stop at once
+            loop.remove_signal_handler(s)
+
+    for sig in handled:
+        loop.add_signal_handler(sig, on_signal, sig)
+    metrics_server = None
+    try:
+        if metrics_port is not None:
+            try:
+                metrics_server, _ = start_http_server(
+                    metrics_port, addr=metrics_host, registry=services.metrics.registry
+                )
+            except OSError as exc:
+                err.print(
+                    f"[red]cannot serve metrics on {metrics_host}:{metrics_port}: {exc}[/red]"
+                )
+                raise typer.Exit(2) from exc
+        await services.start(background=True)
+        log.info(
+            "worker started",
+            sweep_interval_seconds=settings.attempt_sweep_interval_seconds,
+            metrics=f"{metrics_host}:{metrics_port}" if metrics_port is not None else None,
+        )
+        await stop.wait()
+    finally:
+        if metrics_server is not None:
+            await asyncio.to_thread(metrics_server.shutdown)
+            metrics_server.server_close()
+        await services.close()
 
 
 @db_app.command("upgrade")
@@ -151,6 +254,25 @@ def demo() -> None:
     console.print("sign in with:")
     for email, name, password in (TEACHER, STUDENT):
         console.print(f"  {name:14} {email:22} password: {password}")
+
+
+def _refuse_to_start(settings: Settings, exc: SettingsError) -> typer.Exit:
+    err.print(f"[red]refusing to start in {settings.env}:[/red]")
+    for problem in exc.problems:
+        err.print(f"  - {problem}")
+    return typer.Exit(2)
+
+
+def _apply_process_limits(settings: Settings) -> None:
+    from quizplatform.runtime.resources import ResourceLimitError, apply_process_limits
+
+    try:
+        apply_process_limits(
+            address_space_limit_mb=settings.address_space_limit_mb, cpu_nice=settings.cpu_nice
+        )
+    except (ResourceLimitError, OSError) as exc:
+        err.print(f"[red]cannot apply the resource limits: {exc}[/red]")
+        raise typer.Exit(2) from exc
 
 
 def _services() -> Services:

@@ -4,18 +4,26 @@ On SIGTERM (or a first Ctrl-C) the instance turns not-ready at once (``/health/r
 answers 503, so the load balancer takes it out of rotation), keeps serving for the drain
 delay, then stops accepting connections, lets in-flight requests finish for up to the
 shutdown timeout, closes its pools and exits 0. A second signal stops at once.
+
+The memory watchdog (``runtime/resources.py``) starts exactly the same drain when the
+process's RSS exceeds its limit, so that the supervisor starts a fresh process.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import signal
+import socket
 import time
 from collections.abc import Callable
 from types import FrameType
 
 import structlog
 import uvicorn
+
+from quizplatform.runtime.resources import MemoryWatchdog
 
 log = structlog.get_logger(__name__)
 
@@ -24,20 +32,33 @@ class GracefulServer(uvicorn.Server):
     """uvicorn's server with a drain phase before its own graceful shutdown."""
 
     def __init__(
-        self, config: uvicorn.Config, *, drain_delay: float, on_drain: Callable[[], None]
+        self,
+        config: uvicorn.Config,
+        *,
+        drain_delay: float,
+        on_drain: Callable[[], None],
+        memory_watchdog: MemoryWatchdog | None = None,
     ) -> None:
         super().__init__(config)
         self.drain_delay = drain_delay
         self.on_drain = on_drain
         self.drain_started: float | None = None
+        self.memory_watchdog = memory_watchdog
+        self._watchdog_task: asyncio.Task[None] | None = None
+
+    def start_drain(self, **why: str) -> None:
+        """Turn not-ready now and stop after the drain delay (first SIGTERM, watchdog)."""
+        if self.drain_started is not None:
+            return
+        self.drain_started = time.monotonic()
+        self.on_drain()
+        log.info("draining", drain_delay=self.drain_delay, **why)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # Unlike uvicorn we do not re-raise the signal after shutting down: a drained,
         # cleanly stopped instance exits 0.
         if self.drain_started is None:
-            self.drain_started = time.monotonic()
-            self.on_drain()
-            log.info("draining", signal=signal.Signals(sig).name, drain_delay=self.drain_delay)
+            self.start_drain(signal=signal.Signals(sig).name)
         elif sig == signal.SIGINT or self.should_exit:
             self.force_exit = True
         else:
@@ -52,6 +73,23 @@ class GracefulServer(uvicorn.Server):
             log.info("stopping: no new connections, finishing in-flight requests")
             self.should_exit = True
         return await super().on_tick(counter)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and self.memory_watchdog is not None:
+            self._watchdog_task = asyncio.create_task(self._recycle_above_memory_limit())
+
+    async def _recycle_above_memory_limit(self) -> None:
+        assert self.memory_watchdog is not None
+        await self.memory_watchdog.wait_exceeded()
+        self.start_drain(reason="memory_limit")
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self._watchdog_task is not None:
+            self._watchdog_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog_task
+        await super().shutdown(sockets=sockets)
 
 
 def tune_gc() -> None:

@@ -67,6 +67,14 @@ class Metrics:
         self.draining = Gauge(
             "app_draining", "1 while the instance drains before shutting down", registry=r
         )
+        self.process_recycles = Counter(
+            "process_recycles_total",
+            "Drains this process started itself so that its supervisor starts a fresh one, "
+            "by reason (memory: RSS above QUIZ_MEMORY_LIMIT_MB)",
+            ["reason"],
+            registry=r,
+        )
+        self.process_recycles.labels("memory")  # exported as 0 until it happens
 
         # -- database -------------------------------------------------------------------
         self.db_pool_size = Gauge(
@@ -94,6 +102,13 @@ class Metrics:
         )
         self.db_errors = Counter(
             "db_errors_total", "SQL statements that failed", ["database"], registry=r
+        )
+        self.db_route = Counter(
+            "db_route_total",
+            "Database sessions by where they went: primary_write, primary_read, "
+            "replica_read, replica_fallback",
+            ["target"],
+            registry=r,
         )
 
         # -- cache and Redis ------------------------------------------------------------

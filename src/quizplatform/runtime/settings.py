@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     database_url: str | None = None
     database_replica_urls: list[str] = Field(default_factory=list)
+    # With replicas: how long after a user's write that user's reads stay on the primary
+    # (and cache fills after an invalidation come from the primary). Keep it above the
+    # replicas' usual lag.
+    read_your_writes_seconds: float = Field(default=5.0, ge=0)
     db_pool_size: int = 20
     # Overflow connections are opened and closed again under load (a new PostgreSQL
     # connection costs ~9 ms of server CPU): a larger pool and no overflow queue instead.
@@ -126,6 +130,16 @@ class Settings(BaseSettings):
     # accepting and give in-flight requests up to the shutdown timeout.
     shutdown_drain_delay: float = 5.0
     shutdown_timeout: float = 30.0
+
+    # Resource limits (see docs/operations.md, "Resource limits"). Above memory_limit_mb
+    # of RSS the instance drains and exits 0 for its supervisor to start a fresh one
+    # (0: off). address_space_limit_mb is a hard RLIMIT_AS backstop (0: off); Python and
+    # uvloop reserve far more virtual memory than they use, so make it >= 4x the RSS
+    # limit. cpu_nice lowers the process's CPU priority by that increment (0..19).
+    memory_limit_mb: int = Field(default=0, ge=0)
+    memory_check_interval_seconds: float = Field(default=5.0, gt=0)
+    address_space_limit_mb: int = Field(default=0, ge=0)
+    cpu_nice: int = Field(default=0, ge=0, le=19)
 
     # Caching and background work
     quiz_cache_ttl_seconds: float = 60.0
