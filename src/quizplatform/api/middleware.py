@@ -2,7 +2,10 @@
 
 ``RequestContextMiddleware`` wraps every request: it gives it an id (bound to every log
 line of the request), enforces body size and content type, applies the rate limits, adds
-the security headers, and records the access log line and the HTTP metrics.
+the security headers, and records the access log line and the HTTP metrics. With read
+replicas it also routes the request's reads (``db/routing.py``): a safe request may read
+from a replica unless its user wrote lately; an unsafe one leaves the marker that keeps
+its user's reads on the primary, before the response can reach the client.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quizplatform.api.client import client_address, served_over_tls
+from quizplatform.db.routing import SAFE_METHODS, ReadRoute, enter_route, exit_route, mark_write
 from quizplatform.runtime.logging import AccessLog
 from quizplatform.runtime.settings import Settings
 from quizplatform.services.accounts import Principal
@@ -71,6 +75,7 @@ class RequestContextMiddleware:
         self.limits_ip = _limits(settings.rate_limits_per_ip)
         self.limits_user = _limits(settings.rate_limits_per_user)
         self.access_log = AccessLog(settings)
+        self.split = bool(services.replicas)  # read/write split: only with replicas
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -97,9 +102,23 @@ class RequestContextMiddleware:
         extra = self._security_headers(tls)
         sizes = [0, 0]  # request bytes, response bytes
         status_holder = [500]
+        route_token = None
+        # Whether this request still has to leave its user's read-your-writes marker.
+        to_mark = [False]
+        if self.split:
+            safe = scope["method"] in SAFE_METHODS
+            to_mark[0] = not safe
+
+            async def reader() -> str | None:
+                return await self._reader_id(scope, headers)
+
+            route_token = enter_route(ReadRoute(safe=safe, user=reader, store=self.services.store))
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
+                if to_mark[0]:
+                    to_mark[0] = False
+                    await self._mark_write(scope)
                 status_holder[0] = message["status"]
                 raw = list(message.get("headers", []))
                 names = {k.lower() for k, _ in raw}
@@ -147,6 +166,10 @@ class RequestContextMiddleware:
                 send_wrapper, request_id, 413, "payload_too_large", "the request body is too large"
             )
         finally:
+            if to_mark[0]:  # no response sent (the app raised): it may have written
+                await self._mark_write(scope)
+            if route_token is not None:
+                exit_route(route_token)
             self.metrics.in_flight.dec()
             self._observe(scope, status_holder[0], time.perf_counter() - started, sizes)
             structlog.contextvars.unbind_contextvars("request_id")
@@ -248,6 +271,21 @@ class RequestContextMiddleware:
             principal = await self.services.accounts.resolve_token(token.strip())
         state["principal"] = principal
         return principal
+
+    async def _reader_id(self, scope: Scope, headers: dict[bytes, bytes]) -> str | None:
+        """The signed-in caller's id for read routing (None: anonymous or bad token)."""
+        auth = headers.get(b"authorization")
+        if auth is None:
+            return None
+        principal = await self._principal(scope, auth)
+        return None if principal is None else principal.user_id
+
+    async def _mark_write(self, scope: Scope) -> None:
+        """After an unsafe request by a known user: that user's reads go to the primary
+        for ``read_your_writes_seconds``, on every instance."""
+        user_id = scope["state"].get("user_id")
+        if user_id is not None:
+            await mark_write(self.services.store, user_id, self.settings.read_your_writes_seconds)
 
     async def _check_rate(
         self, scope: Scope, headers: dict[bytes, bytes], client_ip: str

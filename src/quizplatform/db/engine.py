@@ -1,14 +1,17 @@
-"""Engine and session factory for SQLite (embedded default) and PostgreSQL."""
+"""Engine and session factory for SQLite (embedded default) and PostgreSQL, and the
+read/write split over streaming replicas (``read_session``; see ``db/routing.py``)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import structlog
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -18,12 +21,23 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
+from quizplatform.db.routing import ReadRoute, current_route, pin_to_primary
 from quizplatform.runtime.metrics import Metrics
 from quizplatform.runtime.settings import Settings, to_async_url
 
+log = structlog.get_logger(__name__)
+
+# What a replica that cannot be reached raises when a session connects: refused or timed
+# out (OSError, TimeoutError), or a driver error (unknown host, too many connections,
+# the server starting up). Not the pool's own timeout: a busy replica is not a dead one.
+_UNREACHABLE = (OSError, DBAPIError)
+
 
 class Database:
-    """The primary database: one pooled engine per instance."""
+    """A database: one pooled engine per instance.
+
+    The primary also routes pure reads (``read_session``) to its ``replicas``.
+    """
 
     def __init__(
         self,
@@ -31,6 +45,11 @@ class Database:
         metrics: Metrics | None = None,
         name: str = "primary",
         url: str | None = None,
+        *,
+        replicas: Sequence[Database] = (),
+        read_only: bool = False,
+        connect_timeout: float | None = None,
+        replica_retry_seconds: float = 5.0,
     ) -> None:
         url = to_async_url(url) if url else settings.async_database_url
         self.url = url
@@ -40,7 +59,15 @@ class Database:
             settings.data_dir.mkdir(parents=True, exist_ok=True)
             self.engine: AsyncEngine = create_async_engine(url, connect_args={"timeout": 15})
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            if read_only:
+                event.listen(self.engine.sync_engine, "connect", _sqlite_query_only)
         else:
+            server_settings = {"application_name": "quizplatform"}
+            if read_only:  # a replica refuses writes anyway; this says so for any database
+                server_settings["default_transaction_read_only"] = "on"
+            connect_args: dict[str, Any] = {"server_settings": server_settings}
+            if connect_timeout is not None:
+                connect_args["timeout"] = connect_timeout
             self.engine = create_async_engine(
                 url,
                 poolclass=_TimedPool,
@@ -52,16 +79,26 @@ class Database:
                 # invalidates the pool, and pool_recycle retires idle connections.
                 pool_pre_ping=False,
                 pool_recycle=1800,
-                connect_args={"server_settings": {"application_name": "quizplatform"}},
+                connect_args=connect_args,
             )
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self._autocommit_engine = self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.replicas = list(replicas)
+        self.replica_retry_seconds = replica_retry_seconds
+        self._next_replica = 0
+        self._down_until: dict[str, float] = {}  # replica name -> monotonic time
+        self._routes = _RouteCounters(metrics)
         if metrics is not None:
             _instrument(self.engine.sync_engine, metrics, name)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session whose transaction commits on success and rolls back on error."""
+        """A session whose transaction commits on success and rolls back on error.
+
+        Always the primary: for writes, and for reads that must see the latest writes.
+        The request's later reads go to the primary too."""
+        pin_to_primary()
+        self._routes.primary_write()
         async with self.sessionmaker() as session, session.begin():
             yield session
 
@@ -69,8 +106,69 @@ class Database:
     async def autocommit(self) -> AsyncIterator[AsyncConnection]:
         """A connection whose every statement commits by itself: one round trip for a
         single-statement write, where a transaction would add BEGIN and COMMIT."""
+        pin_to_primary()
+        self._routes.primary_write()
         async with self._autocommit_engine.connect() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def read_session(self, *, fresh: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session for a pure read (write nothing in it).
+
+        A replica when there are replicas and the current request may read from one
+        (``db/routing.py``: a safe request by someone who has not written lately, before
+        it has written anything); otherwise, or with ``fresh`` (the read must see every
+        committed write), the primary. One request keeps to one replica; requests take
+        the replicas in turn. A replica that cannot be reached is skipped for
+        ``replica_retry_seconds`` on this instance and the read goes elsewhere, the
+        primary last.
+        """
+        route = current_route() if self.replicas and not fresh else None
+        if route is not None and await route.replica_allowed():
+            while (replica := self._replica_for(route)) is not None:
+                session = replica.sessionmaker()
+                try:
+                    await session.connection()
+                except _UNREACHABLE as exc:
+                    await session.close()
+                    self._replica_failed(replica, route, exc)
+                    continue
+                self._routes.replica_read()
+                async with session:
+                    yield session
+                    await session.commit()
+                return
+            self._routes.replica_fallback()
+        else:
+            self._routes.primary_read()
+        async with self.sessionmaker() as session, session.begin():
+            yield session
+
+    def _replica_for(self, route: ReadRoute) -> Database | None:
+        """The request's replica if it is up, else the next one up in turn, else None."""
+        now = time.monotonic()
+        chosen = route.replica
+        if chosen is not None and self._down_until.get(chosen.name, 0.0) <= now:
+            return chosen
+        count = len(self.replicas)
+        for step in range(count):
+            candidate = self.replicas[(self._next_replica + step) % count]
+            if self._down_until.get(candidate.name, 0.0) <= now:
+                self._next_replica = (self._next_replica + step + 1) % count
+                route.replica = candidate
+                return candidate
+        route.replica = None
+        return None
+
+    def _replica_failed(self, replica: Database, route: ReadRoute, exc: BaseException) -> None:
+        self._down_until[replica.name] = time.monotonic() + self.replica_retry_seconds
+        route.replica = None
+        log.warning(
+            "replica unreachable; reading elsewhere",
+            replica=replica.name,
+            error=type(exc).__name__,
+            retry_in_seconds=self.replica_retry_seconds,
+        )
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -78,6 +176,25 @@ class Database:
     @property
     def sync_engine(self) -> Engine:
         return self.engine.sync_engine
+
+
+class _RouteCounters:
+    """The children of ``db_route_total``, looked up once."""
+
+    def __init__(self, metrics: Metrics | None) -> None:
+        def counter(target: str) -> Callable[[], None]:
+            if metrics is None:
+                return _nothing
+            return metrics.db_route.labels(target).inc
+
+        self.primary_write = counter("primary_write")
+        self.primary_read = counter("primary_read")
+        self.replica_read = counter("replica_read")
+        self.replica_fallback = counter("replica_fallback")
+
+
+def _nothing() -> None:
+    return None
 
 
 class _TimedPool(AsyncAdaptedQueuePool):
@@ -124,4 +241,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=15000")
+    cursor.close()
+
+
+def _sqlite_query_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
     cursor.close()

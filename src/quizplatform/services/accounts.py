@@ -211,11 +211,11 @@ class AccountService:
 
     # -- users --------------------------------------------------------------------------
     async def get_user(self, user_id: str) -> models.User | None:
-        async with self.db.session() as session:
+        async with self.db.read_session() as session:
             return await session.get(models.User, user_id)
 
     async def list_users(self, page: int, per_page: int) -> tuple[list[models.User], int]:
-        async with self.db.session() as session:
+        async with self.db.read_session() as session:
             total = await session.scalar(select(func.count()).select_from(models.User)) or 0
             users = await session.scalars(
                 select(models.User)

@@ -78,7 +78,7 @@ class AttemptService:
         cached = self.quizzes.cache.get(key)
         if isinstance(cached, AttemptShape):
             return cached
-        async with self.db.session() as session:
+        async with self.db.read_session() as session:
             attempt = await session.get(models.Attempt, attempt_id)
         if attempt is None:
             return None
@@ -367,7 +367,7 @@ class AttemptService:
         snap = await self.quizzes.snapshot(attempt.quiz_id)
         if snap is None:
             raise NotFound("attempt not found")
-        async with self.db.session() as session:
+        async with self.db.read_session() as session:
             responses = {
                 r.question_id: r
                 for r in await session.scalars(
@@ -522,9 +522,10 @@ class AttemptService:
     async def _rebuild_leaderboard(self, quiz_id: str) -> None:
         key = f"lb:{quiz_id}"
         # Mark first, then merge: a submit that lands meanwhile either sees the mark and
-        # merges itself, or committed before our read below and is in it.
+        # merges itself, or committed before our read below and is in it. So the read is
+        # from the primary: a replica may not have replayed that submit yet.
         await self.store.set(f"{key}:built", b"1")
-        async with self.db.session() as session:
+        async with self.db.read_session(fresh=True) as session:
             rows = await session.execute(
                 select(models.Attempt, models.User.display_name)
                 .join(models.User, models.User.id == models.Attempt.user_id)
@@ -534,7 +535,7 @@ class AttemptService:
                 await self.store.ranked_put(key, attempt.user_id, *_rank_entry(attempt, name))
 
     async def _display_name(self, user_id: str) -> str:
-        async with self.db.session() as session:
+        async with self.db.read_session() as session:
             name = await session.scalar(
                 select(models.User.display_name).where(models.User.id == user_id)
             )
@@ -543,7 +544,7 @@ class AttemptService:
     # -- report -------------------------------------------------------------------------
     async def report(self, caller: Principal, quiz_id: str) -> dict[str, Any]:
         snap = await self.quizzes.owned(caller, quiz_id)
-        async with self.db.session() as session:
+        async with self.db.read_session() as session:
             attempts = list(
                 await session.scalars(
                     select(models.Attempt).where(
@@ -599,7 +600,7 @@ class AttemptService:
         """The attempt if the caller is its student or, for reading, owns its quiz (or is
         an admin). 404 for anyone else; 403 when the quiz's owner or an admin tries to
         answer or submit (``student_only``) an attempt they may read."""
-        async with self.db.session() as session:
+        async with self.db.read_session() as session:
             attempt = await session.get(models.Attempt, attempt_id)
         if attempt is None:
             raise NotFound("attempt not found")

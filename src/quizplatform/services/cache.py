@@ -5,6 +5,12 @@ instead of a Redis round trip. Writers call ``invalidate``; the key is published
 shared store so every instance drops its copy. If an instance loses the subscription it
 drops everything (messages sent meanwhile are lost), and entries expire after ``ttl``
 seconds regardless, which bounds staleness even in the worst case.
+
+With read replicas, a value read from a replica may predate a write that was just
+invalidated. ``remember_invalidations`` (seconds; the read-your-writes window) makes the
+cache remember recent invalidations: the reader fills such a key from the primary
+(``recently_invalidated``) and does not store a value read before the key was invalidated
+(``put(..., since=...)``).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from quizplatform.db.kv import KeyValueStore
 from quizplatform.runtime.metrics import Metrics
 
 CHANNEL = "invalidate"
+_NEVER = float("-inf")
 log = structlog.get_logger(__name__)
 
 
@@ -29,6 +36,7 @@ class NearCache:
         ttl: float,
         maxsize: int = 10_000,
         metrics: Metrics | None = None,
+        remember_invalidations: float = 0.0,
     ) -> None:
         self._store = store
         # A plain dict of (expires, value), oldest first. Written by hand rather than with
@@ -39,6 +47,11 @@ class NearCache:
         self._maxsize = maxsize
         self._metrics = metrics
         self._counters: dict[str, tuple[Counter, Counter]] = {}
+        # key -> monotonic time of its last invalidation, oldest first; only kept (and
+        # only pruned) when remember_invalidations > 0.
+        self._remember = remember_invalidations
+        self._invalidated: dict[str, float] = {}
+        self._invalidated_all = _NEVER
 
     async def start(self) -> None:
         await self._store.subscribe(CHANNEL, self._on_message)
@@ -56,11 +69,40 @@ class NearCache:
             (miss if value is None else hit).inc()
         return value
 
-    def put(self, key: str, value: Any) -> None:
+    def put(self, key: str, value: Any, *, since: float | None = None) -> None:
+        """Keep ``value``; with ``since`` (the ``time.monotonic()`` when it was read), not
+        if the key was invalidated meanwhile (needs ``remember_invalidations``)."""
+        if since is not None and self.invalidated_since(key, since):
+            return
         self._entries.pop(key, None)  # re-insert at the end: dict order is age order
         self._entries[key] = (time.monotonic() + self._ttl, value)
         while len(self._entries) > self._maxsize:
             del self._entries[next(iter(self._entries))]
+
+    def invalidated_since(self, key: str, since: float) -> bool:
+        """Whether ``key`` was invalidated at or after ``since`` (as far as remembered)."""
+        return self._invalidated_all >= since or self._invalidated.get(key, _NEVER) >= since
+
+    def recently_invalidated(self, key: str) -> bool:
+        """Whether ``key`` was invalidated within the last ``remember_invalidations`` s."""
+        return self._remember > 0 and self.invalidated_since(key, time.monotonic() - self._remember)
+
+    def _note_invalidated(self, key: str) -> None:
+        if self._remember <= 0:
+            return
+        now = time.monotonic()
+        if key == "*":
+            self._invalidated_all = now
+            self._invalidated.clear()
+            return
+        self._invalidated.pop(key, None)  # re-insert at the end: dict order is age order
+        self._invalidated[key] = now
+        horizon = now - self._remember
+        while True:  # ends at the latest: the key just noted is not old
+            oldest = next(iter(self._invalidated))
+            if self._invalidated[oldest] >= horizon:
+                break
+            del self._invalidated[oldest]
 
     def _counters_for(self, cache: str) -> tuple[Counter, Counter]:
         counters = self._counters.get(cache)
@@ -75,6 +117,7 @@ class NearCache:
         """Drop ``keys`` here at once and on every other instance."""
         for key in keys:
             self._entries.pop(key, None)
+            self._note_invalidated(key)
             if self._metrics is not None:
                 self._metrics.cache_invalidations.labels("sent").inc()
             try:
@@ -83,12 +126,15 @@ class NearCache:
                 log.warning("cache invalidation not published", key=key, exc_info=True)
 
     def clear(self) -> None:
-        """Forget everything held in this process."""
+        """Forget everything held in this process (remembered invalidations too)."""
         self._entries.clear()
+        self._invalidated.clear()
+        self._invalidated_all = _NEVER
 
     def _on_message(self, key: str) -> None:
         if self._metrics is not None:
             self._metrics.cache_invalidations.labels("received").inc()
+        self._note_invalidated(key)
         if key == "*":
             self._entries.clear()
         else:

@@ -22,6 +22,10 @@ from quizplatform.services.ratelimit import RateLimiter
 
 log = structlog.get_logger(__name__)
 
+# A replica that does not answer within this is skipped (its reads go elsewhere) rather
+# than holding requests for the driver's default minute.
+REPLICA_CONNECT_TIMEOUT_SECONDS = 2.0
+
 
 @dataclass
 class Services:
@@ -43,13 +47,26 @@ class Services:
         cls, settings: Settings, store: KeyValueStore | None = None, store_prefix: str = "qp:"
     ) -> Services:
         metrics = Metrics(settings.version, settings.commit, settings.env)
-        db = Database(settings, metrics)
         replicas = [
-            Database(settings, metrics, name=f"replica{i}", url=url)
+            Database(
+                settings,
+                metrics,
+                name=f"replica{i}",
+                url=url,
+                read_only=True,
+                connect_timeout=REPLICA_CONNECT_TIMEOUT_SECONDS,
+            )
             for i, url in enumerate(settings.database_replica_urls, start=1)
         ]
+        # Reads go to the replicas where they may (Database.read_session, db/routing.py).
+        db = Database(settings, metrics, replicas=replicas)
         store = store or create_store(settings.redis_url, store_prefix, metrics)
-        cache = NearCache(store, ttl=settings.quiz_cache_ttl_seconds, metrics=metrics)
+        cache = NearCache(
+            store,
+            ttl=settings.quiz_cache_ttl_seconds,
+            metrics=metrics,
+            remember_invalidations=settings.read_your_writes_seconds if replicas else 0.0,
+        )
         quizzes = QuizService(db, cache, metrics)
         return cls(
             settings=settings,

@@ -3,6 +3,7 @@ publish, search, import and export."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -159,17 +160,23 @@ class QuizService:
 
     # -- reading ----------------------------------------------------------------------
     async def snapshot(self, quiz_id: str) -> QuizSnapshot | None:
-        """The quiz (from the near cache when possible), or None."""
+        """The quiz (from the near cache when possible), or None.
+
+        A miss reads from a replica when the request may; right after the quiz changed
+        (``recently_invalidated``) from the primary, so a replica that has not replayed
+        the change yet cannot put the old version back into the cache."""
         key = f"quiz:{quiz_id}"
         cached = self.cache.get(key)
         if isinstance(cached, QuizSnapshot):
             return cached
-        async with self.db.session() as session:
+        started = time.monotonic()
+        fresh = self.cache.recently_invalidated(key)
+        async with self.db.read_session(fresh=fresh) as session:
             row = await session.scalar(_snapshot_query().where(models.Quiz.id == quiz_id))
             if row is None:
                 return None
             snap = snapshot_from_row(row)
-        self.cache.put(key, snap)
+        self.cache.put(key, snap, since=started)
         return snap
 
     async def visible(self, caller: Principal | None, quiz_id: str) -> tuple[QuizSnapshot, bool]:
@@ -227,7 +234,7 @@ class QuizService:
         order: list[Any] = [models.Quiz.published_at.desc(), models.Quiz.created_at.desc()]
         if text and text.strip():
             q, order = self._text_filter(q, text.strip())
-        async with self.db.session() as session:
+        async with self.db.read_session() as session:
             total = await session.scalar(select(func.count()).select_from(q.subquery())) or 0
             counts = (
                 select(func.count(models.Question.id))
@@ -408,7 +415,7 @@ class QuizService:
 
     async def question_versions(self, question_ids: list[str]) -> dict[str, Question]:
         """Questions by id, archived versions included (for attempts that used them)."""
-        async with self.db.session() as session:
+        async with self.db.read_session() as session:
             rows = await session.scalars(
                 select(models.Question)
                 .where(models.Question.id.in_(question_ids))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from quizplatform.api.deps import ClientIP, CurrentUser, ServicesDep
 from quizplatform.api.responses import json_response
@@ -25,9 +25,12 @@ async def register(body: RegisterIn, services: ServicesDep) -> Response:
 
 
 @router.post("/auth/token", summary="Sign in: exchange email and password for a token")
-async def token(body: TokenIn, services: ServicesDep, ip: ClientIP) -> Response:
+async def token(request: Request, body: TokenIn, services: ServicesDep, ip: ClientIP) -> Response:
     user = await services.accounts.authenticate(body.email, body.password, ip)
     issued = await services.accounts.issue_token(user)
+    # Who signed in: in the access log, and with read replicas the user's first reads
+    # (the account may be seconds old) go to the primary.
+    request.scope.setdefault("state", {})["user_id"] = user.id
     return json_response(
         {
             "access_token": issued.access_token,
