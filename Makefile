@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install run test lint typecheck pytest bench services clean
+.PHONY: help install run test lint typecheck pytest bench bench-stack services clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ bench: install ## Benchmarks (wrk against one instance on PostgreSQL + Redis); n
 	@set -euo pipefail; eval "$$(scripts/test-services.sh)"; \
 	export QUIZ_TEST_DATABASE_URL QUIZ_TEST_REDIS_URL; \
 	$(PY) bench/run.py
+
+bench-stack: install ## The cached quiz read through the whole stack (HAProxy/TLS, 1-4 instances) vs one instance direct; ~6 min
+	$(PY) bench/stack.py
 
 clean: ## Remove caches and the local SQLite database
 	rm -rf .pytest_cache .mypy_cache .ruff_cache var/quiz.sqlite3*
