@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -92,7 +93,24 @@ def serve(
         on_drain=start_draining,
         memory_watchdog=watchdog,
     )
-    server.run()
+    server.run(sockets=[_listen(settings.host, settings.port)])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the listening socket before the app starts: a taken port then fails fast with
+    exit 1 (uvicorn's own bind failure happens after the app's start-up, whose shutdown
+    can then hang with PostgreSQL and Redis connections open)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        err.print(f"[red]cannot listen on {host}:{port}: {exc.strerror}[/red]")
+        raise typer.Exit(1) from exc
+    sock.listen(2048)
+    return sock
 
 
 @app.command()

@@ -23,7 +23,8 @@ REPO = Path(__file__).resolve().parents[2]
 def free_port_range(count: int) -> int:
     """A base port such that base+1 .. base+count are all free."""
     for _ in range(200):
-        base = random.randint(20000, 40000)
+        # Below the ephemeral range (32768+), where outgoing connections take ports.
+        base = random.randint(20000, 32000)
         if not any(port_open(base + i, timeout=0.05) for i in range(1, count + 1)):
             return base
     raise RuntimeError("no free port range")
