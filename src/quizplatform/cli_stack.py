@@ -43,16 +43,19 @@ def _stack(directory: Path) -> Any:
 @stack_app.command("up")
 def up(
     directory: DirOption = DEFAULT_DIR,
-    env: Annotated[str, typer.Option(help="staging or production")] = "staging",
-    instances: Annotated[int, typer.Option(help="Instances to start with.")] = 2,
-    https_port: Annotated[int, typer.Option(help="TLS front door.")] = 8443,
-    http_port: Annotated[int, typer.Option(help="HTTP port redirecting to HTTPS.")] = 8080,
+    env: Annotated[str | None, typer.Option(help="staging (default) or production")] = None,
+    instances: Annotated[int | None, typer.Option(help="Instances to start with (2).")] = None,
+    https_port: Annotated[int | None, typer.Option(help="TLS front door (8443).")] = None,
+    http_port: Annotated[
+        int | None, typer.Option(help="HTTP port redirecting to HTTPS (8080).")
+    ] = None,
     cert: Annotated[Path | None, typer.Option(help="Server certificate (PEM).")] = None,
     key: Annotated[Path | None, typer.Option(help="Its private key (PEM).")] = None,
     sync_replica: Annotated[
-        bool, typer.Option(help="Commits wait for the replica (synchronous replication).")
-    ] = False,
-    autoscale: Annotated[bool, typer.Option(help="Run the autoscaler.")] = True,
+        bool | None,
+        typer.Option(help="Commits wait for the replica (synchronous replication)."),
+    ] = None,
+    autoscale: Annotated[bool | None, typer.Option(help="Run the autoscaler (on).")] = None,
     config_json: Annotated[
         str | None,
         typer.Option(
@@ -62,10 +65,14 @@ def up(
         ),
     ] = None,
 ) -> None:
-    """Start the stack (idempotent: starts only what is not running) and print a summary."""
+    """Start the stack (idempotent: starts only what is not running) and print a summary.
+
+    Options given here are saved in the stack directory; a later `up` without them keeps
+    the saved values.
+    """
     from quizplatform.ops.stack import Stack, StackConfig, StackState
 
-    if env not in ("staging", "production"):
+    if env not in (None, "staging", "production"):
         raise _fail(ValueError("--env must be staging or production"))
     if (cert is None) != (key is None):
         raise _fail(ValueError("--cert and --key go together"))
@@ -75,7 +82,16 @@ def up(
         if state_file.exists()
         else StackConfig()
     )
-    given: dict[str, Any] = {
+    given: dict[str, Any] = {}
+    if config_json:
+        try:
+            given |= json.loads(config_json)
+        except ValueError as exc:
+            raise _fail(ValueError(f"--config-json is not JSON: {exc}")) from exc
+        unknown = set(given) - set(StackConfig.__dataclass_fields__)
+        if unknown:
+            raise _fail(ValueError(f"--config-json: unknown fields {sorted(unknown)}"))
+    options = {
         "env": env,
         "instances": instances,
         "https_port": https_port,
@@ -85,11 +101,7 @@ def up(
         "cert": str(cert.resolve()) if cert else None,
         "key": str(key.resolve()) if key else None,
     }
-    if config_json:
-        try:
-            given |= json.loads(config_json)
-        except ValueError as exc:
-            raise _fail(ValueError(f"--config-json is not JSON: {exc}")) from exc
+    given |= {k: v for k, v in options.items() if v is not None}
     config = StackConfig.from_dict({**base.__dict__, **given})
     stack = Stack(directory, config)
     started = time.monotonic()

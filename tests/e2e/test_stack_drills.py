@@ -131,6 +131,20 @@ def test_status_lists_components_and_ready_instances(stack: Stack) -> None:
         assert {"name", "pid", "port", "ready", "weight", "release"} <= instance.keys()
 
 
+def test_stack_up_again_is_idempotent(stack: Stack) -> None:
+    def pids() -> dict[str, object]:
+        report = status_json(stack)
+        found = {c["name"]: c["pid"] for c in report["components"]}  # type: ignore[attr-defined]
+        found |= {i["name"]: i["pid"] for i in report["instances"]}  # type: ignore[attr-defined]
+        return found
+
+    before = pids()
+    again = quiz("stack", "up", "--dir", str(stack.dir))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert pids() == before
+    assert stack.config.https_port == Stack(stack.dir).config.https_port
+
+
 def test_https_only_with_hsts_and_redirect(stack: Stack) -> None:
     answer = httpx.get(
         stack.url + "/health/ready",

@@ -245,7 +245,9 @@ class Stack:
         self._start_haproxy(tls)
         step("instances")
         self._restore_instances()
-        self.scale_to(max(self.config.instances, self.config.min_instances), reason="stack up")
+        wanted = max(self.config.instances, self.config.min_instances)
+        if len(self.active_instances()) < wanted:  # never shrink what the autoscaler grew
+            self.scale_to(wanted, reason="stack up")
         step("worker")
         self._start_worker()
         step("Prometheus and Alertmanager")
@@ -480,6 +482,9 @@ class Stack:
             "QUIZ_DB_POOL_SIZE": str(cfg.db_pool_size),
             "QUIZ_SHUTDOWN_DRAIN_DELAY": f"{drain:g}",
             "QUIZ_MEMORY_LIMIT_MB": str(cfg.memory_limit_mb),
+            # The hard backstop behind the RSS watchdog: address space is several times
+            # the resident size for Python with uvloop (docs/operations.md).
+            "QUIZ_ADDRESS_SPACE_LIMIT_MB": str(max(2048, 4 * cfg.memory_limit_mb)),
             "QUIZ_CPU_NICE": str(cfg.cpu_nice),
         }
         env.update(release.environment)
