@@ -1,0 +1,160 @@
+"""judge(): the canary rules of a deploy step (error-rate delta and p99 ratio), pure."""
+
+from __future__ import annotations
+
+import pytest
+
+from quizplatform.ops.deploy import CanaryPolicy, Comparison, judge
+
+POLICY = CanaryPolicy()  # 2.0 points, 1.2x, 20 requests per side
+
+
+def compare(
+    canary_error: float | None = 1.0,
+    stable_error: float | None = 1.0,
+    canary_p99: float | None = 0.1,
+    stable_p99: float | None = 0.1,
+    canary_requests: float = 100,
+    stable_requests: float = 100,
+) -> Comparison:
+    return judge(
+        Comparison(
+            canary_error_pct=canary_error,
+            stable_error_pct=stable_error,
+            canary_p99=canary_p99,
+            stable_p99=stable_p99,
+            canary_requests=canary_requests,
+            stable_requests=stable_requests,
+        ),
+        POLICY,
+    )
+
+
+def test_policy_defaults_are_the_seed_rule() -> None:
+    assert POLICY.max_error_delta == 2.0
+    assert POLICY.max_latency_ratio == 1.2
+    assert POLICY.min_requests == 20
+
+
+def test_same_numbers_are_healthy() -> None:
+    result = compare()
+    assert result.healthy
+    assert result.reasons == []
+
+
+def test_judge_fills_and_returns_the_same_comparison() -> None:
+    comparison = Comparison(9.0, 1.0, None, None, 100, 100)
+    assert judge(comparison, POLICY) is comparison
+    assert not comparison.healthy
+
+
+def test_error_delta_exactly_at_threshold_is_healthy() -> None:
+    assert compare(canary_error=3.0, stable_error=1.0).healthy  # +2.0 points
+    assert compare(canary_error=2.0, stable_error=0.0).healthy
+
+
+def test_error_delta_just_above_threshold_names_the_points() -> None:
+    result = compare(canary_error=3.1, stable_error=1.0)
+    assert not result.healthy
+    assert len(result.reasons) == 1
+    reason = result.reasons[0]
+    assert "points" in reason
+    assert "+2.1 points" in reason
+    assert "3.1%" in reason and "1.0%" in reason
+
+
+def test_canary_better_than_stable_is_healthy() -> None:
+    assert compare(canary_error=0.0, stable_error=50.0, canary_p99=0.01, stable_p99=2.0).healthy
+
+
+def test_p99_ratio_exactly_at_threshold_is_healthy() -> None:
+    assert compare(canary_p99=1.2, stable_p99=1.0).healthy
+    assert compare(canary_p99=0.6, stable_p99=0.5).healthy
+
+
+def test_p99_ratio_just_above_threshold_is_unhealthy() -> None:
+    result = compare(canary_p99=1.21, stable_p99=1.0)
+    assert not result.healthy
+    assert len(result.reasons) == 1
+    assert "p99 1210 ms vs stable 1000 ms" in result.reasons[0]
+    assert "1.21x > 1.2x" in result.reasons[0]
+
+
+@pytest.mark.parametrize("stable_p99", [0.0, None])
+def test_no_stable_p99_gives_no_latency_verdict(stable_p99: float | None) -> None:
+    assert compare(canary_p99=30.0, stable_p99=stable_p99).healthy
+
+
+def test_no_canary_p99_gives_no_latency_verdict() -> None:
+    assert compare(canary_p99=None, stable_p99=0.1).healthy
+
+
+@pytest.mark.parametrize(("canary_error", "stable_error"), [(None, 1.0), (50.0, None)])
+def test_missing_error_rate_gives_no_error_verdict(
+    canary_error: float | None, stable_error: float | None
+) -> None:
+    assert compare(canary_error=canary_error, stable_error=stable_error).healthy
+
+
+@pytest.mark.parametrize(
+    ("canary_requests", "stable_requests"), [(19, 1000), (1000, 19), (0, 0), (19.9, 19.9)]
+)
+def test_too_few_requests_on_either_side_gives_no_verdict(
+    canary_requests: float, stable_requests: float
+) -> None:
+    result = compare(
+        canary_error=100.0,
+        stable_error=0.0,
+        canary_p99=10.0,
+        stable_p99=0.1,
+        canary_requests=canary_requests,
+        stable_requests=stable_requests,
+    )
+    assert result.healthy
+
+
+def test_exactly_min_requests_is_enough() -> None:
+    result = compare(canary_error=100.0, stable_error=0.0, canary_requests=20, stable_requests=20)
+    assert not result.healthy
+
+
+def test_both_rules_broken_give_two_reasons() -> None:
+    result = compare(canary_error=10.0, stable_error=1.0, canary_p99=0.5, stable_p99=0.1)
+    assert not result.healthy
+    assert len(result.reasons) == 2
+    error_reason, latency_reason = result.reasons
+    assert "error rate" in error_reason and "points" in error_reason
+    assert latency_reason.startswith("p99 ")
+    assert "5.00x" in latency_reason
+
+
+def test_custom_policy_thresholds() -> None:
+    policy = CanaryPolicy(max_error_delta=0.5, max_latency_ratio=2.0, min_requests=1)
+    assert not judge(Comparison(1.6, 1.0, None, None, 1, 1), policy).healthy
+    assert judge(Comparison(1.5, 1.0, 0.2, 0.1, 1, 1), policy).healthy
+    assert not judge(Comparison(None, None, 0.21, 0.1, 1, 1), policy).healthy
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: judge compares raw floats, so a delta of exactly 2.0 points such as "
+    "4.4% - 2.4% (= 2.0000000000000004) fails with the self-contradictory reason "
+    "'+2.0 points > 2'; same for 22.8 ms vs 19 ms (ratio 1.2000000000000002 > 1.2x)",
+)
+@pytest.mark.parametrize(
+    ("canary_error", "stable_error", "canary_p99", "stable_p99"),
+    [(4.4, 2.4, None, None), (None, None, 0.0228, 0.019)],
+)
+def test_boundary_values_with_float_rounding_are_healthy(
+    canary_error: float | None,
+    stable_error: float | None,
+    canary_p99: float | None,
+    stable_p99: float | None,
+) -> None:
+    result = compare(
+        canary_error=canary_error,
+        stable_error=stable_error,
+        canary_p99=canary_p99,
+        stable_p99=stable_p99,
+    )
+    assert result.healthy, result.reasons

@@ -1,0 +1,290 @@
+"""HAProxy: the rendered configuration (checked by ``haproxy -c``) and the runtime API
+client against a real HAProxy started on it, with a tiny local backend."""
+
+from __future__ import annotations
+
+import csv
+import http.server
+import io
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from quizplatform.ops.haproxy import HaproxyRuntime, ServerState, render_config, slot_name
+from quizplatform.ops.process import OpsError, free_port, wait_for
+from quizplatform.ops.tls import ensure_certificates
+
+SLOTS = 20
+
+
+def haproxy_binary() -> str:
+    path = shutil.which("haproxy", path=os.pathsep.join(["/usr/sbin", os.environ.get("PATH", "")]))
+    if path is None:
+        message = (
+            "haproxy is not installed: `make test` installs it (Debian package haproxy); "
+            "QUIZ_ALLOW_MISSING_TOOLS=1 skips these tests instead"
+        )
+        if os.environ.get("QUIZ_ALLOW_MISSING_TOOLS") == "1":
+            pytest.skip(message)
+        pytest.fail(message, pytrace=False)
+    return path
+
+
+@dataclass
+class Rendered:
+    config: Path
+    run_dir: Path
+    text: str
+    ports: dict[str, int]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
+    haproxy_binary()
+    base = tmp_path_factory.mktemp("haproxy")
+    run_dir = base / "run"
+    run_dir.mkdir()
+    tls = ensure_certificates(base / "tls")
+    ports = {"https": free_port(), "http": free_port(), "stats": free_port()}
+    config = run_dir / "haproxy.cfg"
+    render_config(
+        config,
+        run_dir=run_dir,
+        tls_bundle=tls.bundle,
+        https_port=ports["https"],
+        http_port=ports["http"],
+        stats_port=ports["stats"],
+        slots=SLOTS,
+        check_interval_ms=200,
+    )
+    return Rendered(config, run_dir, config.read_text(), ports)
+
+
+def test_rendered_config_passes_haproxy_check(rendered: Rendered) -> None:
+    done = subprocess.run(
+        [haproxy_binary(), "-c", "-f", str(rendered.config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_rendered_config_has_the_pools_and_failover(rendered: Rendered) -> None:
+    text = rendered.text
+    assert text.count(f"server-template app 1-{SLOTS} ") == 2  # app and candidate
+    assert "backend app\n" in text and "backend candidate\n" in text
+    assert "retry-on " in text
+    assert "option redispatch" in text
+    assert text.count("balance leastconn") == 2
+    assert "fall 3 rise 2" in text
+    assert "inter 200ms fastinter 100ms downinter 200ms" in text
+    assert "option httpchk GET /health/ready" in text
+
+
+def test_rendered_config_has_the_tls_front_door(rendered: Rendered) -> None:
+    text = rendered.text
+    assert "ssl-min-ver" in text or "no-tlsv11" in text
+    assert 'Strict-Transport-Security "max-age=' in text
+    assert f"bind 127.0.0.1:{rendered.ports['https']} ssl crt " in text
+    assert f"bind 127.0.0.1:{rendered.ports['http']}\n" in text
+    assert f"bind 127.0.0.1:{rendered.ports['stats']}\n" in text
+    assert f"stats socket {rendered.run_dir}/haproxy.sock" in text
+    assert f"server-state-file {rendered.run_dir}/haproxy.state" in text
+    assert "{{" not in text and "}}" not in text
+
+
+def test_render_config_raises_when_haproxy_rejects_it(tmp_path: Path) -> None:
+    haproxy_binary()
+    with pytest.raises(OpsError, match=r"haproxy -c failed"):
+        render_config(
+            tmp_path / "haproxy.cfg",
+            run_dir=tmp_path,
+            tls_bundle=tmp_path / "missing-bundle.pem",
+            https_port=free_port(),
+            http_port=free_port(),
+            stats_port=free_port(),
+            slots=2,
+            check_interval_ms=1000,
+        )
+
+
+def test_slot_names() -> None:
+    assert slot_name(1) == "app1"
+    assert slot_name(20) == "app20"
+
+
+def test_server_state_up() -> None:
+    def state(status: str) -> ServerState:
+        return ServerState("app", "app1", status, 100, 0, "127.0.0.1:1")
+
+    assert state("UP").up
+    assert state("UP 1/2").up
+    assert not state("DOWN").up
+    assert not state("DOWN 1/3").up
+    assert not state("MAINT").up
+    assert not state("DRAIN").up
+
+
+def test_runtime_without_haproxy_raises_ops_error(tmp_path: Path) -> None:
+    runtime = HaproxyRuntime(tmp_path / "nothing.sock")
+    with pytest.raises(OpsError, match=r"HAProxy runtime API at .*nothing\.sock"):
+        runtime.command("show info")
+
+
+# --------------------------------------------------------------------------- live HAProxy
+
+
+class _Ready(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        status = 200 if self.path in ("/health/ready", "/") else 404
+        body = b"ok"
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def backend_port() -> Iterator[int]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ready)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.fixture(scope="module")
+def runtime(rendered: Rendered) -> Iterator[HaproxyRuntime]:
+    log = (rendered.run_dir / "haproxy.log").open("wb")
+    proc = subprocess.Popen(
+        [haproxy_binary(), "-W", "-db", "-f", str(rendered.config)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+    )
+    client = HaproxyRuntime(rendered.run_dir / "haproxy.sock", rendered.run_dir / "haproxy.state")
+    try:
+        try:
+            wait_for(
+                lambda: proc.poll() is None and "Name: HAProxy" in client.command("show info"),
+                10,
+                "HAProxy's runtime API",
+                interval=0.05,
+            )
+        except OpsError:
+            log.flush()
+            pytest.fail(f"HAProxy did not start: {(rendered.run_dir / 'haproxy.log').read_text()}")
+        yield client
+    finally:
+        if proc.poll() is None:
+            proc.terminate()  # only the PID this fixture started
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        log.close()
+
+
+def check_status(runtime: HaproxyRuntime, backend: str, server: str) -> str:
+    rows = csv.DictReader(io.StringIO(runtime.command("show stat").lstrip("# ")))
+    row = next(r for r in rows if r["pxname"] == backend and r["svname"] == server)
+    return row["check_status"]
+
+
+def saved_servers(state_file: Path) -> dict[tuple[str, str], dict[str, str]]:
+    """The server-state file (`show servers state`) by (backend, server)."""
+    version, header, *rows = state_file.read_text().splitlines()
+    assert version.strip() == "1"  # the file format HAProxy loads at start
+    columns = header.lstrip("# ").split()
+    saved = {}
+    for row in rows:
+        if row.strip():
+            values = dict(zip(columns, row.split(), strict=False))
+            saved[(values["be_name"], values["srv_name"])] = values
+    return saved
+
+
+def test_all_slots_start_in_maintenance(runtime: HaproxyRuntime) -> None:
+    servers = runtime.servers()
+    assert len(servers) == 2 * SLOTS
+    assert {s.backend for s in servers} == {"app", "candidate"}
+    assert {s.name for s in servers} == {f"app{i}" for i in range(1, SLOTS + 1)}
+    assert all(s.status == "MAINT" for s in servers), {s.status for s in servers}
+    assert runtime.server("app", SLOTS + 1) is None
+
+
+def test_enable_weights_drain_disable_and_state_file(
+    runtime: HaproxyRuntime, backend_port: int, rendered: Rendered
+) -> None:
+    state_file = rendered.run_dir / "haproxy.state"
+    state_file.unlink(missing_ok=True)
+
+    runtime.enable("app", 3, backend_port, weight=40)
+    wait_for(
+        lambda: (s := runtime.server("app", 3)) is not None and s.up,
+        5,
+        "app/app3 to be UP",
+        interval=0.05,
+    )
+    server = runtime.server("app", 3)
+    assert server is not None
+    assert server.address == f"127.0.0.1:{backend_port}"
+    assert server.weight == 40
+    assert saved_servers(state_file)[("app", "app3")]["srv_port"] == str(backend_port)
+
+    # HAProxy's own health checks (GET /health/ready every 200 ms) reach the backend.
+    wait_for(lambda: check_status(runtime, "app", "app3") == "L7OK", 5, "an L7OK health check")
+    server = runtime.server("app", 3)
+    assert server is not None and server.status == "UP", server
+
+    runtime.enable("candidate", 1, backend_port, weight=100)
+    runtime.set_weights({("app", 3): 7, ("candidate", 1): 0})
+    app3, cand1 = runtime.server("app", 3), runtime.server("candidate", 1)
+    assert app3 is not None and app3.weight == 7
+    assert cand1 is not None and cand1.weight == 0
+    saved = saved_servers(state_file)
+    assert saved[("app", "app3")]["srv_uweight"] == "7"
+    assert saved[("app", "app3")]["srv_port"] == str(backend_port)
+    assert saved[("candidate", "app1")]["srv_uweight"] == "0"
+
+    runtime.drain("app", 3)
+    drained = runtime.server("app", 3)
+    assert drained is not None and drained.status == "DRAIN", drained
+    assert not drained.up
+
+    runtime.disable("app", 3)
+    runtime.disable("candidate", 1)
+    for backend, slot in (("app", 3), ("candidate", 1)):
+        disabled = runtime.server(backend, slot)
+        assert disabled is not None and disabled.status == "MAINT", disabled
+    others = [s for s in runtime.servers() if (s.backend, s.name) not in {("app", "app3")}]
+    assert all(s.status == "MAINT" for s in others)
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["no such command here", "set server app/app99 weight 10", "set server nope/app1 state ready"],
+)
+def test_a_bad_command_raises_ops_error(runtime: HaproxyRuntime, command: str) -> None:
+    with pytest.raises(OpsError, match="HAProxy refused"):
+        runtime.command(command)
+
+
+def test_show_info_passes_through(runtime: HaproxyRuntime) -> None:
+    assert "Name: HAProxy" in runtime.command("show info")

@@ -1,0 +1,182 @@
+"""stack.py without servers: the alert-window override, config and state (de)serialization,
+and opening a directory that holds no stack."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+import yaml
+
+from quizplatform.ops.process import OpsError
+from quizplatform.ops.stack import (
+    ACTIVE,
+    CANDIDATE,
+    Instance,
+    Stack,
+    StackConfig,
+    StackState,
+    _override_for,
+)
+from quizplatform.ops.templates import deploy_dir
+
+RULES = """\
+groups:
+  - name: quiz
+    rules:
+      - alert: InstanceDownFast
+        expr: up == 0
+        for: 5s
+        labels:
+          severity: ticket
+      - alert: InstanceDown
+        expr: up{job="quiz"} == 0
+        for: 30s
+        labels:
+          severity: page
+        annotations:
+          summary: "down"
+      - alert: HAProxyDown
+        expr: up{job="haproxy"} == 0
+        for: 1m
+  - name: other
+    rules:
+      - record: job:x:rate5m
+        expr: rate(x[5m])
+      - alert: InstanceDown
+        expr: up{job="worker"} == 0
+        for: 2m
+"""
+
+
+def alert_windows(text: str) -> list[tuple[str, str | None]]:
+    data = yaml.safe_load(text)
+    return [
+        (rule["alert"], rule.get("for"))
+        for group in data["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
+
+
+def test_override_for_replaces_only_the_named_alert() -> None:
+    text = _override_for(RULES, "InstanceDown", "3s")
+    assert alert_windows(text) == [
+        ("InstanceDownFast", "5s"),
+        ("InstanceDown", "3s"),
+        ("HAProxyDown", "1m"),
+        ("InstanceDown", "3s"),  # every rule of that alert name
+    ]
+    changed = [
+        (old, new)
+        for old, new in zip(RULES.splitlines(), text.splitlines(), strict=True)
+        if old != new
+    ]
+    assert changed == [
+        ("        for: 30s", "        for: 3s"),
+        ("        for: 2m", "        for: 3s"),
+    ]
+
+
+def test_override_for_unknown_alert_changes_nothing() -> None:
+    assert _override_for(RULES, "NoSuchAlert", "1s") == RULES
+    assert _override_for(RULES, "Instance", "1s") == RULES  # a prefix is not a name
+
+
+def test_override_for_alert_without_for_leaves_the_next_alert_alone() -> None:
+    rules = """\
+groups:
+  - name: g
+    rules:
+      - alert: InstanceDown
+        expr: up == 0
+        labels:
+          severity: page
+      - alert: Other
+        expr: vector(1)
+        for: 10m
+"""
+    assert _override_for(rules, "InstanceDown", "3s") == rules
+
+
+def test_override_for_on_the_shipped_alert_rules() -> None:
+    path = deploy_dir() / "prometheus" / "rules" / "alerts.yml"
+    original = path.read_text()
+    before = alert_windows(original)
+    after = alert_windows(_override_for(original, "InstanceDown", "7s"))
+    assert ("InstanceDown", "7s") in after
+    assert [a for a in after if a[0] != "InstanceDown"] == [
+        b for b in before if b[0] != "InstanceDown"
+    ]
+    assert len(after) == len(before)
+
+
+def test_stack_config_from_dict_ignores_unknown_keys() -> None:
+    config = StackConfig.from_dict(
+        {"instances": 4, "https_port": 9443, "removed_option": True, "future": {"x": 1}}
+    )
+    assert config.instances == 4
+    assert config.https_port == 9443
+    assert config.max_instances == StackConfig().max_instances
+    assert not hasattr(config, "removed_option")
+
+
+def test_stack_config_from_dict_of_asdict_round_trips() -> None:
+    config = StackConfig(env="production", instance_env={"A": "1"}, cert="/c.pem", cooldown=1.5)
+    assert StackConfig.from_dict(asdict(config)) == config
+    assert StackConfig.from_dict({}) == StackConfig()
+
+
+def test_slots_leave_room_for_a_second_set() -> None:
+    assert StackConfig(max_instances=10).slots == 20
+    assert StackConfig(max_instances=3).slots == 6
+
+
+def test_stack_state_json_round_trip() -> None:
+    state = StackState(
+        config=StackConfig(instances=3, instance_env={"QUIZ_X": '{"a": 1}'}, data_root="/d"),
+        instances=[
+            Instance(1, 18001, "1.0.0+aaaa", ACTIVE),
+            Instance(2, 18002, "1.0.0+aaaa"),
+            Instance(3, 18003, "1.1.0+bbbb", CANDIDATE),
+        ],
+        active_release="1.0.0+aaaa",
+        previous_release="0.9.0+cccc",
+    )
+    text = state.to_json()
+    json.loads(text)  # plain JSON
+    again = StackState.from_json(text)
+    assert again == state
+    assert again.instances[1].backend == ACTIVE
+    assert [i.name for i in again.instances] == ["app-1", "app-2", "app-3"]
+
+
+def test_stack_state_from_minimal_json() -> None:
+    state = StackState.from_json(json.dumps({"config": {"env": "dev", "unknown": 1}}))
+    assert state.config == StackConfig(env="dev")
+    assert state.instances == []
+    assert state.active_release is None
+    assert state.previous_release is None
+
+
+def test_stack_without_stack_json_points_at_stack_up(tmp_path: Path) -> None:
+    with pytest.raises(OpsError, match=r"no stack in .*`quiz stack up") as error:
+        Stack(tmp_path / "nowhere")
+    assert str(tmp_path / "nowhere") in str(error.value)
+    assert not (tmp_path / "nowhere").exists()
+
+
+def test_stack_reopens_the_saved_config(tmp_path: Path) -> None:
+    stack = Stack(tmp_path / "s", StackConfig(instances=3, https_port=9555))
+    assert stack.config.data_root.startswith("/tmp/quiz-stack-")
+    with stack.locked() as state:
+        state.active_release = "1.0.0+aaaa"
+        state.instances.append(Instance(1, 18001, "1.0.0+aaaa"))
+    reopened = Stack(tmp_path / "s")
+    assert reopened.config == stack.config
+    saved = reopened.read_state()
+    assert saved.active_release == "1.0.0+aaaa"
+    assert reopened.active_instances() == [Instance(1, 18001, "1.0.0+aaaa")]
+    assert reopened.url == "https://127.0.0.1:9555"
