@@ -180,7 +180,7 @@ def make_release_source(tmp: Path, *, patch: str | None = None, marker: str = ""
 # The bad releases wrap the app's router (inside the middleware), so their failures and
 # delays are counted by the release's own metrics, as a real bug's would be.
 
-# A release that fails a share of API requests with 500.
+# A release that fails 30 % of quiz reads with 500.
 FAILING_RELEASE = """
 import random as _random
 
@@ -193,7 +193,10 @@ class _FailingRouter:
         return getattr(self._router, name)
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["path"].startswith("/api/") and _random.random() < 0.3:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        # Fails the quiz reads the load makes (not the deploy's smoke test: the drill is
+        # about the canary analysis catching what a smoke test missed).
+        if path.startswith("/api/v1/quizzes/") and _random.random() < 0.3:
             await send({"type": "http.response.start", "status": 500,
                         "headers": [(b"content-type", b"text/plain")]})
             await send({"type": "http.response.body", "body": b"bad release"})

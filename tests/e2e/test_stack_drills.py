@@ -8,6 +8,7 @@ release). Timings the closing note quotes are printed with ``-s`` / in the repor
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -205,6 +207,14 @@ def test_instance_down_alert_reaches_the_webhook(stack: Stack) -> None:
     wait_for(
         lambda: blocker.bind(("127.0.0.1", victim.port)) is None, 5, "the port", interval=0.005
     )
+    blocker.listen()  # a listening socket makes the restarted instance's bind fail
+
+    def hang_up() -> None:  # and every connection to it is closed at once
+        with contextlib.suppress(OSError):
+            while True:
+                blocker.accept()[0].close()
+
+    threading.Thread(target=hang_up, daemon=True).start()
 
     def instance_down_arrived() -> bool:
         for message in alert_receiver.received(stack.alerts_file)[before:]:
@@ -215,8 +225,11 @@ def test_instance_down_alert_reaches_the_webhook(stack: Stack) -> None:
 
     took = wait_for(instance_down_arrived, 60, "InstanceDown at the webhook receiver")
     MEASURED["instance_down_alert_after_kill_s"] = round(time.monotonic() - killed_at, 2)
+    wait_for(lambda: not _lb_up(stack, victim.slot), 20, "HAProxy to mark it down")
+    blocker.shutdown(socket.SHUT_RDWR)
     blocker.close()
     assert took < 60
+    stack.wait_instance_ready(victim, timeout=30)
     stack.wait_lb_up([victim], timeout=30)
 
 

@@ -23,6 +23,7 @@ from quizplatform.ops.stack import ACTIVE, CANDIDATE, Instance, Stack
 
 log = structlog.get_logger(__name__)
 Progress = Callable[[str], None]
+_EPSILON = 1e-9  # a value exactly at a threshold passes, whatever float rounding says
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,10 @@ class DeployResult:
     steps: list[dict[str, Any]] = field(default_factory=list)
 
 
+class DeployAborted(OpsError):
+    """The new release failed a check before it took any user traffic."""
+
+
 def judge(comparison: Comparison, policy: CanaryPolicy) -> Comparison:
     """Fill ``comparison.reasons`` with every rule the canary breaks (pure)."""
     c = comparison
@@ -74,14 +79,14 @@ def judge(comparison: Comparison, policy: CanaryPolicy) -> Comparison:
         return c
     if c.canary_error_pct is not None and c.stable_error_pct is not None:
         delta = c.canary_error_pct - c.stable_error_pct
-        if delta > policy.max_error_delta:
+        if delta > policy.max_error_delta + _EPSILON:
             c.reasons.append(
                 f"error rate {c.canary_error_pct:.1f}% vs stable {c.stable_error_pct:.1f}% "
                 f"(+{delta:.1f} points > {policy.max_error_delta:g})"
             )
     if c.canary_p99 is not None and c.stable_p99 is not None and c.stable_p99 > 0:
         ratio = c.canary_p99 / c.stable_p99
-        if ratio > policy.max_latency_ratio:
+        if ratio > policy.max_latency_ratio + _EPSILON:
             c.reasons.append(
                 f"p99 {c.canary_p99 * 1000:.0f} ms vs stable {c.stable_p99 * 1000:.0f} ms "
                 f"({ratio:.2f}x > {policy.max_latency_ratio:g}x)"
@@ -119,7 +124,13 @@ class Deployer:
         stack.set_weight(candidate, 100)
         stack.wait_lb_up(candidate)
         self._say("smoke-testing the candidate through HAProxy")
-        self.smoke_test()
+        try:
+            self.smoke_test()
+        except OpsError as exc:
+            self._say(f"smoke test failed, stopping {version}: {exc}")
+            stack.stop_instances(candidate, drain_timeout=5)
+            stack.releases.set_status(version, "failed", str(exc))
+            raise DeployAborted(str(exc)) from exc
         return stable, candidate
 
     def smoke_test(self) -> None:
@@ -180,7 +191,12 @@ class Deployer:
     def blue_green(self, version: str) -> DeployResult:
         """Start green beside blue, smoke-test it, then switch all traffic at once."""
         started = time.monotonic()
-        stable, candidate = self._prepare(version)
+        try:
+            stable, candidate = self._prepare(version)
+        except DeployAborted as exc:
+            return DeployResult(
+                version, "blue-green", "rolled back", time.monotonic() - started, str(exc)
+            )
         stack = self.stack
         for instance in candidate:
             stack.haproxy.enable(ACTIVE, instance.slot, instance.port, weight=0)
@@ -196,7 +212,12 @@ class Deployer:
     def canary(self, version: str, policy: CanaryPolicy) -> DeployResult:
         """Shift weight step by step, comparing canary and stable from Prometheus."""
         started = time.monotonic()
-        stable, candidate = self._prepare(version)
+        try:
+            stable, candidate = self._prepare(version)
+        except DeployAborted as exc:
+            return DeployResult(
+                version, "canary", "rolled back", time.monotonic() - started, str(exc)
+            )
         stack = self.stack
         for instance in candidate:
             stack.haproxy.enable(ACTIVE, instance.slot, instance.port, weight=0)

@@ -16,6 +16,19 @@ from quizplatform.ops.process import OpsError, run, which
 from quizplatform.ops.templates import render
 
 BACKENDS = ("app", "candidate")
+# How the runtime API says no (it answers in prose, with no status code).
+_REFUSALS = (
+    "unknown command",
+    "no such",
+    "require",
+    "invalid",
+    "can only be",
+    "must be",
+    "expects",
+    "not found",
+    "unknown keyword",
+    "error",
+)
 
 
 @dataclass(frozen=True)
@@ -88,12 +101,15 @@ class HaproxyRuntime:
             raise OpsError(f"HAProxy runtime API at {self.socket_path}: {exc}") from exc
         answer = b"".join(chunks).decode(errors="replace")
         lowered = answer.lower()
-        if "unknown command" in lowered or "no such" in lowered or "require" in lowered:
+        changes = not all(c.startswith("show ") for c in commands)
+        if changes and any(marker in lowered for marker in _REFUSALS):
             raise OpsError(f"HAProxy refused {line.strip()!r}: {answer.strip()}")
         return answer
 
     def enable(self, backend: str, slot: int, port: int, weight: int = 100) -> None:
         """Point a slot at 127.0.0.1:port with ``weight`` and take it out of maintenance."""
+        if not 0 < port < 65536 or not 0 <= weight <= 256:
+            raise OpsError(f"bad port {port} or weight {weight} for {backend} slot {slot}")
         server = f"{backend}/{slot_name(slot)}"
         self.command(
             f"set server {server} addr 127.0.0.1 port {port}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -20,7 +21,9 @@ from pathlib import Path
 from quizplatform.ops.process import OpsError
 
 STATUSES = ("installed", "candidate", "active", "previous", "retired", "rolled-back", "failed")
-_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache")
+_SKIPPED_DIRS = {"__pycache__", ".mypy_cache"}
+_IGNORE = shutil.ignore_patterns(*_SKIPPED_DIRS, "*.pyc")
+_VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}")
 
 
 @dataclass
@@ -58,6 +61,8 @@ class ReleaseStore:
         package = _find_package(source)
         digest = _digest(package)
         version = version or f"{_package_version(source, package)}+{digest[:8]}"
+        if not _VERSION.fullmatch(version):
+            raise OpsError(f"release version {version!r}: use letters, digits and . _ + -")
         target = self.root / version
         if (target / "release.json").exists():
             existing = self.get(version)
@@ -68,13 +73,17 @@ class ReleaseStore:
             return existing
         staging = self.root / f".{version}.partial"
         shutil.rmtree(staging, ignore_errors=True)
-        (staging / "app").mkdir(parents=True)
-        shutil.copytree(package, staging / "app" / "quizplatform", ignore=_IGNORE)
-        config = _find_config(source, package)
-        if config is not None:
-            shutil.copytree(config, staging / "config", ignore=_IGNORE)
-        else:
-            (staging / "config").mkdir()
+        try:
+            (staging / "app").mkdir(parents=True)
+            shutil.copytree(package, staging / "app" / "quizplatform", ignore=_IGNORE)
+            config = _find_config(source, package)
+            if config is not None:
+                shutil.copytree(config, staging / "config", ignore=_IGNORE)
+            else:
+                (staging / "config").mkdir()
+        except (OSError, shutil.Error) as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise OpsError(f"installing release {version} from {source} failed: {exc}") from exc
         release = Release(
             version=version,
             path=target,
@@ -140,7 +149,8 @@ def _find_config(source: Path, package: Path) -> Path | None:
 def _digest(package: Path) -> str:
     sha = hashlib.sha256()
     for path in sorted(package.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+        parts = set(path.relative_to(package).parts)
+        if path.is_file() and not parts & _SKIPPED_DIRS and path.suffix != ".pyc":
             sha.update(str(path.relative_to(package)).encode())
             sha.update(path.read_bytes())
     return sha.hexdigest()

@@ -9,6 +9,7 @@ programs at run time. We do not write our own process manager.
 from __future__ import annotations
 
 import contextlib
+import shlex
 import sys
 import xmlrpc.client
 from dataclasses import dataclass, field
@@ -41,8 +42,8 @@ class Program:
         env = ",".join(f"{k}={_env_value(v)}" for k, v in sorted(self.environment.items()))
         lines = [
             f"[program:{self.name}]",
-            "command=" + " ".join(_escape(_quote(c)) for c in self.command),
-            f"directory={self.directory}",
+            "command=" + " ".join(_quote(_escape(c)) for c in self.command),
+            f"directory={_escape(str(self.directory))}",
             f"autostart={str(self.autostart).lower()}",
             "autorestart=true",
             f"startsecs={self.start_seconds}",
@@ -52,7 +53,7 @@ class Program:
             "stopasgroup=true",
             "killasgroup=true",
             f"priority={self.priority}",
-            f"stdout_logfile={self.log_file}",
+            f"stdout_logfile={_escape(str(self.log_file))}",
             "stdout_logfile_maxbytes=20MB",
             "stdout_logfile_backups=2",
             "redirect_stderr=true",
@@ -64,12 +65,16 @@ class Program:
 
 def _escape(value: str) -> str:
     # supervisord expands %(name)s in values: a literal % is written %%.
-    return value.replace("%", "%%").replace('"', '\\"')
+    return value.replace("%", "%%")
 
 
 def _env_value(value: str) -> str:
     # supervisord splits environment= with shlex: a value holding double quotes (JSON)
-    # goes in single quotes, where shlex takes everything literally.
+    # goes in single quotes, where shlex takes everything literally. It also strips quote
+    # characters at either end of a value and cuts a line at " ;" or " #" (comments):
+    # such values are refused rather than silently changed.
+    if value[:1] in ("'", '"') or value[-1:] in ("'", '"') or " ;" in value or " #" in value:
+        raise ValueError(f"supervisord cannot carry this environment value intact: {value!r}")
     if '"' in value:
         if "'" in value:
             raise ValueError(f"an environment value cannot hold both quote kinds: {value!r}")
@@ -78,7 +83,8 @@ def _env_value(value: str) -> str:
 
 
 def _quote(arg: str) -> str:
-    return f'"{arg}"' if (" " in arg or not arg) else arg
+    # supervisord splits command= with shlex (POSIX rules).
+    return shlex.quote(arg)
 
 
 class Supervisor:

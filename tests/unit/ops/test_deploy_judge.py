@@ -135,12 +135,6 @@ def test_custom_policy_thresholds() -> None:
     assert not judge(Comparison(None, None, 0.21, 0.1, 1, 1), policy).healthy
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: judge compares raw floats, so a delta of exactly 2.0 points such as "
-    "4.4% - 2.4% (= 2.0000000000000004) fails with the self-contradictory reason "
-    "'+2.0 points > 2'; same for 22.8 ms vs 19 ms (ratio 1.2000000000000002 > 1.2x)",
-)
 @pytest.mark.parametrize(
     ("canary_error", "stable_error", "canary_p99", "stable_p99"),
     [(4.4, 2.4, None, None), (None, None, 0.0228, 0.019)],
