@@ -217,6 +217,8 @@ def deploy(
         f"[{colour}]{result.outcome}[/{colour}] {result.version} ({result.strategy}) "
         f"in {result.seconds:.1f} s" + (f": {result.reason}" if result.reason else "")
     )
+    if result.exposed_seconds is not None:
+        console.print(f"the canary took traffic for {result.exposed_seconds:.1f} s")
     if result.outcome != "deployed":
         raise typer.Exit(3)
 

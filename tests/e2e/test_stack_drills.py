@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -359,6 +360,9 @@ def test_canary_of_a_bad_release_is_rolled_back(
     load.stop()
     assert done.returncode == 3, done.stdout + done.stderr
     assert "rolled back" in done.stdout
+    exposed = re.search(r"the canary took traffic for ([\d.]+) s", done.stdout)
+    assert exposed, done.stdout
+    MEASURED[f"canary_{bad}_traffic_until_rollback_s"] = float(exposed.group(1))
     assert version_served(stack) == stable
     assert {i.release for i in stack.read_state().instances} == {stable}
     # Stable keeps serving: every request after the rollback succeeds.

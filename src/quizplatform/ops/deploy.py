@@ -65,6 +65,8 @@ class DeployResult:
     seconds: float
     reason: str = ""
     steps: list[dict[str, Any]] = field(default_factory=list)
+    # Canary: seconds from the first user request it could receive to the rollback.
+    exposed_seconds: float | None = None
 
 
 class DeployAborted(OpsError):
@@ -224,6 +226,7 @@ class Deployer:
         stack.wait_lb_up([Instance(i.slot, i.port, i.release, ACTIVE) for i in candidate])
         steps: list[dict[str, Any]] = []
         stable_release = stack.read_state().active_release or ""
+        exposed_at = time.monotonic()
         for percent in policy.steps:
             self._set_share(candidate, stable, percent)
             self._say(f"canary at {percent}%")
@@ -237,6 +240,7 @@ class Deployer:
                 if not comparison.healthy:
                     reason = "; ".join(comparison.reasons)
                     self._abort(version, candidate, stable, reason)
+                    exposed = time.monotonic() - exposed_at
                     return DeployResult(
                         version,
                         "canary",
@@ -244,6 +248,7 @@ class Deployer:
                         time.monotonic() - started,
                         reason,
                         steps,
+                        exposed_seconds=exposed,
                     )
         self._promote(version, candidate, stable)
         return DeployResult(version, "canary", "deployed", time.monotonic() - started, "", steps)
