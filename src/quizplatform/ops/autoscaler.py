@@ -122,10 +122,14 @@ def _window(
     samples: Sequence[Sample], now: float, length: float, since: float | None
 ) -> _Window | None:
     start = now - length
-    inside = [s for s in samples if start <= s.at <= now and (since is None or s.at > since)]
+    eligible = [s for s in samples if s.at <= now and (since is None or s.at > since)]
+    inside = [s for s in eligible if s.at >= start]
     if not inside:
         return None
-    observed = now - min(s.at for s in inside)
+    # Observed since the first eligible sample, not the oldest one inside the window:
+    # samples arrive a little more than an interval apart, so the oldest inside a window
+    # may never be old enough although the window has been watched throughout.
+    observed = now - min(s.at for s in eligible)
     return _Window(length, fmean(s.mean_cpu for s in inside), len(inside), observed)
 
 

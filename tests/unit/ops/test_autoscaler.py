@@ -522,3 +522,12 @@ def test_cpu_sampler_skips_vanished_and_new_pids(
     reading = sampler([idle.pid, gone.pid])
     assert reading is not None and reading < 20.0
     assert sampler([]) is None
+
+
+def test_a_short_window_is_covered_although_samples_drift_past_the_interval() -> None:
+    # Samples arrive every 5.3 s (a 5 s interval plus the time a tick takes): the oldest
+    # sample inside a 20 s window is never 18 s old, yet the window has been watched.
+    policy = Policy(up_window=20, down_window=40, cooldown=5)
+    samples = [Sample(at=i * 5.3, mean_cpu=95.0, instances=2) for i in range(6)]
+    decision = decide(policy, samples, current=2, now=samples[-1].at, last_action_at=None)
+    assert decision.action == "up", decision.reason
