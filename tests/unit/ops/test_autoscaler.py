@@ -495,7 +495,9 @@ def test_cpu_sampler_reads_a_busy_child(
     assert sampler([busy.pid]) is None  # the first call primes
     time.sleep(0.5)
     reading = sampler([busy.pid])
-    assert reading is not None and reading > 50.0
+    assert (
+        reading is not None and reading > 25.0
+    )  # a spinning child; the machine may be busy with other work
 
 
 def test_cpu_sampler_reads_an_idle_child(
@@ -506,7 +508,7 @@ def test_cpu_sampler_reads_an_idle_child(
     assert sampler([idle.pid]) is None
     time.sleep(0.5)
     reading = sampler([idle.pid])
-    assert reading is not None and reading < 20.0
+    assert reading is not None and reading < 5.0
 
 
 def test_cpu_sampler_skips_vanished_and_new_pids(
