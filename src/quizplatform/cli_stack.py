@@ -35,9 +35,33 @@ def _stack(directory: Path) -> Any:
     from quizplatform.ops.stack import Stack
 
     try:
-        return Stack(directory)
+        stack = Stack(directory)
     except OpsError as exc:
         raise _fail(exc) from exc
+    _log_to_file(stack.log_dir / "ops.log")
+    return stack
+
+
+def _log_to_file(path: Path) -> None:
+    """Send the ops modules' structured log to ``logs/ops.log`` (JSON lines), so that the
+    terminal shows only the command's own output."""
+    import logging
+
+    import structlog
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            structlog.processors.JSONRenderer(),
+        ],
+        logger_factory=structlog.WriteLoggerFactory(file=path.open("a", buffering=1)),
+        cache_logger_on_first_use=False,
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 @stack_app.command("up")
@@ -104,6 +128,7 @@ def up(
     given |= {k: v for k, v in options.items() if v is not None}
     config = StackConfig.from_dict({**base.__dict__, **given})
     stack = Stack(directory, config)
+    _log_to_file(stack.log_dir / "ops.log")
     started = time.monotonic()
     try:
         with console.status("starting the stack") as status:
@@ -151,7 +176,13 @@ def scale(
             done = stack.scale_to(count, reason="quiz stack scale")
     except OpsError as exc:
         raise _fail(exc) from exc
-    console.print(f"{done} instances")
+    note = (
+        ""
+        if done == count
+        else f" (asked for {count}; the stack keeps {done} within "
+        f"min {stack.config.min_instances} .. max {stack.config.max_instances})"
+    )
+    console.print(f"{done} instances{note}")
 
 
 @stack_app.command("autoscale", hidden=True)
@@ -159,10 +190,12 @@ def autoscale(directory: DirOption = DEFAULT_DIR) -> None:
     """Run the autoscaler loop (the stack runs this under supervisord)."""
     from quizplatform.ops.autoscaler_runner import run_for_stack
     from quizplatform.runtime.logging import configure_logging
-    from quizplatform.runtime.settings import load_settings
+    from quizplatform.runtime.settings import Settings
 
-    configure_logging(load_settings(log_format="json"))
-    run_for_stack(_stack(directory))
+    stack = _stack(directory)
+    # JSON lines on stdout, which supervisord writes to logs/autoscaler.log.
+    configure_logging(Settings(env="staging", instance_id="autoscaler"))
+    run_for_stack(stack)
 
 
 def deploy(
@@ -180,6 +213,9 @@ def deploy(
     max_latency_ratio: Annotated[
         float, typer.Option(help="Canary: abort when p99 exceeds stable's times this.")
     ] = 1.2,
+    min_latency_delta_ms: Annotated[
+        float, typer.Option(help="Canary: ...and only when p99 is this many ms slower.")
+    ] = 25.0,
     check_interval: Annotated[float, typer.Option(help="Canary: seconds between checks.")] = 5.0,
     window: Annotated[str, typer.Option(help="Canary: PromQL window of the comparison.")] = "30s",
 ) -> None:
@@ -207,6 +243,7 @@ def deploy(
                 check_interval=check_interval,
                 max_error_delta=max_error_delta,
                 max_latency_ratio=max_latency_ratio,
+                min_latency_delta=min_latency_delta_ms / 1000,
                 window=window,
             )
             result = deployer.canary(version, policy)

@@ -332,6 +332,40 @@ def test_blue_green_deploy_under_load_then_rollback(
     assert statuses[blue] == "active" and statuses[green] == "rolled-back"
 
 
+def test_canary_of_a_good_release_deploys_without_failed_requests(
+    stack: Stack, data: Seed, tmp_path: Path
+) -> None:
+    stable = version_served(stack)
+    source = make_release_source(tmp_path, marker="good canary")
+    load = Load(quiz_url(stack, data), seconds=45, connections=8, token=data.teacher_token)
+    done = quiz(
+        "deploy",
+        "--strategy",
+        "canary",
+        "--from",
+        str(source),
+        "--dir",
+        str(stack.dir),
+        "--steps",
+        "10,50,100",
+        "--step-seconds",
+        "6",
+        "--check-interval",
+        "2",
+        "--window",
+        "10s",
+    )
+    result = load.result()
+    assert done.returncode == 0, done.stdout + done.stderr
+    new = version_served(stack)
+    assert new != stable
+    assert {i.release for i in stack.active_instances()} == {new}
+    assert result.requests > 100
+    assert result.failed == 0, result.output
+    # Only 10 % and then 50 % of requests reached the canary before the switch.
+    assert "canary at 10%" in done.stdout and "canary at 50%" in done.stdout
+
+
 @pytest.mark.parametrize("bad", ["errors", "latency"])
 def test_canary_of_a_bad_release_is_rolled_back(
     stack: Stack, data: Seed, tmp_path: Path, bad: str
@@ -393,8 +427,14 @@ def test_autoscaler_scales_up_under_cpu_load_and_back_down(stack: Stack) -> None
             lambda: len(stack.active_instances()) == 2, 120, "scale-down to 2", interval=0.5
         )
         MEASURED["autoscaler_scale_down_after_load_s"] = round(down, 1)
-        log = (stack.log_dir / "autoscaler.log").read_text()
-        assert '"action": "up"' in log or "'action': 'up'" in log or "action=up" in log
+        decisions = [
+            json.loads(line)
+            for line in (stack.log_dir / "autoscaler.log").read_text().splitlines()
+            if line.startswith("{") and "autoscaler decision" in line
+        ]
+        actions = [d["action"] for d in decisions if d["action"] != "hold"]
+        assert actions[:1] == ["up"] and "down" in actions, actions
+        assert all(d["instance"] == "autoscaler" for d in decisions)
     finally:
         stack.supervisor.remove("autoscaler")
         stack.scale_to(2, reason="drill cleanup")

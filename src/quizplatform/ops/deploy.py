@@ -36,6 +36,9 @@ class CanaryPolicy:
     check_interval: float = 5.0
     max_error_delta: float = 2.0  # percentage points
     max_latency_ratio: float = 1.2
+    # ...and more than this many seconds slower: at a few ms, the p99 of a small sample
+    # moves by whole histogram buckets, which is noise, not a regression.
+    min_latency_delta: float = 0.025
     min_requests: int = 20  # per side, before a comparison means anything
     window: str = "30s"  # PromQL range for the rates
 
@@ -88,7 +91,8 @@ def judge(comparison: Comparison, policy: CanaryPolicy) -> Comparison:
             )
     if c.canary_p99 is not None and c.stable_p99 is not None and c.stable_p99 > 0:
         ratio = c.canary_p99 / c.stable_p99
-        if ratio > policy.max_latency_ratio + _EPSILON:
+        slower = c.canary_p99 - c.stable_p99
+        if ratio > policy.max_latency_ratio + _EPSILON and slower > policy.min_latency_delta:
             c.reasons.append(
                 f"p99 {c.canary_p99 * 1000:.0f} ms vs stable {c.stable_p99 * 1000:.0f} ms "
                 f"({ratio:.2f}x > {policy.max_latency_ratio:g}x)"
@@ -152,6 +156,9 @@ class Deployer:
         if leftovers:
             self._say(f"stopping {len(leftovers)} instances of older releases")
             self.stack.stop_instances(leftovers)
+        for release in self.stack.releases.list():
+            if release.version != keep and release.status in ("active", "previous"):
+                self.stack.releases.set_status(release.version, "retired")
 
     def _promote(self, version: str, candidate: list[Instance], stable: list[Instance]) -> None:
         """Make the candidate set the active one: move it into the app backend's slots
@@ -178,15 +185,12 @@ class Deployer:
         if stack.supervisor.state("worker") is not None:
             stack._start_worker()
 
-    def _abort(
-        self, version: str, candidate: list[Instance], stable: list[Instance], reason: str
-    ) -> None:
+    def _abort(self, version: str, candidate: list[Instance], reason: str) -> None:
+        """No more traffic to the candidate, then stop it; stable never stopped serving."""
         stack = self.stack
-        weights = {(i.backend, i.slot): 100 for i in stable}
-        weights |= {(ACTIVE, i.slot): 0 for i in candidate}
-        stack.haproxy.set_weights(weights)
+        stack.haproxy.set_canary_share(0)
         self._say(f"rolling back: {reason}")
-        stack.stop_instances([*candidate], drain_timeout=10)
+        stack.stop_instances(candidate, drain_timeout=10)
         stack.releases.set_status(version, "rolled-back", reason)
 
     # ---------------------------------------------------------------- blue-green --------
@@ -199,20 +203,16 @@ class Deployer:
             return DeployResult(
                 version, "blue-green", "rolled back", time.monotonic() - started, str(exc)
             )
-        stack = self.stack
-        for instance in candidate:
-            stack.haproxy.enable(ACTIVE, instance.slot, instance.port, weight=0)
-        stack.wait_lb_up([Instance(i.slot, i.port, i.release, ACTIVE) for i in candidate])
-        weights = {(ACTIVE, i.slot): 100 for i in candidate}
-        weights |= {(ACTIVE, i.slot): 0 for i in stable}
         self._say("switching traffic to the new release")
-        stack.haproxy.set_weights(weights)  # one runtime API call: the atomic switch
+        self._switch(candidate, stable)
         self._promote(version, candidate, stable)
         return DeployResult(version, "blue-green", "deployed", time.monotonic() - started)
 
     # ---------------------------------------------------------------- canary ------------
     def canary(self, version: str, policy: CanaryPolicy) -> DeployResult:
-        """Shift weight step by step, comparing canary and stable from Prometheus."""
+        """Send a growing random share of requests to the new release, comparing canary
+        and stable from Prometheus at each check; the last step switches all traffic
+        (as blue-green does). Any failed check rolls back at once."""
         started = time.monotonic()
         try:
             stable, candidate = self._prepare(version)
@@ -221,26 +221,21 @@ class Deployer:
                 version, "canary", "rolled back", time.monotonic() - started, str(exc)
             )
         stack = self.stack
-        for instance in candidate:
-            stack.haproxy.enable(ACTIVE, instance.slot, instance.port, weight=0)
-        stack.wait_lb_up([Instance(i.slot, i.port, i.release, ACTIVE) for i in candidate])
         steps: list[dict[str, Any]] = []
         stable_release = stack.read_state().active_release or ""
         exposed_at = time.monotonic()
-        for percent in policy.steps:
-            self._set_share(candidate, stable, percent)
+        for percent in (p for p in policy.steps if p < 100):
+            stack.haproxy.set_canary_share(percent)
             self._say(f"canary at {percent}%")
-            if percent >= 100:
-                break
             step_started = time.monotonic()
             while time.monotonic() - step_started < policy.step_seconds:
                 time.sleep(policy.check_interval)
                 comparison = judge(self.compare(version, stable_release, policy), policy)
                 steps.append({"percent": percent, **comparison.__dict__})
                 if not comparison.healthy:
-                    reason = "; ".join(comparison.reasons)
-                    self._abort(version, candidate, stable, reason)
                     exposed = time.monotonic() - exposed_at
+                    reason = "; ".join(comparison.reasons)
+                    self._abort(version, candidate, reason)
                     return DeployResult(
                         version,
                         "canary",
@@ -250,13 +245,21 @@ class Deployer:
                         steps,
                         exposed_seconds=exposed,
                     )
+        self._say("canary at 100%")
+        self._switch(candidate, stable)
+        stack.haproxy.set_canary_share(0)
         self._promote(version, candidate, stable)
         return DeployResult(version, "canary", "deployed", time.monotonic() - started, "", steps)
 
-    def _set_share(self, candidate: list[Instance], stable: list[Instance], percent: int) -> None:
-        weights = {(ACTIVE, i.slot): percent for i in candidate}
-        weights |= {(ACTIVE, i.slot): 100 - percent for i in stable}
-        self.stack.haproxy.set_weights(weights)
+    def _switch(self, candidate: list[Instance], stable: list[Instance]) -> None:
+        """Put the candidate set in the app backend and move all weight to it at once."""
+        stack = self.stack
+        for instance in candidate:
+            stack.haproxy.enable(ACTIVE, instance.slot, instance.port, weight=0)
+        stack.wait_lb_up([Instance(i.slot, i.port, i.release, ACTIVE) for i in candidate])
+        weights = {(ACTIVE, i.slot): 100 for i in candidate}
+        weights |= {(ACTIVE, i.slot): 0 for i in stable}
+        stack.haproxy.set_weights(weights)  # one runtime API call: the atomic switch
 
     def compare(self, canary: str, stable: str, policy: CanaryPolicy) -> Comparison:
         """Error rate (5xx %) and p99 latency of each release over the policy window."""

@@ -16,6 +16,7 @@ from quizplatform.ops.process import OpsError, run, which
 from quizplatform.ops.templates import render
 
 BACKENDS = ("app", "candidate")
+CANARY_ACL = "canary.acl"  # in the run directory, beside the stats socket
 # How the runtime API says no (it answers in prose, with no status code).
 _REFUSALS = (
     "unknown command",
@@ -64,6 +65,7 @@ def render_config(
     check_interval_ms: int,
 ) -> None:
     """Write haproxy.cfg from deploy/haproxy/haproxy.cfg.j2 and check it with ``haproxy -c``."""
+    (run_dir / CANARY_ACL).touch()
     text = render(
         "haproxy/haproxy.cfg.j2",
         run_dir=run_dir,
@@ -125,6 +127,18 @@ class HaproxyRuntime:
             *(f"set server {b}/{slot_name(s)} weight {w}" for (b, s), w in weights.items())
         )
         self.save_state()
+
+    def set_canary_share(self, percent: int) -> None:
+        """Send ``percent`` % of requests (chosen at random, per request) to the candidate
+        backend; 0 sends none. The ACL file is rewritten too, for restarts."""
+        if not 0 <= percent <= 100:
+            raise OpsError(f"canary share must be 0..100, not {percent}")
+        acl_file = self.socket_path.parent / CANARY_ACL
+        commands = [f"clear acl {acl_file}"]
+        if percent > 0:
+            commands.append(f"add acl {acl_file} 0:{percent - 1}")
+        self.command(*commands)
+        acl_file.write_text(f"0:{percent - 1}\n" if percent > 0 else "")
 
     def drain(self, backend: str, slot: int) -> None:
         """No new requests for this slot; requests in flight finish."""

@@ -303,6 +303,7 @@ class Stack:
     def _start_haproxy(self, tls: TlsFiles) -> None:
         cfg = self.run_dir / "haproxy.cfg"
         (self.run_dir / "haproxy.state").touch()
+        before = cfg.read_text() if cfg.exists() else None
         lb.render_config(
             cfg,
             run_dir=self.run_dir,
@@ -313,6 +314,12 @@ class Stack:
             slots=self.config.slots,
             check_interval_ms=self.config.check_interval_ms,
         )
+        if before is not None and before != cfg.read_text() and self._running("haproxy"):
+            # A changed configuration (ports, check interval): HAProxy's master reloads
+            # its workers on SIGUSR2 without dropping connections; the state file keeps
+            # the servers' addresses, weights and states across it.
+            self.haproxy.save_state()
+            self.supervisor.signal("haproxy", "USR2")
         self.supervisor.add(
             Program(
                 name="haproxy",
@@ -356,6 +363,8 @@ class Stack:
             (rules_dir / rules.name).write_text(text)
         self._write_targets()
         prom_cfg = self.run_dir / "prometheus.yml"
+        am_cfg = self.run_dir / "alertmanager.yml"
+        before = {f: f.read_text() if f.exists() else None for f in (prom_cfg, am_cfg)}
         interval = self.config.scrape_interval
         prom_cfg.write_text(
             render(
@@ -373,7 +382,6 @@ class Stack:
             )
         )
         run(["promtool", "check", "config", prom_cfg], what="promtool check config")
-        am_cfg = self.run_dir / "alertmanager.yml"
         am_cfg.write_text(
             render(
                 "alertmanager/alertmanager.yml.j2",
@@ -385,6 +393,9 @@ class Stack:
             )
         )
         run(["amtool", "check-config", am_cfg], what="amtool check-config")
+        for program, path in (("prometheus", prom_cfg), ("alertmanager", am_cfg)):
+            if before[path] not in (None, path.read_text()) and self._running(program):
+                self.supervisor.signal(program, "HUP")  # both re-read their config
         self.supervisor.add(
             Program(
                 name="alertmanager",
@@ -430,10 +441,29 @@ class Stack:
                     str(self.dir),
                 ],
                 directory=self.dir,
+                # The policy in the environment: when `stack up` changes it, supervisord
+                # sees a changed program and restarts the autoscaler with it.
+                environment={"QUIZ_AUTOSCALER_POLICY": json.dumps(self._policy_fields())},
                 log_file=self.log_dir / "autoscaler.log",
                 priority=700,
             )
         )
+
+    def _policy_fields(self) -> dict[str, float]:
+        c = self.config
+        return {
+            "min_instances": c.min_instances,
+            "max_instances": c.max_instances,
+            "scale_up_cpu": c.scale_up_cpu,
+            "scale_down_cpu": c.scale_down_cpu,
+            "up_window": c.up_window,
+            "down_window": c.down_window,
+            "cooldown": c.cooldown,
+            "interval": c.autoscale_interval,
+        }
+
+    def _running(self, program: str) -> bool:
+        return self.supervisor.state(program) == "RUNNING"
 
     @property
     def targets_file(self) -> Path:
@@ -633,6 +663,11 @@ class Stack:
     def down(self, progress: Any = None) -> list[str]:
         """Stop exactly what ``up`` started, in reverse order, gracefully."""
         stopped = []
+        if self.supervisor.pid() is not None:
+            # The autoscaler first (no scaling while stopping), then every instance at
+            # once, each draining gracefully, then the rest in reverse priority.
+            self.supervisor.stop("autoscaler")
+            self.supervisor.stop_together([i.name for i in self.read_state().instances])
         if self.supervisor.shutdown():
             stopped.append("supervisord (autoscaler, worker, instances, monitoring, HAProxy)")
         if stop_redis(self.redis):

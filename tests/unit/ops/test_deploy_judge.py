@@ -152,3 +152,11 @@ def test_boundary_values_with_float_rounding_are_healthy(
         stable_p99=stable_p99,
     )
     assert result.healthy, result.reasons
+
+
+def test_a_few_milliseconds_slower_is_noise_not_a_regression() -> None:
+    policy = CanaryPolicy(min_requests=1)
+    # 7 ms against 5 ms is 1.4x but two histogram buckets apart: no verdict.
+    assert judge(Comparison(0.0, 0.0, 0.007, 0.005, 100, 100), policy).healthy
+    slow = judge(Comparison(0.0, 0.0, 0.200, 0.050, 100, 100), policy)
+    assert not slow.healthy and "p99" in slow.reasons[0]
