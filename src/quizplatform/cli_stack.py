@@ -140,8 +140,15 @@ def up(
 
 
 @stack_app.command("down")
-def down(directory: DirOption = DEFAULT_DIR) -> None:
+def down(
+    directory: DirOption = DEFAULT_DIR,
+    purge: Annotated[
+        bool, typer.Option(help="Also delete the databases (the cluster data directory).")
+    ] = False,
+) -> None:
     """Stop exactly what `stack up` started (by PID), in reverse order, gracefully."""
+    import shutil
+
     stack = _stack(directory)
     with console.status("stopping the stack"):
         stopped = stack.down()
@@ -149,6 +156,9 @@ def down(directory: DirOption = DEFAULT_DIR) -> None:
         console.print("nothing was running")
     for what in stopped:
         console.print(f"stopped {what}")
+    if purge:
+        shutil.rmtree(stack.config.data_root, ignore_errors=True)
+        console.print(f"deleted the database data in {stack.config.data_root}")
 
 
 @stack_app.command("status")

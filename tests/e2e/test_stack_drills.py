@@ -83,7 +83,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         assert done.returncode == 0, done.stdout + done.stderr
         yield Stack(directory)
     finally:
-        down = quiz("stack", "down", "--dir", str(directory))
+        down = quiz("stack", "down", "--purge", "--dir", str(directory))
         print(down.stdout, down.stderr)
         shutil.rmtree(Stack(directory).config.data_root, ignore_errors=True)
         if MEASURED:

@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import secrets
-import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -677,11 +676,6 @@ class Stack:
         if stop_cluster(self.primary):
             stopped.append("postgres primary")
         return stopped
-
-    def destroy(self) -> None:
-        """``down`` and remove the cluster data outside the stack directory."""
-        self.down()
-        shutil.rmtree(self.config.data_root, ignore_errors=True)
 
     # ------------------------------------------------------------------ status ---------
     def status(self) -> dict[str, Any]:
