@@ -15,6 +15,13 @@ async def test_health_endpoints(api: Api) -> None:
     assert "latency_ms" in deep["checks"]["cache"]
 
 
+async def test_probes_answer_head_as_load_balancers_send_it(api: Api) -> None:
+    for path in ("/health/live", "/health/ready"):
+        answer = await api.http.head(path)
+        assert answer.status_code == 200, path
+        assert answer.content == b""
+
+
 async def test_metrics_use_route_templates(api: Api) -> None:
     teacher = await api.user("teacher")
     quiz = await api.quiz(

@@ -35,12 +35,12 @@ def _services(request: Request) -> Services:
     return services
 
 
-@router.get("/health/live")
+@router.api_route("/health/live", methods=["GET", "HEAD"])
 async def live() -> Response:
     return json_response({"status": "ok"})
 
 
-@router.get("/health/ready")
+@router.api_route("/health/ready", methods=["GET", "HEAD"])
 async def ready(request: Request) -> Response:
     if request.app.state.draining:
         return json_response({"status": "unavailable", "reason": "draining"}, 503)
