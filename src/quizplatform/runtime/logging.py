@@ -150,7 +150,8 @@ def configure_logging(settings: Settings, *, extra: list[Processor] | None = Non
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
-    for noisy in ("uvicorn.access", "alembic.runtime.migration"):
+    # sqlalchemy.pool: "Pool disposed" / "Pool recreating" at every shutdown.
+    for noisy in ("uvicorn.access", "alembic.runtime.migration", "sqlalchemy.pool"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
