@@ -53,6 +53,7 @@ def serve(
     import uvicorn
 
     from quizplatform.api.app import create_app
+    from quizplatform.runtime.http_protocol import CoalescingHttpToolsProtocol
     from quizplatform.runtime.lifecycle import GracefulServer
     from quizplatform.runtime.resources import MemoryWatchdog
 
@@ -74,6 +75,7 @@ def serve(
         ssl_certfile=settings.tls_cert_file,
         ssl_keyfile=settings.tls_key_file,
         log_config=None,  # logging is configured by the app (structlog)
+        http=CoalescingHttpToolsProtocol,  # one write per small response (see the module)
     )
 
     def start_draining() -> None:
