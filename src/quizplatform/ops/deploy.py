@@ -40,6 +40,9 @@ class CanaryPolicy:
     # moves by whole histogram buckets, which is noise, not a regression.
     min_latency_delta: float = 0.025
     min_requests: int = 20  # per side, before a comparison means anything
+    # A p99 of fewer than this many requests is one of the slowest few: the latency rule
+    # waits for this many per side (the error rule only for min_requests).
+    min_latency_requests: int = 200
     window: str = "30s"  # PromQL range for the rates
 
 
@@ -89,7 +92,8 @@ def judge(comparison: Comparison, policy: CanaryPolicy) -> Comparison:
                 f"error rate {c.canary_error_pct:.1f}% vs stable {c.stable_error_pct:.1f}% "
                 f"(+{delta:.1f} points > {policy.max_error_delta:g})"
             )
-    if c.canary_p99 is not None and c.stable_p99 is not None and c.stable_p99 > 0:
+    measured = min(c.canary_requests, c.stable_requests) >= policy.min_latency_requests
+    if measured and c.canary_p99 is not None and c.stable_p99 is not None and c.stable_p99 > 0:
         ratio = c.canary_p99 / c.stable_p99
         slower = c.canary_p99 - c.stable_p99
         if ratio > policy.max_latency_ratio + _EPSILON and slower > policy.min_latency_delta:

@@ -8,6 +8,7 @@ import random
 from dataclasses import dataclass, field
 
 import structlog
+from sqlalchemy import text
 
 from quizplatform.db.engine import Database
 from quizplatform.db.kv import KeyValueStore, create_store
@@ -91,9 +92,30 @@ class Services:
     async def start(self, *, background: bool = True) -> None:
         await self.cache.start()
         await self.accounts.cache.start()
+        await self._warm_pools()
         self._tasks.append(asyncio.create_task(self.rate_limiter.run()))
         if background and self.settings.attempt_sweep_interval_seconds > 0:
             self._tasks.append(asyncio.create_task(self._sweep_forever()))
+
+    async def _warm_pools(self) -> None:
+        """Open a few pooled connections per database before taking traffic: the first
+        connection of an engine also initialises the dialect (several round trips), which
+        otherwise lands on the first users' requests (~100 ms each on a fresh instance)."""
+        databases = [d for d in (self.db, *self.replicas) if not d.is_sqlite]
+        if not databases:
+            return
+        per_database = min(2, self.settings.db_pool_size)
+
+        async def one(database: Database) -> None:
+            async with database.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+
+        results = await asyncio.gather(
+            *(one(d) for d in databases for _ in range(per_database)), return_exceptions=True
+        )
+        for failure in (r for r in results if isinstance(r, BaseException)):
+            # Not fatal: readiness reports the database; a replica may come later.
+            log.warning("could not open a pooled connection at start", error=str(failure))
 
     async def close(self) -> None:
         for task in self._tasks:

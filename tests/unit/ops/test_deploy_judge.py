@@ -14,8 +14,8 @@ def compare(
     stable_error: float | None = 1.0,
     canary_p99: float | None = 0.1,
     stable_p99: float | None = 0.1,
-    canary_requests: float = 100,
-    stable_requests: float = 100,
+    canary_requests: float = 500,
+    stable_requests: float = 500,
 ) -> Comparison:
     return judge(
         Comparison(
@@ -129,7 +129,9 @@ def test_both_rules_broken_give_two_reasons() -> None:
 
 
 def test_custom_policy_thresholds() -> None:
-    policy = CanaryPolicy(max_error_delta=0.5, max_latency_ratio=2.0, min_requests=1)
+    policy = CanaryPolicy(
+        max_error_delta=0.5, max_latency_ratio=2.0, min_requests=1, min_latency_requests=1
+    )
     assert not judge(Comparison(1.6, 1.0, None, None, 1, 1), policy).healthy
     assert judge(Comparison(1.5, 1.0, 0.2, 0.1, 1, 1), policy).healthy
     assert not judge(Comparison(None, None, 0.21, 0.1, 1, 1), policy).healthy
@@ -155,8 +157,19 @@ def test_boundary_values_with_float_rounding_are_healthy(
 
 
 def test_a_few_milliseconds_slower_is_noise_not_a_regression() -> None:
-    policy = CanaryPolicy(min_requests=1)
+    policy = CanaryPolicy(min_requests=1, min_latency_requests=1)
     # 7 ms against 5 ms is 1.4x but two histogram buckets apart: no verdict.
     assert judge(Comparison(0.0, 0.0, 0.007, 0.005, 100, 100), policy).healthy
     slow = judge(Comparison(0.0, 0.0, 0.200, 0.050, 100, 100), policy)
     assert not slow.healthy and "p99" in slow.reasons[0]
+
+
+def test_latency_waits_for_enough_requests_to_have_a_p99() -> None:
+    # 150 requests: the "p99" is the slowest one or two, e.g. a fresh instance's first.
+    few = compare(canary_p99=0.15, stable_p99=0.01, canary_requests=150, stable_requests=900)
+    assert few.healthy
+    many = compare(canary_p99=0.15, stable_p99=0.01, canary_requests=300, stable_requests=900)
+    assert not many.healthy
+    # The error rule needs only min_requests.
+    errors = compare(canary_error=30.0, stable_error=0.0, canary_requests=50)
+    assert not errors.healthy
