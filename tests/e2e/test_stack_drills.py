@@ -259,6 +259,9 @@ def test_reads_go_to_the_replica_and_a_user_reads_their_own_write(stack: Stack, 
     assert after["primary_write"] > direct_before["primary_write"]
     # The same numbers reach Prometheus, where the dashboards and alerts read them.
     wait_for(lambda: routed("replica_read") > 0, 15, "replica reads in Prometheus")
+    # The replica's lag is exported too (the ReplicaLagHigh alert reads it).
+    lag = stack.prometheus_query('max(db_replica_lag_seconds{database="replica1"})')
+    assert lag and float(lag[0]["value"][1]) < 10
 
 
 def _direct_route_counts(stack: Stack) -> dict[str, float]:

@@ -113,14 +113,7 @@ async def _replicas(services: Services) -> dict[str, Any] | str:
         return "no replica configured"
     lags: list[float] = []
     for replica in services.replicas:
-        async with replica.engine.connect() as conn:
-            lag = await conn.scalar(
-                text(
-                    "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() "
-                    "THEN 0 ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END"
-                )
-            )
-        lags.append(float(lag or 0.0))
+        lags.append(await replica.replication_lag_seconds())
     worst = max(lags)
     result: dict[str, Any] = {"replicas": len(lags), "lag_seconds": round(worst, 3)}
     if worst > REPLICA_LAG_DEGRADED_SECONDS:

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
@@ -169,6 +169,17 @@ class Database:
             error=type(exc).__name__,
             retry_in_seconds=self.replica_retry_seconds,
         )
+
+    async def replication_lag_seconds(self) -> float:
+        """On a streaming replica: seconds its replay is behind (0 when caught up)."""
+        async with self.engine.connect() as conn:
+            lag = await conn.scalar(
+                text(
+                    "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() "
+                    "THEN 0 ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END"
+                )
+            )
+        return float(lag or 0.0)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

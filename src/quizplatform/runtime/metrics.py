@@ -103,6 +103,12 @@ class Metrics:
         self.db_errors = Counter(
             "db_errors_total", "SQL statements that failed", ["database"], registry=r
         )
+        self.db_replica_lag = Gauge(
+            "db_replica_lag_seconds",
+            "How far each replica's replay is behind (0 when it has replayed all it received)",
+            ["database"],
+            registry=r,
+        )
         self.db_route = Counter(
             "db_route_total",
             "Database sessions by where they went: primary_write, primary_read, "

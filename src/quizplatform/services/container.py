@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import structlog
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from quizplatform.db.engine import Database
 from quizplatform.db.kv import KeyValueStore, create_store
@@ -96,6 +97,8 @@ class Services:
         self._tasks.append(asyncio.create_task(self.rate_limiter.run()))
         if background and self.settings.attempt_sweep_interval_seconds > 0:
             self._tasks.append(asyncio.create_task(self._sweep_forever()))
+        if background and self.replicas:
+            self._tasks.append(asyncio.create_task(self._watch_replicas()))
 
     async def _warm_pools(self) -> None:
         """Open a few pooled connections per database before taking traffic: the first
@@ -128,6 +131,18 @@ class Services:
         await self.db.dispose()
         for replica in self.replicas:
             await replica.dispose()
+
+    async def _watch_replicas(self, interval: float = 5.0) -> None:
+        """Export each replica's lag (``db_replica_lag_seconds``) for the ReplicaLagHigh
+        alert; a replica that does not answer keeps its last value and is logged."""
+        gauges = {r.name: self.metrics.db_replica_lag.labels(r.name) for r in self.replicas}
+        while True:
+            for replica in self.replicas:
+                try:
+                    gauges[replica.name].set(await replica.replication_lag_seconds())
+                except (SQLAlchemyError, OSError, TimeoutError) as exc:  # keep watching
+                    log.warning("replica lag unknown", database=replica.name, error=str(exc))
+            await asyncio.sleep(interval)
 
     async def _sweep_forever(self) -> None:
         interval = self.settings.attempt_sweep_interval_seconds
