@@ -216,7 +216,9 @@ def deploy(
     ] = None,
     directory: DirOption = DEFAULT_DIR,
     step_seconds: Annotated[float, typer.Option(help="Canary: seconds per step.")] = 60.0,
-    steps: Annotated[str, typer.Option(help="Canary: weight steps in %.")] = "10,50,100",
+    steps: Annotated[
+        str, typer.Option(help="Canary: share of requests per step, in %.")
+    ] = "10,50,100",
     max_error_delta: Annotated[
         float, typer.Option(help="Canary: abort when errors exceed stable's by this many points.")
     ] = 2.0,
@@ -278,7 +280,7 @@ def rollback(directory: DirOption = DEFAULT_DIR) -> None:
         result = Deployer(_stack(directory)).rollback()
     except OpsError as exc:
         raise _fail(exc) from exc
-    console.print(f"now serving {result.version} (rolled back in {result.seconds:.2f} s)")
+    console.print(f"now serving {result.version} (traffic switched in {result.seconds:.2f} s)")
 
 
 def releases(

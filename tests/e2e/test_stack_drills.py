@@ -148,6 +148,21 @@ def test_stack_up_again_is_idempotent(stack: Stack) -> None:
     assert stack.config.https_port == Stack(stack.dir).config.https_port
 
 
+def test_a_changed_haproxy_config_reloads_under_load_without_failed_requests(
+    stack: Stack, data: Seed
+) -> None:
+    load = Load(quiz_url(stack, data), seconds=8, token=data.teacher_token)
+    time.sleep(2)
+    changed = json.dumps({"check_interval_ms": stack.config.check_interval_ms + 100})
+    again = quiz("stack", "up", "--dir", str(stack.dir), "--config-json", changed)
+    result = load.result()
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "inter 600ms" in (stack.run_dir / "haproxy.cfg").read_text()
+    assert all(i["ready"] for i in status_json(stack)["instances"])  # type: ignore[attr-defined]
+    assert result.requests > 100
+    assert result.failed == 0, result.output
+
+
 def test_https_only_with_hsts_and_redirect(stack: Stack) -> None:
     answer = httpx.get(
         stack.url + "/health/ready",
@@ -332,7 +347,7 @@ def test_blue_green_deploy_under_load_then_rollback(
     assert result.failed == 0, result.output
     releases = json.loads(quiz("releases", "--json", "--dir", str(stack.dir)).stdout)
     statuses = {r["version"]: r["status"] for r in releases}
-    assert statuses[blue] == "active" and statuses[green] == "rolled-back"
+    assert statuses[blue] == "active" and statuses[green] == "previous"
 
 
 def test_canary_of_a_good_release_deploys_without_failed_requests(

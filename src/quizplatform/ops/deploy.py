@@ -2,9 +2,10 @@
 
 Both strategies start the new release's instances beside the running ones, run the
 (backward-compatible) migrations, wait for readiness and smoke-test the new set through
-HAProxy's candidate backend. Traffic then moves by HAProxy weights through the runtime
-API — no reload, no dropped connection. The previous release stays warm so that
-``rollback`` is a weight switch.
+HAProxy's candidate backend. Traffic then moves through the runtime API, without a reload:
+blue-green switches weights in one call; a canary first sends a random share of requests
+to the candidate backend (an ACL updated at run time), then switches like blue-green.
+The previous release stays warm so that ``rollback`` is a weight switch.
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ class Deployer:
             self._say(f"stopping {len(leftovers)} instances of older releases")
             self.stack.stop_instances(leftovers)
         for release in self.stack.releases.list():
-            if release.version != keep and release.status in ("active", "previous"):
+            if release.version != keep and release.status in ("active", "previous", "candidate"):
                 self.stack.releases.set_status(release.version, "retired")
 
     def _promote(self, version: str, candidate: list[Instance], stable: list[Instance]) -> None:
@@ -331,7 +332,8 @@ class Deployer:
         stack.haproxy.set_weights(weights)
         with stack.locked() as st:
             st.active_release, st.previous_release = previous, current
-        stack.releases.set_status(current, "rolled-back", "quiz rollback")
+        # The release rolled back from stays warm at weight 0: it is the previous one now.
+        stack.releases.set_status(current, "previous", "rolled back from (quiz rollback)")
         stack.releases.set_status(previous, "active", "quiz rollback")
         seconds = time.monotonic() - started
         self._restart_worker()

@@ -254,6 +254,8 @@ class Stack:
         if self.config.autoscale:
             step("autoscaler")
             self._start_autoscaler()
+        elif self.supervisor.state("autoscaler") is not None:
+            self.supervisor.remove("autoscaler")
 
     def _tls(self) -> TlsFiles:
         tls_dir = self.dir / "tls"
@@ -355,6 +357,7 @@ class Stack:
     def _start_monitoring(self) -> None:
         rules_dir = self.run_dir / "rules"
         rules_dir.mkdir(exist_ok=True)
+        rules_before = {p.name: p.read_text() for p in rules_dir.glob("*.yml")}
         for rules in (deploy_dir() / "prometheus" / "rules").glob("*.yml"):
             text = rules.read_text()
             if rules.name == "alerts.yml":
@@ -376,7 +379,7 @@ class Stack:
                 targets_file=self.targets_file,
                 haproxy_stats_port=self.config.stats_port,
                 worker_port=self.config.worker_port,
-                autoscaler_port=self.config.autoscaler_port,
+                autoscaler_port=self.config.autoscaler_port if self.config.autoscale else None,
                 prometheus_port=self.config.prometheus_port,
             )
         )
@@ -392,8 +395,14 @@ class Stack:
             )
         )
         run(["amtool", "check-config", am_cfg], what="amtool check-config")
-        for program, path in (("prometheus", prom_cfg), ("alertmanager", am_cfg)):
-            if before[path] not in (None, path.read_text()) and self._running(program):
+        rules_now = {p.name: p.read_text() for p in rules_dir.glob("*.yml")}
+        changed = {
+            "prometheus": before[prom_cfg] not in (None, prom_cfg.read_text())
+            or (bool(rules_before) and rules_before != rules_now),
+            "alertmanager": before[am_cfg] not in (None, am_cfg.read_text()),
+        }
+        for program, reload in changed.items():
+            if reload and self._running(program):
                 self.supervisor.signal(program, "HUP")  # both re-read their config
         self.supervisor.add(
             Program(

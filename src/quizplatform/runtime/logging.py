@@ -150,8 +150,10 @@ def configure_logging(settings: Settings, *, extra: list[Processor] | None = Non
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
-    # sqlalchemy.pool: "Pool disposed" / "Pool recreating" at every shutdown.
-    for noisy in ("uvicorn.access", "alembic.runtime.migration", "sqlalchemy.pool"):
+    # The pools' "Pool disposed" / "Pool recreating" at every shutdown (SQLAlchemy names
+    # a pool's logger after its class: ours is quizplatform.db.engine._TimedPool).
+    pools = ("sqlalchemy.pool", "quizplatform.db.engine._TimedPool")
+    for noisy in ("uvicorn.access", "alembic.runtime.migration", *pools):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
