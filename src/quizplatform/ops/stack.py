@@ -668,7 +668,7 @@ class Stack:
                 self.haproxy.enable(instance.backend, instance.slot, instance.port, weight)
 
     # ------------------------------------------------------------------ down -----------
-    def down(self, progress: Any = None) -> list[str]:
+    def down(self) -> list[str]:
         """Stop exactly what ``up`` started, in reverse order, gracefully."""
         stopped = []
         if self.supervisor.pid() is not None:
