@@ -666,6 +666,8 @@ class Stack:
             if server is None or server.status == "MAINT":
                 weight = 100 if instance.release == state.active_release else 0
                 self.haproxy.enable(instance.backend, instance.slot, instance.port, weight)
+        if state.instances:  # `up` returns once HAProxy routes to them again
+            self.wait_lb_up(state.instances)
 
     # ------------------------------------------------------------------ down -----------
     def down(self) -> list[str]:
