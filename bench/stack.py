@@ -32,7 +32,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import resource
 import shutil
 import signal
@@ -48,6 +47,9 @@ from typing import Any
 
 import psutil
 
+from run import BenchError, ensure_wrk, git_commit
+from run import parse_wrk as parse_wrk_output
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
 TARGET_RATIO = 1.4  # 2 instances via TLS >= 1.4 x one instance direct
@@ -60,28 +62,15 @@ GROUPS = ("instances", "haproxy", "postgres-primary", "postgres-replica", "redis
 SUPERVISORD = "supervisord"
 
 
-class BenchError(Exception):
-    pass
-
-
 def log(message: str) -> None:
     print(f"[{datetime.now().strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 # -- the stack ------------------------------------------------------------------------------
 def quiz_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """The ``quiz`` CLI as an operator runs it (none of the caller's QUIZ_* variables)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QUIZ_")}
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "quizplatform.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        check=False,
-        cwd=ROOT,
-    )
+    from tests.e2e.stack_helpers import quiz_cli as run_quiz
+
+    return run_quiz(*args, timeout=timeout)
 
 
 def stack_up(directory: Path) -> None:
@@ -295,52 +284,17 @@ def explain_errors(run: Run) -> str:
 
 
 # -- wrk --------------------------------------------------------------------------------------
-def ensure_wrk() -> str:
-    found = shutil.which("wrk")
-    if found:
-        return found
-    log("wrk is missing: installing it with apt-get")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "-qq", "wrk"]
-    if subprocess.run(install, env=env, check=False).returncode != 0:
-        subprocess.run(["apt-get", "update", "-qq"], env=env, check=True)
-        subprocess.run(install, env=env, check=True)
-    found = shutil.which("wrk")
-    if not found:
-        raise BenchError("wrk is still missing after apt-get install wrk")
-    return found
-
-
-_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
-
-
-def to_ms(value: str, unit: str) -> float:
-    return float(value) * _UNITS_MS[unit]
-
-
 def parse_wrk(output: str) -> dict[str, Any]:
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    requests = re.search(r"(\d+) requests in", output)
-    if not rps or not requests:
-        raise BenchError(f"cannot read wrk's output:\n{output}")
-    p50 = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s|m)\b", output, re.M)
-    p99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s|m)\b", output, re.M)
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    sock = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    socket_errors = dict(
-        zip(("connect", "read", "write", "timeout"), (int(g) for g in sock.groups()), strict=True)
-        if sock
-        else {}
-    )
+    """The numbers of one wrk --latency run, in this benchmark's field names (the parsing
+    itself is bench/run.py's)."""
+    numbers = parse_wrk_output(output)
     return {
-        "rps": float(rps.group(1)),
-        "requests": int(requests.group(1)),
-        "p50_ms": to_ms(*p50.groups()) if p50 else None,
-        "p99_ms": to_ms(*p99.groups()) if p99 else None,
-        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
-        "socket_errors": socket_errors,
+        "rps": numbers["rps"],
+        "requests": numbers.get("requests", 0),
+        "p50_ms": numbers.get("p50_ms"),
+        "p99_ms": numbers.get("p99_ms"),
+        "non_2xx": numbers["wrk_non2xx"],
+        "socket_errors": numbers["socket_errors"],
     }
 
 
@@ -629,14 +583,6 @@ def rounds_table(runs: list[Run]) -> str:
     return "\n".join(lines)
 
 
-def git_commit() -> str:
-    done = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    )
-    return done.stdout.strip() or "unknown"
-
-
-# -- entry point ------------------------------------------------------------------------------
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")

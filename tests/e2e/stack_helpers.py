@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import shutil
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +20,22 @@ from quizplatform.ops.stack import Stack, StackConfig
 from tests.api.samples import all_types_quiz
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def quiz_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run the ``quiz`` CLI as an operator would (none of the caller's QUIZ_* variables,
+    wide enough that Rich tables do not wrap)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QUIZ_")}
+    env["COLUMNS"] = "200"
+    return subprocess.run(
+        [sys.executable, "-m", "quizplatform.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+        cwd=REPO,
+    )
 
 
 def free_port_range(count: int) -> int:

@@ -36,6 +36,7 @@ from tests.e2e.stack_helpers import (
     Seed,
     drill_config,
     make_release_source,
+    quiz_cli,
     seed,
 )
 
@@ -47,26 +48,12 @@ pytestmark = pytest.mark.skipif(
 MEASURED: dict[str, float] = {}
 
 
-def quiz(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """Run the ``quiz`` CLI like an operator would."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QUIZ_")}
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "quizplatform.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        check=False,
-    )
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     directory = tmp_path_factory.mktemp("stack") / "stack"
     config = drill_config()
     given = {k: v for k, v in config.__dict__.items() if k not in ("env", "instances")}
-    done = quiz(
+    done = quiz_cli(
         "stack",
         "up",
         "--dir",
@@ -83,7 +70,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         assert done.returncode == 0, done.stdout + done.stderr
         yield Stack(directory)
     finally:
-        down = quiz("stack", "down", "--purge", "--dir", str(directory))
+        down = quiz_cli("stack", "down", "--purge", "--dir", str(directory))
         print(down.stdout, down.stderr)
         shutil.rmtree(Stack(directory).config.data_root, ignore_errors=True)
         if MEASURED:
@@ -96,7 +83,7 @@ def data(stack: Stack) -> Seed:
 
 
 def status_json(stack: Stack) -> dict[str, object]:
-    done = quiz("stack", "status", "--json", "--dir", str(stack.dir))
+    done = quiz_cli("stack", "status", "--json", "--dir", str(stack.dir))
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)  # type: ignore[no-any-return]
 
@@ -142,7 +129,7 @@ def test_stack_up_again_is_idempotent(stack: Stack) -> None:
         return found
 
     before = pids()
-    again = quiz("stack", "up", "--dir", str(stack.dir))
+    again = quiz_cli("stack", "up", "--dir", str(stack.dir))
     assert again.returncode == 0, again.stdout + again.stderr
     assert pids() == before
     assert stack.config.https_port == Stack(stack.dir).config.https_port
@@ -154,7 +141,7 @@ def test_a_changed_haproxy_config_reloads_under_load_without_failed_requests(
     load = Load(quiz_url(stack, data), seconds=8, token=data.teacher_token)
     time.sleep(2)
     changed = json.dumps({"check_interval_ms": stack.config.check_interval_ms + 100})
-    again = quiz("stack", "up", "--dir", str(stack.dir), "--config-json", changed)
+    again = quiz_cli("stack", "up", "--dir", str(stack.dir), "--config-json", changed)
     result = load.result()
     assert again.returncode == 0, again.stdout + again.stderr
     assert "inter 600ms" in (stack.run_dir / "haproxy.cfg").read_text()
@@ -315,7 +302,7 @@ def test_blue_green_deploy_under_load_then_rollback(
     blue = version_served(stack)
     source = make_release_source(tmp_path, marker="green")
     load = Load(quiz_url(stack, data), seconds=25, token=data.teacher_token)
-    done = quiz(
+    done = quiz_cli(
         "deploy", "--strategy", "blue-green", "--from", str(source), "--dir", str(stack.dir)
     )
     result = load.result()
@@ -345,7 +332,7 @@ def test_blue_green_deploy_under_load_then_rollback(
     assert rollback.returncode == 0, output
     assert MEASURED["rollback_to_old_version_served_s"] < 10
     assert result.failed == 0, result.output
-    releases = json.loads(quiz("releases", "--json", "--dir", str(stack.dir)).stdout)
+    releases = json.loads(quiz_cli("releases", "--json", "--dir", str(stack.dir)).stdout)
     statuses = {r["version"]: r["status"] for r in releases}
     assert statuses[blue] == "active" and statuses[green] == "previous"
 
@@ -356,7 +343,7 @@ def test_canary_of_a_good_release_deploys_without_failed_requests(
     stable = version_served(stack)
     source = make_release_source(tmp_path, marker="good canary")
     load = Load(quiz_url(stack, data), seconds=45, connections=8, token=data.teacher_token)
-    done = quiz(
+    done = quiz_cli(
         "deploy",
         "--strategy",
         "canary",
@@ -393,7 +380,7 @@ def test_canary_of_a_bad_release_is_rolled_back(
     source = make_release_source(tmp_path, patch=patch, marker=bad)
     load = Load(quiz_url(stack, data), seconds=60, connections=8, token=data.teacher_token)
     started = time.monotonic()
-    done = quiz(
+    done = quiz_cli(
         "deploy",
         "--strategy",
         "canary",
@@ -481,9 +468,9 @@ def test_stack_down_stops_exactly_what_it_started(stack: Stack) -> None:
     report = status_json(stack)
     pids = [c["pid"] for c in report["components"] if c["pid"]]  # type: ignore[attr-defined]
     pids += [i["pid"] for i in report["instances"] if i["pid"]]  # type: ignore[attr-defined]
-    done = quiz("stack", "down", "--dir", str(stack.dir))
+    done = quiz_cli("stack", "down", "--dir", str(stack.dir))
     assert done.returncode == 0, done.stderr
     still = [pid for pid in pids if pid_alive(pid)]
     assert still == []
-    again = quiz("stack", "down", "--dir", str(stack.dir))
+    again = quiz_cli("stack", "down", "--dir", str(stack.dir))
     assert "nothing was running" in again.stdout

@@ -26,8 +26,8 @@ from typing import TypedDict
 from quizplatform.ops.process import (
     OpsError,
     pid_alive,
+    pidfile_process,
     port_open,
-    read_pidfile,
     run,
     stop_pid,
     wait_for,
@@ -73,16 +73,7 @@ class PgCluster:
 
     def pid(self) -> int | None:
         """The postmaster's PID from ``postmaster.pid`` when that process is alive."""
-        pid = read_pidfile(self.data_dir / "postmaster.pid")
-        if pid is None or not pid_alive(pid):
-            return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError:
-            return pid  # no /proc here: trust the pidfile
-        return pid if b"postgres" in cmdline else None  # a stale pidfile, PID reused
+        return pidfile_process(self.data_dir / "postmaster.pid", b"postgres")
 
     def running(self) -> bool:
         """True when the cluster's postmaster is alive."""

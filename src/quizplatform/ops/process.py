@@ -81,6 +81,21 @@ def read_pidfile(path: Path) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+def pidfile_process(path: Path, program: bytes) -> int | None:
+    """The PID in ``path`` when that process is alive and its command line names
+    ``program`` (a stale pidfile whose PID was reused gives None)."""
+    pid = read_pidfile(path)
+    if pid is None or not pid_alive(pid):
+        return None
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return pid  # no /proc here: trust the pidfile
+    return pid if program in cmdline else None
+
+
 def stop_pid(pid: int | None, timeout: float = 30.0, sig: int = signal.SIGTERM) -> bool:
     """Send ``sig`` to one PID and wait for it to exit; SIGKILL after ``timeout``.
 

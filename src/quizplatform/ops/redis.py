@@ -13,9 +13,8 @@ from pathlib import Path
 
 from quizplatform.ops.process import (
     OpsError,
-    pid_alive,
+    pidfile_process,
     port_open,
-    read_pidfile,
     run,
     stop_pid,
     wait_for,
@@ -52,16 +51,7 @@ class RedisServer:
 
     def pid(self) -> int | None:
         """The server's PID from the pidfile when that process is alive and is redis."""
-        pid = read_pidfile(self.pidfile)
-        if pid is None or not pid_alive(pid):
-            return None
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except FileNotFoundError:
-            return None
-        except OSError:
-            return pid  # no /proc here: trust the pidfile
-        return pid if b"redis" in cmdline else None  # a stale pidfile, PID reused
+        return pidfile_process(self.pidfile, b"redis")
 
     def running(self) -> bool:
         """True when the server's process is alive."""
