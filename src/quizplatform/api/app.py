@@ -19,6 +19,7 @@ from quizplatform.runtime.logging import configure_logging
 from quizplatform.runtime.settings import Settings
 from quizplatform.runtime.tracing import add_trace_context, setup_tracing, shutdown_tracing
 from quizplatform.services.container import Services
+from quizplatform.web import app as web
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
@@ -75,11 +76,16 @@ def create_app(
     async def metrics_endpoint() -> Response:
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
+    # The web interface answers every path the API does not own (last, so it never
+    # shadows an API route).
+    web_app = web.mount(app, settings, services)
+
     app.add_middleware(
         RequestContextMiddleware,
         settings=settings,
         services=services,
         docs_path=f"{API_PREFIX}/docs",
+        error_page=web.error_page_renderer(web_app),
     )
     if settings.cors_origins:
         app.add_middleware(

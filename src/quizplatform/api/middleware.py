@@ -6,6 +6,10 @@ the security headers, and records the access log line and the HTTP metrics. With
 replicas it also routes the request's reads (``db/routing.py``): a safe request may read
 from a replica unless its user wrote lately; an unsafe one leaves the marker that keeps
 its user's reads on the primary, before the response can reach the client.
+
+Web pages (every path outside ``/api``, ``/health``, ``/metrics``; ``web/paths.py``) get
+the same treatment, identified by their session cookie instead of the Authorization
+header; they may post forms, and their refusals are HTML pages.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any
 
 import orjson
 import structlog
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quizplatform.api.client import client_address, served_over_tls
@@ -28,12 +33,14 @@ from quizplatform.services.accounts import Principal
 from quizplatform.services.container import Services
 from quizplatform.services.errors import ServiceError
 from quizplatform.services.ratelimit import Limit
+from quizplatform.web.paths import SESSION_COOKIE, ErrorPageRenderer, is_web_path, web_route_group
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _QUIZ_PATH = re.compile(r"^/api/v1/quizzes/([0-9a-f]{32})$")
 _BODY_METHODS = {"POST", "PUT", "PATCH"}
 _JSON_TYPES = ("application/json",)
 _IMPORT_TYPES = ("application/json", "text/", "multipart/form-data")
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _QUIET_ROUTES = ("/health", "/metrics")
 
 _COMMON_HEADERS = [
@@ -64,9 +71,16 @@ class BodyTooLarge(Exception):
 
 class RequestContextMiddleware:
     def __init__(
-        self, app: ASGIApp, settings: Settings, services: Services, docs_path: str
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        services: Services,
+        docs_path: str,
+        error_page: ErrorPageRenderer | None = None,
     ) -> None:
         self.app = app
+        # Renders this middleware's refusals of web (non-API) requests as HTML pages.
+        self.error_page = error_page
         self.services = services
         self.settings = settings
         self.metrics = services.metrics
@@ -98,6 +112,7 @@ class RequestContextMiddleware:
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["client_ip"] = client_ip
+        state["tls"] = tls  # the web's session cookie is Secure under HTTPS
         structlog.contextvars.bind_contextvars(request_id=request_id)
         extra = self._security_headers(tls)
         sizes = [0, 0]  # request bytes, response bytes
@@ -146,7 +161,7 @@ class RequestContextMiddleware:
             if rejection is None:
                 rejection = await self._check_rate(scope, headers, client_ip)
             if rejection is not None:
-                await _send_error(send_wrapper, request_id, *rejection)
+                await self._refuse(scope, send_wrapper, request_id, *rejection)
                 return
             if scope["method"] == "GET" and await self._serve_cached_quiz(
                 scope, headers, send_wrapper
@@ -162,8 +177,13 @@ class RequestContextMiddleware:
                 receive = _replay(messages, receive)
             await self.app(scope, _counting(receive, limit, sizes), send_wrapper)
         except BodyTooLarge:
-            await _send_error(
-                send_wrapper, request_id, 413, "payload_too_large", "the request body is too large"
+            await self._refuse(
+                scope,
+                send_wrapper,
+                request_id,
+                413,
+                "payload_too_large",
+                "the request body is too large",
             )
         finally:
             if to_mark[0]:  # no response sent (the app raised): it may have written
@@ -203,8 +223,17 @@ class RequestContextMiddleware:
         ctype = headers.get(b"content-type", b"").decode("latin-1").lower()
         if not ctype:
             return None
-        allowed = _IMPORT_TYPES if scope["path"].endswith("/import") else _JSON_TYPES
         media = ctype.split(";", 1)[0].strip()
+        if is_web_path(scope["path"]):  # pages post forms (and htmx sends the same)
+            if media.startswith(_FORM_TYPES):
+                return None
+            return (
+                415,
+                "unsupported_media_type",
+                f"Content-Type {media!r} is not accepted here; send a form",
+                None,
+            )
+        allowed = _IMPORT_TYPES if scope["path"].endswith("/import") else _JSON_TYPES
         if not (media.startswith(allowed) or media.endswith("+json")):
             return (
                 415,
@@ -213,6 +242,30 @@ class RequestContextMiddleware:
                 None,
             )
         return None
+
+    async def _refuse(
+        self,
+        scope: Scope,
+        send: Send,
+        request_id: str,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer a refused request: the JSON envelope, or an HTML page for web paths."""
+        if self.error_page is None or not is_web_path(scope["path"]):
+            await _send_error(send, request_id, status, code, message, headers)
+            return
+        body = self.error_page(status, message, request_id)
+        raw = [
+            (b"content-type", b"text/html; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store"),
+        ]
+        raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": body})
 
     async def _serve_cached_quiz(
         self, scope: Scope, headers: dict[bytes, bytes], send: Send
@@ -272,9 +325,21 @@ class RequestContextMiddleware:
         state["principal"] = principal
         return principal
 
+    @staticmethod
+    def _credential(scope: Scope, headers: dict[bytes, bytes]) -> bytes | None:
+        """The request's credential as an Authorization value: the header on API paths,
+        the session cookie (the same access token) on web paths."""
+        if not is_web_path(scope["path"]):
+            return headers.get(b"authorization")
+        cookie = headers.get(b"cookie")
+        if cookie is None:
+            return None
+        token = cookie_parser(cookie.decode("latin-1")).get(SESSION_COOKIE)
+        return b"Bearer " + token.encode("latin-1") if token else None
+
     async def _reader_id(self, scope: Scope, headers: dict[bytes, bytes]) -> str | None:
         """The signed-in caller's id for read routing (None: anonymous or bad token)."""
-        auth = headers.get(b"authorization")
+        auth = self._credential(scope, headers)
         if auth is None:
             return None
         principal = await self._principal(scope, auth)
@@ -315,7 +380,7 @@ class RequestContextMiddleware:
         return None
 
     async def _user_id(self, scope: Scope, headers: dict[bytes, bytes]) -> str | None:
-        auth = headers.get(b"authorization")
+        auth = self._credential(scope, headers)
         if auth is None:
             return None
         principal = await self._principal(scope, auth)
@@ -352,7 +417,7 @@ class RequestContextMiddleware:
 def route_group(method: str, path: str) -> str | None:
     """The rate-limit group of a request (None: not limited)."""
     if not path.startswith("/api/"):
-        return None
+        return web_route_group(method, path) if is_web_path(path) else None
     if path.startswith("/api/v1/auth/"):
         return "auth"
     if path.endswith("/import"):

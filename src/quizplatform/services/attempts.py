@@ -446,6 +446,38 @@ class AttemptService:
             ]
         return view
 
+    async def list_mine(self, caller: Principal, limit: int = 50) -> list[dict[str, Any]]:
+        """The caller's own attempts, newest first, with their quiz's title.
+
+        ``status`` is ``time_up`` for an attempt still in progress past its deadline
+        (opening it submits it, as any access does)."""
+        async with self.db.read_session() as session:
+            rows = await session.execute(
+                select(models.Attempt, models.Quiz.title)
+                .join(models.Quiz, models.Quiz.id == models.Attempt.quiz_id)
+                .where(models.Attempt.user_id == caller.user_id)
+                .order_by(models.Attempt.started_at.desc(), models.Attempt.id)
+                .limit(limit)
+            )
+        now = utcnow()
+        return [
+            {
+                "id": attempt.id,
+                "quiz_id": attempt.quiz_id,
+                "quiz_title": title,
+                "status": "time_up"
+                if attempt.status == "in_progress" and _expired(attempt, now)
+                else attempt.status,
+                "started_at": attempt.started_at,
+                "deadline_at": attempt.deadline_at,
+                "submitted_at": attempt.submitted_at,
+                "score": attempt.score,
+                "max_score": attempt.max_score,
+                "percent": attempt.percent,
+            }
+            for attempt, title in rows
+        ]
+
     # -- grading ------------------------------------------------------------------------
     async def grade(
         self, caller: Principal, attempt_id: str, question_id: str, score: object

@@ -1,0 +1,8 @@
+"""Page modules. Each defines ``router = page_router()``; add new ones to ``PAGE_MODULES``
+(order matters only for overlapping paths)."""
+
+from __future__ import annotations
+
+from quizplatform.web.pages import accounts, home
+
+PAGE_MODULES = (home, accounts)
