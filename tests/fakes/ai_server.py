@@ -172,10 +172,10 @@ def _good_item(kind: str, n: int) -> dict[str, Any]:
         }
     return {
         "type": "numeric",
-        "prompt": f"What is {a} × {b}? {tag}",
+        "prompt": f"What is {a} times {b}? {tag}",
         "numeric_answer": a * b,
         "numeric_tolerance": 0,
-        "explanation": f"{a} × {b} = {a * b}.",
+        "explanation": f"{a} times {b} = {a * b}.",
     }
 
 
@@ -248,9 +248,11 @@ def _handler_for(fake: FakeAIServer) -> type[BaseHTTPRequestHandler]:
             prompt = _prompt_of(request, gemini)
             behaviour = fake._behaviour()
             mode = behaviour["mode"]
-            key = self.headers.get("x-goog-api-key") if gemini else self.headers.get(
-                "authorization", ""
-            ).removeprefix("Bearer ")
+            key = (
+                self.headers.get("x-goog-api-key")
+                if gemini
+                else self.headers.get("authorization", "").removeprefix("Bearer ")
+            )
             fake._record(Call(self.path, mode, key, _plan(prompt), prompt))
             if gemini and fake.api_key and key != fake.api_key:
                 mode = "bad_key"

@@ -22,8 +22,9 @@ errors that say "try again" (timeouts, 429, 5xx), honouring a server's ``Retry-A
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Protocol
@@ -221,8 +222,12 @@ class RetryPolicy:
     cap: float = 10.0  # no wait is longer; a longer Retry-After is not retried
 
 
-def retrying(policy: RetryPolicy) -> AsyncRetrying:
-    """A tenacity loop for ``RetryableError``: ``async for attempt in retrying(p):``."""
+def retrying(
+    policy: RetryPolicy, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+) -> AsyncRetrying:
+    """A tenacity loop for ``RetryableError``: ``async for attempt in retrying(p):``.
+
+    ``sleep`` is how it waits (tests pass a recorder)."""
     jitter = wait_random_exponential(multiplier=policy.base, max=policy.cap)
 
     def wait(state: RetryCallState) -> float:
@@ -244,6 +249,7 @@ def retrying(policy: RetryPolicy) -> AsyncRetrying:
         wait=wait,
         retry=retry_if_exception(worth_retrying),
         reraise=True,
+        sleep=sleep,
     )
 
 

@@ -168,6 +168,7 @@ class DraftGenerator:
         for position, name in enumerate(self.chain):
             report = StepReport(step=name, outcome="ok")
             started = time.perf_counter()
+            provider_name: str
             try:
                 if name == CACHE:
                     items = await self._from_cache(request, report)
