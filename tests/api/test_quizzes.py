@@ -669,6 +669,21 @@ async def test_every_invalid_question_is_reported(api: Api, teacher: User) -> No
     assert {d["loc"][2] for d in error["details"]} == {1, 2, 3}
 
 
+async def test_a_question_problem_names_the_field_it_concerns(api: Api, teacher: User) -> None:
+    two_correct = {
+        "type": "single_choice",
+        "prompt": "p",
+        "options": [{"text": "a", "correct": True}, {"text": "b", "correct": True}],
+    }
+    r = await api.http.post(
+        f"{V1}/quizzes",
+        json={"title": "Bad", "questions": [VALID, two_correct]},
+        headers=teacher.headers,
+    )
+    error = error_of(r, 422)
+    assert [d["loc"] for d in error["details"]] == [["body", "questions", 1, "options"]]
+
+
 async def test_invalid_settings_are_422(api: Api, teacher: User) -> None:
     for settings, field in [
         ({"time_limit_seconds": 0}, "time_limit_seconds"),

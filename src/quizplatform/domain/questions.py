@@ -8,6 +8,7 @@ Ids are optional because questions parsed from a file have none until they are s
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -163,18 +164,35 @@ def _finite(x: float) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
+@dataclass(frozen=True)
+class Problem:
+    """Why a question is unusable, and the field of the contract's question document it
+    concerns (``options``, ``answers``, ...; None for the question as a whole)."""
+
+    field: str | None
+    message: str
+
+
 def validate_question(q: Question) -> list[str]:
     """Return the problems that make ``q`` unusable (empty when it is valid)."""
-    problems: list[str] = []
+    return [p.message for p in question_problems(q)]
+
+
+def question_problems(q: Question) -> list[Problem]:
+    """The problems that make ``q`` unusable, each with the field it concerns."""
+    problems: list[Problem] = []
     if not q.prompt.strip() and q.type is not QuestionType.DESCRIPTION:
-        problems.append("prompt must not be empty")
+        problems.append(Problem("prompt", "prompt must not be empty"))
     if not _finite(q.points) or q.points < 0:
-        problems.append("points must be a number >= 0")
+        problems.append(Problem("points", "points must be a number >= 0"))
     if q.text_format not in TEXT_FORMATS:
-        problems.append(f"text_format must be one of {', '.join(TEXT_FORMATS)}")
+        problems.append(
+            Problem("text_format", f"text_format must be one of {', '.join(TEXT_FORMATS)}")
+        )
     checker = _CHECKS.get(q.type)
     if checker is not None:
-        problems.extend(checker(q))
+        field_name, check = checker
+        problems.extend(Problem(field_name, message) for message in check(q))
     return problems
 
 
@@ -258,12 +276,13 @@ def _check_ordering(q: Question) -> list[str]:
     return problems
 
 
-_CHECKS = {
-    QuestionType.SINGLE_CHOICE: _check_single,
-    QuestionType.MULTIPLE_CHOICE: _check_multiple,
-    QuestionType.TRUE_FALSE: _check_true_false,
-    QuestionType.SHORT_ANSWER: _check_short,
-    QuestionType.NUMERIC: _check_numeric,
-    QuestionType.MATCHING: _check_matching,
-    QuestionType.ORDERING: _check_ordering,
+# Each type's check, and the field (as the contract names it) its problems concern.
+_CHECKS: dict[QuestionType, tuple[str, Callable[[Question], list[str]]]] = {
+    QuestionType.SINGLE_CHOICE: ("options", _check_single),
+    QuestionType.MULTIPLE_CHOICE: ("options", _check_multiple),
+    QuestionType.TRUE_FALSE: ("answer", _check_true_false),
+    QuestionType.SHORT_ANSWER: ("answers", _check_short),
+    QuestionType.NUMERIC: ("answers", _check_numeric),
+    QuestionType.MATCHING: ("pairs", _check_matching),
+    QuestionType.ORDERING: ("items", _check_ordering),
 }

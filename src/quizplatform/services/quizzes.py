@@ -24,7 +24,7 @@ from quizplatform.domain.questions import (
     QuizContent,
     QuizSettings,
     ShowCorrectAnswers,
-    validate_question,
+    question_problems,
 )
 from quizplatform.runtime.clock import utcnow
 from quizplatform.runtime.metrics import Metrics
@@ -128,10 +128,15 @@ def snapshot_from_row(row: models.Quiz) -> QuizSnapshot:
 
 
 def _validate_questions(questions: list[Question], loc_prefix: str = "questions") -> None:
+    # The loc names the question and, when the problem concerns one, its field
+    # (``["body", "questions", 2, "options"]``): the web editor shows it beside that field.
     details = [
-        {"loc": ["body", loc_prefix, index], "message": problem}
+        {
+            "loc": ["body", loc_prefix, index, *([p.field] if p.field else [])],
+            "message": p.message,
+        }
         for index, q in enumerate(questions)
-        for problem in validate_question(q)
+        for p in question_problems(q)
     ]
     if details:
         raise Invalid("some questions are not valid", details)
