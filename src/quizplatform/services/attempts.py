@@ -478,6 +478,39 @@ class AttemptService:
             for attempt, title in rows
         ]
 
+    async def recent_on_my_quizzes(
+        self, caller: Principal, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        """The latest attempts on quizzes the caller owns, newest first, with the quiz's
+        title and the student's display name (the teacher's dashboard)."""
+        async with self.db.read_session() as session:
+            rows = await session.execute(
+                select(models.Attempt, models.Quiz.title, models.User.display_name)
+                .join(models.Quiz, models.Quiz.id == models.Attempt.quiz_id)
+                .join(models.User, models.User.id == models.Attempt.user_id)
+                .where(models.Quiz.owner_id == caller.user_id)
+                .order_by(models.Attempt.started_at.desc(), models.Attempt.id)
+                .limit(limit)
+            )
+        now = utcnow()
+        return [
+            {
+                "id": attempt.id,
+                "quiz_id": attempt.quiz_id,
+                "quiz_title": title,
+                "student": name,
+                "status": "time_up"
+                if attempt.status == "in_progress" and _expired(attempt, now)
+                else attempt.status,
+                "started_at": attempt.started_at,
+                "submitted_at": attempt.submitted_at,
+                "score": attempt.score,
+                "max_score": attempt.max_score,
+                "percent": attempt.percent,
+            }
+            for attempt, title, name in rows
+        ]
+
     # -- grading ------------------------------------------------------------------------
     async def grade(
         self, caller: Principal, attempt_id: str, question_id: str, score: object
