@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from quizplatform.web.pages import accounts, home
+from quizplatform.web.pages import accounts, attempts, catalogue, home
 
-PAGE_MODULES = (home, accounts)
+PAGE_MODULES = (home, accounts, catalogue, attempts)
