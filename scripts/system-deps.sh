@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the stack and its drills need (HAProxy, Prometheus,
-# Alertmanager, PostgreSQL, Redis, wrk) when one is missing. As root only; otherwise it
-# names what to install and fails.
+# Installs the Debian packages the stack, its drills and the browser tests need (HAProxy,
+# Prometheus, Alertmanager, PostgreSQL, Redis, wrk, chromium) when one is missing. As root
+# only; otherwise it names what to install and fails.
 set -euo pipefail
 declare -A need=(
   [haproxy]=haproxy
@@ -11,6 +11,7 @@ declare -A need=(
   [amtool]=prometheus-alertmanager
   [redis-server]=redis-server
   [wrk]=wrk
+  [chromium]=chromium
 )
 missing=()
 for cmd in "${!need[@]}"; do

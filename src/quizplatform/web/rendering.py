@@ -47,6 +47,8 @@ def build_templates(assets: StaticAssets) -> Environment:
     env.filters["when"] = format_when
     env.filters["duration"] = format_duration
     env.filters["number"] = format_number
+    env.filters["clock"] = format_clock
+    env.filters["iso"] = lambda value: value.isoformat(timespec="milliseconds")
     env.filters["capfirst"] = lambda text: text[:1].upper() + text[1:] if text else text
     return env
 
@@ -69,6 +71,14 @@ def format_duration(seconds: float | int | None) -> str:
     parts = [f"{hours} h" if hours else "", f"{minutes} min" if minutes else ""]
     parts.append(f"{secs} s" if secs or not (hours or minutes) else "")
     return " ".join(p for p in parts if p)
+
+
+def format_clock(seconds: int | None) -> str:
+    """A countdown's text: ``75`` -> ``1:15``; ``3725`` -> ``1:02:05``."""
+    total = max(0, int(seconds or 0))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def format_number(value: float | int | None, digits: int = 1) -> str:

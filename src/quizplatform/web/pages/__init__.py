@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from quizplatform.web.pages import accounts, editor, home
+from quizplatform.web.pages import accounts, attempts, catalogue, editor, home
 
-PAGE_MODULES = (home, accounts, editor)
+PAGE_MODULES = (home, accounts, catalogue, attempts, editor)
