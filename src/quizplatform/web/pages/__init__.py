@@ -3,6 +3,16 @@
 
 from __future__ import annotations
 
-from quizplatform.web.pages import accounts, attempts, catalogue, editor, home
+from quizplatform.web.pages import (
+    accounts,
+    admin,
+    ai_drafts,
+    attempts,
+    catalogue,
+    editor,
+    home,
+    imports,
+    report,
+)
 
-PAGE_MODULES = (home, accounts, catalogue, attempts, editor)
+PAGE_MODULES = (home, accounts, catalogue, attempts, editor, imports, ai_drafts, report, admin)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.responses import Response
 
+from quizplatform.web.pages import teacher
 from quizplatform.web.rendering import render, see_other
 from quizplatform.web.routing import page_router
 from quizplatform.web.session import CurrentUser, MaybeUser, Web
@@ -24,17 +25,16 @@ async def home(request: Request, user: MaybeUser) -> Response:
 
 @router.get("/dashboard")
 async def dashboard(request: Request, user: CurrentUser, web: Web) -> Response:
-    """Everyone's attempts; teachers and admins also see their quizzes (the full teacher
-    dashboard extends this page's ``teacher`` block)."""
+    """Everyone's attempts; teachers and admins also see their quizzes, drafts and the
+    attempts on them (``pages/teacher/dashboard.html`` fills this page's ``teacher``
+    block)."""
     attempts = await web.services.attempts.list_mine(user)
-    quizzes: list[dict[str, object]] = []
-    if user.can_author:
-        quizzes, _ = await web.services.quizzes.search(
-            user, mine=True, text=None, tag=None, page=1, per_page=50
-        )
-    context = {
+    context: dict[str, object] = {
         "attempts": attempts,
         "in_progress": [a for a in attempts if a["status"] == "in_progress"],
-        "quizzes": quizzes,
+        "quizzes": [],
     }
+    if user.can_author:
+        context.update(await teacher.dashboard_context(web, user))
+        return await teacher.render_teacher_page(request, "pages/teacher/dashboard.html", context)
     return await render(request, "pages/dashboard.html", context)

@@ -29,6 +29,8 @@ TEACHER_NOTICES = {
     "unpublished": "The quiz is back to draft: students can no longer start it.",
     "quiz_deleted": "The quiz and its attempts are deleted.",
 }
+# An AI job's status as its badge says it.
+JOB_BADGES = {"queued": "Waiting", "running": "Drafting", "succeeded": "Ready", "failed": "Failed"}
 DASHBOARD_QUIZZES = 100
 DASHBOARD_JOBS = 5
 DASHBOARD_ATTEMPTS = 15
@@ -48,9 +50,9 @@ async def render_teacher_page(
     *,
     status: int = 200,
 ) -> Response:
-    """``render`` with the teacher pages' notices."""
+    """``render`` with the teacher pages' notices and labels."""
     key = request.query_params.get("notice", "")
-    values = dict(context)
+    values = {"job_badges": JOB_BADGES, **context}
     if key in TEACHER_NOTICES:
         values["notice"] = TEACHER_NOTICES[key]
     return await render(request, template, values, status=status)

@@ -1,0 +1,141 @@
+"""The teacher's report on a quiz (``AttemptService.report``, as ``GET
+/quizzes/{id}/report``): the score distribution, facility and discrimination per
+question, and how often each option of a choice question was chosen. Each chart is
+inline SVG drawn on the server, and its numbers are also in a table (the charts' text
+alternative)."""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+from fastapi import Request
+from starlette.responses import Response
+
+from quizplatform.domain.analysis import MIN_ATTEMPTS_FOR_DISCRIMINATION
+from quizplatform.domain.questions import Question, QuestionType
+from quizplatform.web import charts
+from quizplatform.web.pages.teacher import render_teacher_page
+from quizplatform.web.question_forms import TYPE_LABELS
+from quizplatform.web.rendering import format_number
+from quizplatform.web.routing import page_router
+from quizplatform.web.session import CurrentUser, Web
+
+router = page_router()
+PROMPT_EXCERPT = 90
+CHOICE_TYPES = (QuestionType.SINGLE_CHOICE, QuestionType.MULTIPLE_CHOICE)
+
+
+@router.get("/teach/quizzes/{quiz_id}/report")
+async def report_page(request: Request, quiz_id: str, user: CurrentUser, web: Web) -> Response:
+    report = await web.services.attempts.report(user, quiz_id)  # checks ownership
+    snap = await web.services.quizzes.owned(user, quiz_id)  # near-cached: no query
+    context = {"quiz": snap, **report_view(report, snap.questions)}
+    return await render_teacher_page(request, "pages/teacher/report.html", context)
+
+
+def report_view(report: dict[str, Any], questions: list[Question]) -> dict[str, Any]:
+    """What the report page shows, from the service's report and the quiz's questions."""
+    scores: list[float] = report["scores"]
+    attempts: int = report["attempts"]
+    counts = charts.histogram_counts(scores)
+    analysed = {q["question_id"]: q for q in report["questions"]}
+    rows = _question_rows(questions, analysed)
+    return {
+        "attempts": attempts,
+        "summary": _summary(report, scores),
+        "histogram": charts.histogram(counts),
+        "bins": [(charts.bin_label(i), n) for i, n in enumerate(counts)],
+        "rows": rows,
+        "facility_chart": charts.horizontal_bars(
+            [(r["short"], r["facility"], _fixed(r["facility"]), "") for r in rows]
+        ),
+        "discrimination_chart": charts.horizontal_bars(
+            [(r["short"], r["discrimination"], _fixed(r["discrimination"]), "") for r in rows],
+            low=-1.0,
+            high=1.0,
+            step=0.5,
+        ),
+        "choices": [_option_view(r, attempts) for r in rows if r["question"].type in CHOICE_TYPES],
+        "min_attempts": MIN_ATTEMPTS_FOR_DISCRIMINATION,
+    }
+
+
+def _summary(report: dict[str, Any], scores: list[float]) -> dict[str, str]:
+    if not scores:
+        return {}
+    return {
+        "mean": format_number(report["mean_percent"]),
+        "median": format_number(statistics.median(scores)),
+        "lowest": format_number(min(scores)),
+        "highest": format_number(max(scores)),
+    }
+
+
+def _question_rows(
+    questions: list[Question], analysed: dict[str, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The scored questions, numbered as students see them (descriptions have none)."""
+    rows: list[dict[str, Any]] = []
+    for q in questions:
+        if q.type is QuestionType.DESCRIPTION or q.id not in analysed:
+            continue
+        found = analysed[q.id]
+        number = len(rows) + 1
+        prompt = " ".join(q.prompt.split())
+        if len(prompt) > PROMPT_EXCERPT:
+            prompt = prompt[: PROMPT_EXCERPT - 1].rstrip() + "…"
+        rows.append(
+            {
+                "number": number,
+                "short": f"Q{number}",
+                "question": q,
+                "prompt": prompt or "(no text)",
+                "label": TYPE_LABELS[q.type],
+                "mean_score": found["mean_score"],
+                "max_score": found["max_score"],
+                "facility": found["facility"],
+                "discrimination": found["discrimination"],
+                "options": found["options"],
+            }
+        )
+    return rows
+
+
+def _option_view(row: dict[str, Any], attempts: int) -> dict[str, Any]:
+    question: Question = row["question"]
+    chosen = {o["id"]: o["chosen"] for o in row["options"]}
+    options = []
+    for index, option in enumerate(question.options):
+        count = chosen.get(option.id or "", 0)
+        share = count / attempts if attempts else None
+        options.append(
+            {
+                "letter": chr(ord("A") + index) if index < 26 else str(index + 1),
+                "text": option.text,
+                "credit": option.weight,
+                "key": option.weight > 0,
+                "chosen": count,
+                "share": share,
+            }
+        )
+    chart = charts.horizontal_bars(
+        [
+            (
+                f"{o['letter']}{' ✓' if o['key'] else ''}",
+                o["share"],
+                f"{o['chosen']}"
+                + (f" ({o['share'] * 100:.0f} %)" if o["share"] is not None else ""),
+                "key" if o["key"] else "",
+            )
+            for o in options
+        ],
+        step=0.25,
+        label_width=40.0,
+        tick_format="{:.0%}",
+    )
+    return {"row": row, "options": options, "chart": chart}
+
+
+def _fixed(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
