@@ -128,15 +128,18 @@ def worker(
         float | None,
         typer.Option(
             help="Seconds between expired-attempt sweeps "
-            "(default QUIZ_ATTEMPT_SWEEP_INTERVAL_SECONDS, 30).",
+            "(default QUIZ_ATTEMPT_SWEEP_INTERVAL_SECONDS, 30; 0: no sweep, jobs only).",
             show_default=False,
         ),
     ] = None,
 ) -> None:
-    """Run the stack's background work: submit expired attempts (run one per stack).
+    """Run the background work: AI draft jobs and the expired-attempt sweep.
 
-    Instances then run with QUIZ_ATTEMPT_SWEEP_INTERVAL_SECONDS=0. Stops and exits 0 on
-    SIGTERM or Ctrl-C (a second signal stops at once).
+    Run one or more per stack (jobs are leased, so several workers share them and a job
+    whose worker dies is taken over). Instances then run with
+    QUIZ_EMBEDDED_WORKER=false and QUIZ_ATTEMPT_SWEEP_INTERVAL_SECONDS=0. A sweep interval
+    of 0 runs jobs only. Stops and exits 0 on SIGTERM or Ctrl-C (running jobs get 10 s,
+    then go back to the queue; a second signal stops at once).
     """
     from quizplatform.runtime.logging import configure_logging
     from quizplatform.services.container import Services
@@ -146,12 +149,6 @@ def worker(
         settings.ensure_startable()
     except SettingsError as exc:
         raise _refuse_to_start(settings, exc) from exc
-    if settings.attempt_sweep_interval_seconds <= 0:
-        err.print(
-            "[red]the sweep interval is 0, so the worker would do nothing; pass "
-            "--sweep-interval SECONDS (or set QUIZ_ATTEMPT_SWEEP_INTERVAL_SECONDS)[/red]"
-        )
-        raise typer.Exit(2)
     configure_logging(settings)  # after the imports, as in serve: no import-time chatter
     _apply_process_limits(settings)
     asyncio.run(_run_worker(Services.create(settings), metrics_host, metrics_port))
@@ -189,10 +186,12 @@ async def _run_worker(services: Services, metrics_host: str, metrics_port: int |
                     f"[red]cannot serve metrics on {metrics_host}:{metrics_port}: {exc}[/red]"
                 )
                 raise typer.Exit(2) from exc
-        await services.start(background=True)
+        await services.start(background=True, jobs=True)
         log.info(
             "worker started",
             sweep_interval_seconds=settings.attempt_sweep_interval_seconds,
+            job_concurrency=settings.ai_worker_concurrency,
+            ai_chain=settings.ai_chain,
             metrics=f"{metrics_host}:{metrics_port}" if metrics_port is not None else None,
         )
         await stop.wait()

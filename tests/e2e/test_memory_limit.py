@@ -145,12 +145,3 @@ def test_worker_sweeps_serves_metrics_and_exits_0_on_sigterm(tmp_path: Path) -> 
     log = (tmp_path / "worker.log").read_text()
     assert "worker started" in log and "worker stopping" in log
     assert "Traceback" not in log
-
-
-def test_worker_refuses_to_run_without_a_sweep_interval(tmp_path: Path) -> None:
-    proc = _worker(tmp_path, quiz_env(tmp_path))
-    try:
-        assert proc.wait(timeout=60) == 2
-    finally:
-        _stop(proc)
-    assert "--sweep-interval" in (tmp_path / "worker.log").read_text()

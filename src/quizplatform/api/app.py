@@ -13,7 +13,7 @@ from quizplatform.api import diagnostics, health
 from quizplatform.api.errors import install_error_handlers
 from quizplatform.api.middleware import RequestContextMiddleware
 from quizplatform.api.responses import json_response
-from quizplatform.api.v1 import API_PREFIX, accounts, attempts, quizzes
+from quizplatform.api.v1 import API_PREFIX, accounts, ai, attempts, quizzes
 from quizplatform.runtime.lifecycle import tune_gc
 from quizplatform.runtime.logging import configure_logging
 from quizplatform.runtime.settings import Settings
@@ -59,7 +59,7 @@ def create_app(
     app.state.draining = False
     install_error_handlers(app)
 
-    for module in (accounts, quizzes, attempts):
+    for module in (accounts, quizzes, attempts, ai):
         app.include_router(module.router)
 
     @app.get(f"{API_PREFIX}/version", tags=["operations"], summary="Version of this instance")

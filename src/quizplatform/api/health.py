@@ -128,6 +128,21 @@ async def _cache(services: Services) -> str:
 
 
 async def _ai(services: Services) -> dict[str, Any]:
-    # The AI draft provider arrives with its own issue; until then there is no outbound
-    # call to break, and the check says so rather than pretending.
-    return {"detail": "no AI provider configured", "breaker": "closed"}
+    """The provider chain and each remote provider's shared breaker state; an open or
+    probing breaker makes the check (and the instance) degraded, not down."""
+    generator = services.ai.generator
+    states = await generator.breaker_states()
+    result: dict[str, Any] = {
+        "provider": generator.chain[0],
+        "chain": generator.chain,
+        "breakers": {name: state.label for name, state in states.items()},
+    }
+    tripped = [name for name, state in states.items() if state.value > 0]
+    if tripped:
+        result["status"] = "degraded"
+        result["detail"] = (
+            f"circuit breaker not closed for {', '.join(tripped)}: drafts come from the fallbacks"
+        )
+    elif not states:
+        result["detail"] = "no remote AI provider configured (offline drafts)"
+    return result

@@ -59,7 +59,12 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
+    type_annotation_map = {
+        datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        dict[str, Any] | None: JSON,
+        list[str]: JSON,
+    }
 
 
 class User(Base):
@@ -242,7 +247,64 @@ class Response(Base):
     __table_args__ = (Index("ix_responses_question_id", "question_id"),)
 
 
+class AIJob(Base):
+    """A background AI-draft job: queued, then leased by one worker at a time.
+
+    A worker claims a job by setting a fresh ``lease_token`` and ``lease_expires_at`` and
+    renews the lease while it works; a job whose lease has expired is claimed again by
+    another worker. Finishing is conditional on still holding the lease, so a job is
+    completed once even when two workers have run it."""
+
+    __tablename__ = "ai_jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    owner_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    claims: Mapped[int] = mapped_column(Integer, default=0)
+    lease_token: Mapped[str | None] = mapped_column(String(32))
+    lease_expires_at: Mapped[datetime | None] = mapped_column()
+    worker: Mapped[str | None] = mapped_column(String(200))
+    quiz_id: Mapped[str | None] = mapped_column(ForeignKey("quizzes.id", ondelete="SET NULL"))
+    provider: Mapped[str | None] = mapped_column(String(32))
+    degraded: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+    __table_args__ = (
+        Index("ix_ai_jobs_status_lease_expires_at", "status", "lease_expires_at"),
+        Index("ix_ai_jobs_owner_id_created_at", "owner_id", "created_at"),
+    )
+
+
+class AIUsage(Base):
+    """One call to an AI provider: what it cost, for accounting and daily quotas."""
+
+    __tablename__ = "ai_usage"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    job_id: Mapped[str | None] = mapped_column(
+        ForeignKey("ai_jobs.id", ondelete="SET NULL"), index=True
+    )
+    provider: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(String(100))
+    outcome: Mapped[str] = mapped_column(String(24))
+    prompt_chars: Mapped[int] = mapped_column(Integer, default=0)
+    output_chars: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    output_tokens: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_ai_usage_user_id_created_at", "user_id", "created_at"),)
+
+
 __all__ = [
+    "AIJob",
+    "AIUsage",
     "Attempt",
     "Base",
     "Question",

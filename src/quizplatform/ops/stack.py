@@ -517,6 +517,8 @@ class Stack:
             "QUIZ_COMMIT": release.commit,
             "QUIZ_INSTANCE_ID": instance_id,
             "QUIZ_ATTEMPT_SWEEP_INTERVAL_SECONDS": "0",
+            # The stack's worker runs the AI draft jobs (it starts its runner itself).
+            "QUIZ_EMBEDDED_WORKER": "false",
             "QUIZ_DB_POOL_SIZE": str(cfg.db_pool_size),
             "QUIZ_SHUTDOWN_DRAIN_DELAY": f"{drain:g}",
             "QUIZ_MEMORY_LIMIT_MB": str(cfg.memory_limit_mb),

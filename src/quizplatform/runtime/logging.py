@@ -153,7 +153,8 @@ def configure_logging(settings: Settings, *, extra: list[Processor] | None = Non
     # The pools' "Pool disposed" / "Pool recreating" at every shutdown (SQLAlchemy names
     # a pool's logger after its class: ours is quizplatform.db.engine._TimedPool).
     pools = ("sqlalchemy.pool", "quizplatform.db.engine._TimedPool")
-    for noisy in ("uvicorn.access", "alembic.runtime.migration", *pools):
+    # httpx logs every outbound request at INFO; the AI calls log their own outcome.
+    for noisy in ("uvicorn.access", "alembic.runtime.migration", "httpx", *pools):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

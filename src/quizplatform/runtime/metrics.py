@@ -185,6 +185,113 @@ class Metrics:
             ["task", "outcome"],
             registry=r,
         )
+        # -- AI drafts and background jobs ------------------------------------------------
+        self.ai_breaker_state = Gauge(
+            "quiz_ai_breaker_state",
+            "Circuit breaker per AI provider: 0 closed, 1 half-open (probing), 2 open",
+            ["provider"],
+            registry=r,
+        )
+        self.ai_breaker_transitions = Counter(
+            "quiz_ai_breaker_transitions_total",
+            "Circuit breaker transitions this process made, by provider and new state",
+            ["provider", "to"],
+            registry=r,
+        )
+        self.ai_calls = Counter(
+            "quiz_ai_calls_total",
+            "Calls to AI providers by outcome: ok, timeout, unavailable, rate_limited, "
+            "rejected, bad_output, cannot_draft, breaker_open",
+            ["provider", "outcome"],
+            registry=r,
+        )
+        self.ai_call_duration = Histogram(
+            "quiz_ai_call_duration_seconds",
+            "Duration of calls to AI providers (failed ones included)",
+            ["provider"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0),
+            registry=r,
+        )
+        self.ai_retries = Counter(
+            "quiz_ai_retries_total",
+            "Calls repeated after a retryable failure",
+            ["provider"],
+            registry=r,
+        )
+        self.ai_fallbacks = Counter(
+            "quiz_ai_fallbacks_total",
+            "Drafts that moved down the provider chain, by the step given up and the reason",
+            ["provider", "reason"],
+            registry=r,
+        )
+        self.ai_items_rejected = Counter(
+            "quiz_ai_items_rejected_total",
+            "Drafted questions dropped by validation, by provider and reason",
+            ["provider", "reason"],
+            registry=r,
+        )
+        self.ai_cache = Counter(
+            "quiz_ai_cache_requests_total",
+            "Draft cache look-ups and stores: hit, miss, stored",
+            ["result"],
+            registry=r,
+        )
+        self.ai_usage_chars = Counter(
+            "quiz_ai_usage_characters_total",
+            "Characters sent to and received from AI providers",
+            ["provider", "direction"],
+            registry=r,
+        )
+        self.ai_usage_tokens = Counter(
+            "quiz_ai_usage_tokens_total",
+            "Tokens the AI providers reported, by direction",
+            ["provider", "direction"],
+            registry=r,
+        )
+        self.ai_quota_refusals = Counter(
+            "quiz_ai_quota_refusals_total",
+            "AI draft requests refused by the daily quota, by kind (jobs, characters)",
+            ["kind"],
+            registry=r,
+        )
+        self.jobs_enqueued = Counter(
+            "quiz_jobs_enqueued_total", "Background jobs queued, by kind", ["kind"], registry=r
+        )
+        self.jobs_finished = Counter(
+            "quiz_jobs_finished_total",
+            "Background jobs finished, by kind, outcome (succeeded, failed) and provider",
+            ["kind", "outcome", "provider"],
+            registry=r,
+        )
+        self.jobs_claims = Counter(
+            "quiz_jobs_claims_total",
+            "Jobs claimed by this process: first (queued) or takeover (lease expired)",
+            ["kind", "claim"],
+            registry=r,
+        )
+        self.jobs_running = Gauge(
+            "quiz_jobs_running", "Jobs this process is running now", ["kind"], registry=r
+        )
+        self.job_duration = Histogram(
+            "quiz_job_duration_seconds",
+            "Time from claim to finish of a job",
+            ["kind"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
+            registry=r,
+        )
+        self.job_queue_wait = Histogram(
+            "quiz_job_queue_wait_seconds",
+            "Time from enqueue to first claim of a job",
+            ["kind"],
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+            registry=r,
+        )
+        self.jobs_lost_leases = Counter(
+            "quiz_jobs_lost_leases_total",
+            "Jobs this process stopped because another worker took them over",
+            ["kind"],
+            registry=r,
+        )
         self.info = Gauge(
             "app_info",
             "Build and environment of this instance",
@@ -247,6 +354,13 @@ class Metrics:
         self.db_pool_size.labels(database).set_function(size)
         self.db_pool_checked_out.labels(database).set_function(checked_out)
         self.db_pool_overflow.labels(database).set_function(lambda: max(0, overflow()))
+
+    # -- circuit breaker observer (runtime.resilience.BreakerObserver) -------------------
+    def breaker_state(self, name: str, state: int) -> None:
+        self.ai_breaker_state.labels(name).set(int(state))
+
+    def breaker_transition(self, name: str, to: Any) -> None:
+        self.ai_breaker_transitions.labels(name, getattr(to, "label", str(to))).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

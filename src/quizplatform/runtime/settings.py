@@ -38,6 +38,9 @@ from pydantic_settings import SettingsError as SourceParseError
 
 Environment = Literal["development", "staging", "production"]
 LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
+AIProviderName = Literal["offline", "gemini", "openai"]
+AIFallbackName = Literal["gemini", "openai", "cache", "offline"]
+CACHE_STEP: AIFallbackName = "cache"
 DEFAULT_SECRET_KEY = "dev-insecure-secret-change-me"  # noqa: S105 - the known-bad default
 ENV_PREFIX = "QUIZ_"
 MIN_SECRET_LENGTH = 32
@@ -87,6 +90,8 @@ class Settings(BaseSettings):
     db_max_overflow: int = 0
     db_pool_timeout_seconds: float = 5.0
     redis_url: str | None = None
+    # Every key this deployment writes starts with it: deployments can share one Redis.
+    redis_prefix: str = Field(default="qp:", min_length=1, max_length=64)
 
     # HTTP
     host: str = "127.0.0.1"
@@ -150,6 +155,47 @@ class Settings(BaseSettings):
     # Observability: OTLP endpoint for traces; tracing is off when unset.
     otel_endpoint: str | None = None
 
+    # AI drafts (docs/operations.md, "AI drafts"). The primary provider is tried first,
+    # then each fallback in order: another provider, "cache" (an earlier successful
+    # generation of the same normalised request) or "offline" (no network at all).
+    ai_provider: AIProviderName = "offline"
+    ai_fallbacks: list[AIFallbackName] = Field(default_factory=lambda: [CACHE_STEP, "offline"])
+    ai_gemini_api_key: SecretStr | None = None
+    ai_gemini_model: str = "gemini-2.5-flash"
+    ai_gemini_base_url: str = "https://generativelanguage.googleapis.com/v1beta"
+    # Any OpenAI-compatible chat-completions server: vLLM, Ollama, llama.cpp server.
+    ai_openai_api_key: SecretStr | None = None
+    ai_openai_model: str = "llama3.1"
+    ai_openai_base_url: str = "http://127.0.0.1:11434/v1"
+    # One call to a provider, start to end (connect, wait, read).
+    ai_timeout_seconds: float = Field(default=20.0, gt=0)
+    # Calls per request to a provider, the first included, on timeouts, 429 and 5xx;
+    # waits grow exponentially with full jitter, or follow Retry-After.
+    ai_max_attempts: int = Field(default=3, ge=1, le=10)
+    ai_retry_base_seconds: float = Field(default=0.5, ge=0)
+    ai_retry_max_seconds: float = Field(default=10.0, ge=0)
+    # The breaker per provider opens after this many failed calls within the window and
+    # lets one probe through after the reset time; the state is shared through Redis.
+    ai_breaker_failures: int = Field(default=3, ge=1)
+    ai_breaker_window_seconds: float = Field(default=10.0, gt=0)
+    ai_breaker_reset_seconds: float = Field(default=30.0, gt=0)
+    ai_cache_ttl_seconds: float = Field(default=7 * 86400, ge=0)
+    # Requests to one provider for one draft: the first, then asks for the questions
+    # that failed validation.
+    ai_validation_rounds: int = Field(default=3, ge=1, le=10)
+    ai_max_source_chars: int = Field(default=60_000, ge=100)
+    # Per teacher and UTC day (0: no limit).
+    ai_daily_jobs_per_teacher: int = Field(default=50, ge=0)
+    ai_daily_chars_per_teacher: int = Field(default=2_000_000, ge=0)
+    # Background jobs: a worker holds a job for the lease and renews it while it works;
+    # a job whose worker died is taken over once its lease has expired.
+    ai_job_lease_seconds: float = Field(default=30.0, gt=0)
+    ai_job_max_claims: int = Field(default=3, ge=1)
+    ai_worker_concurrency: int = Field(default=2, ge=1, le=32)
+    ai_worker_poll_seconds: float = Field(default=2.0, gt=0)
+    # quiz serve runs the job runner itself: unset means on in development only.
+    embedded_worker: bool | None = None
+
     @field_validator(
         "database_url",
         "redis_url",
@@ -157,6 +203,9 @@ class Settings(BaseSettings):
         "otel_endpoint",
         "tls_cert_file",
         "tls_key_file",
+        "ai_gemini_api_key",
+        "ai_openai_api_key",
+        "embedded_worker",
         mode="before",
     )
     @classmethod
@@ -213,6 +262,18 @@ class Settings(BaseSettings):
         return self.database_url is None or self.database_url.startswith("sqlite")
 
     @property
+    def runs_embedded_worker(self) -> bool:
+        """Whether ``quiz serve`` runs the background job runner in-process."""
+        return self.is_development if self.embedded_worker is None else self.embedded_worker
+
+    @property
+    def ai_chain(self) -> list[str]:
+        """The providers in the order they are tried: the primary, then the fallbacks."""
+        chain: list[str] = [self.ai_provider]
+        chain += [name for name in self.ai_fallbacks if name not in chain]
+        return chain
+
+    @property
     def terminates_tls(self) -> bool:
         """Whether this instance serves TLS itself (certificate and key both set)."""
         return self.tls_cert_file is not None and self.tls_key_file is not None
@@ -241,7 +302,7 @@ class Settings(BaseSettings):
         production also refuses a default or short secret, debug, SQLite, no Redis,
         diagnostic routes and a ``public_url`` that is not https.
         """
-        found = self._tls_and_proxy_mistakes()
+        found = self._tls_and_proxy_mistakes() + self._ai_mistakes()
         if self.env != "production":
             return found
         secret = self.secret_key.get_secret_value()
@@ -306,6 +367,19 @@ class Settings(BaseSettings):
                 )
         return found
 
+    def _ai_mistakes(self) -> list[str]:
+        found: list[str] = []
+        if "gemini" in self.ai_chain and not _secret_set(self.ai_gemini_api_key):
+            found.append(
+                "the AI chain uses gemini but QUIZ_AI_GEMINI_API_KEY is not set "
+                "(or QUIZ_AI_GEMINI_API_KEY_FILE)"
+            )
+        for name in ("ai_gemini_base_url", "ai_openai_base_url"):
+            url: str = getattr(self, name)
+            if not url.startswith(("http://", "https://")):
+                found.append(f"{variable_for(name)} must be an http:// or https:// URL")
+        return found
+
     def _deployment_gaps(self) -> list[str]:
         if self.env != "production":
             return []
@@ -327,6 +401,10 @@ class Settings(BaseSettings):
         found = self.startup_problems()
         if found:
             raise SettingsError(found)
+
+
+def _secret_set(value: SecretStr | None) -> bool:
+    return value is not None and bool(value.get_secret_value().strip())
 
 
 def to_async_url(url: str) -> str:

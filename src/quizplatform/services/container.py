@@ -11,18 +11,26 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from quizplatform.ai.providers import build_providers
 from quizplatform.db.engine import Database
 from quizplatform.db.kv import KeyValueStore, create_store
 from quizplatform.db.migrate import head_revision
 from quizplatform.runtime.metrics import Metrics
 from quizplatform.runtime.settings import Settings
 from quizplatform.services.accounts import AccountService
+from quizplatform.services.ai import AIDraftService, DraftGenerator
 from quizplatform.services.attempts import AttemptService
 from quizplatform.services.cache import NearCache
+from quizplatform.services.jobs import JobQueue, JobRunner
 from quizplatform.services.quizzes import QuizService
 from quizplatform.services.ratelimit import RateLimiter
 
 log = structlog.get_logger(__name__)
+
+# Running jobs get this long to finish at shutdown; the rest go back to the queue, where
+# another worker takes them at once.
+JOB_SHUTDOWN_GRACE_SECONDS = 10.0
+BREAKER_REFRESH_SECONDS = 2.0
 
 # A replica that does not answer within this is skipped (its reads go elsewhere) rather
 # than holding requests for the driver's default minute.
@@ -40,13 +48,16 @@ class Services:
     quizzes: QuizService
     attempts: AttemptService
     rate_limiter: RateLimiter
+    ai: AIDraftService
+    jobs: JobRunner
     schema_head: str | None
     replicas: list[Database] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _runner_task: asyncio.Task[None] | None = None
 
     @classmethod
     def create(
-        cls, settings: Settings, store: KeyValueStore | None = None, store_prefix: str = "qp:"
+        cls, settings: Settings, store: KeyValueStore | None = None, store_prefix: str | None = None
     ) -> Services:
         metrics = Metrics(settings.version, settings.commit, settings.env)
         replicas = [
@@ -62,7 +73,9 @@ class Services:
         ]
         # Reads go to the replicas where they may (Database.read_session, db/routing.py).
         db = Database(settings, metrics, replicas=replicas)
-        store = store or create_store(settings.redis_url, store_prefix, metrics)
+        store = store or create_store(
+            settings.redis_url, store_prefix or settings.redis_prefix, metrics
+        )
         cache = NearCache(
             store,
             ttl=settings.quiz_cache_ttl_seconds,
@@ -70,6 +83,23 @@ class Services:
             remember_invalidations=settings.read_your_writes_seconds if replicas else 0.0,
         )
         quizzes = QuizService(db, cache, metrics)
+        generator = DraftGenerator(settings, build_providers(settings), store, metrics)
+        queue = JobQueue(
+            db,
+            store,
+            metrics,
+            lease_seconds=settings.ai_job_lease_seconds,
+            max_claims=settings.ai_job_max_claims,
+        )
+        ai = AIDraftService(settings, db, quizzes, generator, queue, metrics)
+        runner = JobRunner(
+            queue,
+            ai.run_job,
+            metrics,
+            worker=settings.instance_id,
+            concurrency=settings.ai_worker_concurrency,
+            poll_seconds=settings.ai_worker_poll_seconds,
+        )
         return cls(
             settings=settings,
             metrics=metrics,
@@ -86,11 +116,18 @@ class Services:
             quizzes=quizzes,
             attempts=AttemptService(db, store, quizzes, metrics),
             rate_limiter=RateLimiter(store),
+            ai=ai,
+            jobs=runner,
             schema_head=head_revision(settings),
             replicas=replicas,
         )
 
-    async def start(self, *, background: bool = True) -> None:
+    async def start(self, *, background: bool = True, jobs: bool | None = None) -> None:
+        """Open what the instance needs; with ``background`` start its periodic work.
+
+        ``jobs`` runs the background job runner here (None: as ``embedded_worker`` says,
+        when ``background``); ``quiz worker`` passes True.
+        """
         await self.cache.start()
         await self.accounts.cache.start()
         await self._warm_pools()
@@ -99,6 +136,10 @@ class Services:
             self._tasks.append(asyncio.create_task(self._sweep_forever()))
         if background and self.replicas:
             self._tasks.append(asyncio.create_task(self._watch_replicas()))
+        if background and self.ai.generator.breakers:
+            self._tasks.append(asyncio.create_task(self._watch_breakers()))
+        if jobs if jobs is not None else (background and self.settings.runs_embedded_worker):
+            self._runner_task = asyncio.create_task(self.jobs.run())
 
     async def _warm_pools(self) -> None:
         """Open a few pooled connections per database before taking traffic: the first
@@ -121,12 +162,19 @@ class Services:
             log.warning("could not open a pooled connection at start", error=str(failure))
 
     async def close(self) -> None:
+        if self._runner_task is not None:
+            await self.jobs.stop(JOB_SHUTDOWN_GRACE_SECONDS)
+            self._runner_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner_task
+            self._runner_task = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        await self.ai.generator.close()
         await self.store.close()
         await self.db.dispose()
         for replica in self.replicas:
@@ -143,6 +191,16 @@ class Services:
                 except (SQLAlchemyError, OSError, TimeoutError) as exc:  # keep watching
                     log.warning("replica lag unknown", database=replica.name, error=str(exc))
             await asyncio.sleep(interval)
+
+    async def _watch_breakers(self) -> None:
+        """Keep ``quiz_ai_breaker_state`` current on every process, also those that make
+        no AI calls themselves (the breakers' state is shared through the store)."""
+        while True:
+            try:
+                await self.ai.generator.breaker_states()
+            except Exception as exc:  # noqa: BLE001 - keep watching
+                log.warning("AI breaker state unknown", error=type(exc).__name__)
+            await asyncio.sleep(BREAKER_REFRESH_SECONDS)
 
     async def _sweep_forever(self) -> None:
         interval = self.settings.attempt_sweep_interval_seconds

@@ -4,6 +4,7 @@ publish, search, import and export."""
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -282,7 +283,15 @@ class QuizService:
         return q.where(document.op("@@")(query)), [rank.desc()]
 
     # -- writing ----------------------------------------------------------------------
-    async def create(self, caller: Principal, content: QuizContent) -> QuizSnapshot:
+    async def create(
+        self,
+        caller: Principal,
+        content: QuizContent,
+        *,
+        in_transaction: Callable[[AsyncSession, str], Awaitable[None]] | None = None,
+    ) -> QuizSnapshot:
+        """Create a draft quiz. ``in_transaction(session, quiz_id)`` runs before the
+        commit: what it writes commits with the quiz, and if it raises neither is kept."""
         if not caller.can_author:
             raise Forbidden("only teachers can create quizzes")
         _validate_settings(content.settings)
@@ -301,6 +310,9 @@ class QuizService:
             for position, q in enumerate(content.questions):
                 await _insert_question(session, quiz.id, q, position)
             quiz_id = quiz.id
+            if in_transaction is not None:
+                await session.flush()
+                await in_transaction(session, quiz_id)
         snap = await self.snapshot(quiz_id)
         assert snap is not None
         return snap

@@ -276,3 +276,19 @@ class QuizPatch(Strict):
 
 class GradeIn(Strict):
     score: Annotated[float, Field(allow_inf_nan=False)]
+
+
+# -- AI drafts -----------------------------------------------------------------------------
+DraftType = Literal["single_choice", "multiple_choice", "true_false", "short_answer", "numeric"]
+
+
+class AIQuizIn(Strict):
+    """``POST /ai/quizzes``: a topic, a source text to ground the questions in, or both."""
+
+    topic: Annotated[str, Field(max_length=200)] | None = None
+    source_text: Annotated[str, Field(max_length=200_000)] | None = None
+    num_questions: Annotated[int, Field(ge=1, le=50)] = 10
+    question_types: Annotated[list[DraftType], Field(min_length=1, max_length=5)] | None = None
+    difficulty: Literal["easy", "medium", "hard"] | None = None
+    language: Annotated[str, Field(min_length=2, max_length=40)] | None = None
+    title: Annotated[str, Field(min_length=1, max_length=200)] | None = None
