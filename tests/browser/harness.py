@@ -142,3 +142,21 @@ class Seeder:
             assert r.status_code in (200, 201), r.text
             attempt: dict[str, Any] = r.json()
         return attempt
+
+
+async def tab_to(page: Page, target: Any, *, backwards: bool = False, limit: int = 120) -> None:
+    """Press Tab (Shift+Tab) until ``target`` (a Locator) has the focus: proves that the
+    keyboard alone reaches it, in the page's focus order."""
+    key = "Shift+Tab" if backwards else "Tab"
+    for _ in range(limit):
+        if await target.evaluate("el => el === document.activeElement"):
+            return
+        await page.keyboard.press(key)
+    raise AssertionError(f"{target} not reached with {limit} presses of {key}")
+
+
+async def focused_text(page: Page) -> str:
+    text: str = await page.evaluate(
+        "() => (document.activeElement.innerText || document.activeElement.value || '').trim()"
+    )
+    return text

@@ -4,6 +4,7 @@ question type, autosave through htmx and plain posts), submit, result, leaderboa
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 from typing import Any
 
@@ -14,6 +15,7 @@ from tests.api.samples import all_types_quiz, by_type
 from tests.web.helpers import PASSWORD, WebClient, csrf_from
 
 HTMX = {"HX-Request": "true"}
+_owners = itertools.count()
 
 
 def _form(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
@@ -26,7 +28,7 @@ def _form(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
 
 async def _teacher_quiz(web: WebClient, body: dict[str, Any]) -> dict[str, Any]:
     """A published quiz made through the API by a new teacher (owner view)."""
-    email = f"owner{id(body)}@example.org"
+    email = f"owner{next(_owners)}@example.org"
     http = web.http
     r = await http.post(
         "/api/v1/auth/register",

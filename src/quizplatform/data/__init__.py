@@ -18,3 +18,15 @@ def load_common_passwords() -> frozenset[str]:
     data = files(__package__).joinpath(COMMON_PASSWORDS_FILE).read_bytes()
     lines = gzip.decompress(data).decode("utf-8").splitlines()
     return frozenset(stripped.lower() for line in lines if (stripped := line.strip()))
+
+
+QUESTION_BANK_FILE = "question_bank.json"
+
+
+@cache
+def load_question_bank_text() -> str:
+    """Return the bundled offline question bank (JSON text; see README.md in this package).
+
+    The file is read once per process; ``quizplatform.ai.offline_bank`` parses and checks it.
+    """
+    return files(__package__).joinpath(QUESTION_BANK_FILE).read_text(encoding="utf-8")

@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     db_max_overflow: int = 0
     db_pool_timeout_seconds: float = 5.0
     redis_url: str | None = None
+    # Every key this deployment writes starts with it: deployments can share one Redis.
+    redis_prefix: str = Field(default="qp:", min_length=1, max_length=64)
 
     # HTTP
     host: str = "127.0.0.1"

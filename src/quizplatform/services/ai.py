@@ -390,6 +390,7 @@ def job_view(job: models.AIJob) -> dict[str, Any]:
         "started_at": job.started_at,
         "finished_at": job.finished_at,
         "attempts": job.claims,
+        "worker": job.worker,
         "timings": _timings(job),
         "request": request,
         "steps": details.get("steps", []),

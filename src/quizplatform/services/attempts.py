@@ -558,8 +558,10 @@ class AttemptService:
 
     # -- leaderboard ----------------------------------------------------------------------
     async def leaderboard(
-        self, caller: Principal | None, quiz_id: str, limit: int
+        self, caller: Principal | None, quiz_id: str, limit: int, *, mark_caller: bool = False
     ) -> dict[str, Any]:
+        """The best attempt per student. ``mark_caller`` adds ``is_caller`` to each item
+        (the web page highlights the viewer's own row; the API does not ask for it)."""
         await self.quizzes.visible(caller, quiz_id)
         key = f"lb:{quiz_id}"
         if not await self.store.exists(f"{key}:built"):
@@ -575,6 +577,9 @@ class AttemptService:
             }
             for index, e in enumerate(entries)
         ]
+        if mark_caller:
+            for item, e in zip(items, entries, strict=True):
+                item["is_caller"] = caller is not None and e.get("user_id") == caller.user_id
         return {"items": items}
 
     async def _rank(self, attempt: models.Attempt, display_name: str | None = None) -> None:

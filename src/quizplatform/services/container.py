@@ -57,7 +57,7 @@ class Services:
 
     @classmethod
     def create(
-        cls, settings: Settings, store: KeyValueStore | None = None, store_prefix: str = "qp:"
+        cls, settings: Settings, store: KeyValueStore | None = None, store_prefix: str | None = None
     ) -> Services:
         metrics = Metrics(settings.version, settings.commit, settings.env)
         replicas = [
@@ -73,7 +73,9 @@ class Services:
         ]
         # Reads go to the replicas where they may (Database.read_session, db/routing.py).
         db = Database(settings, metrics, replicas=replicas)
-        store = store or create_store(settings.redis_url, store_prefix, metrics)
+        store = store or create_store(
+            settings.redis_url, store_prefix or settings.redis_prefix, metrics
+        )
         cache = NearCache(
             store,
             ttl=settings.quiz_cache_ttl_seconds,

@@ -70,7 +70,6 @@ async def quiz_page(quiz_id: str, request: Request, user: MaybeUser, web: Web) -
 async def leaderboard(quiz_id: str, request: Request, user: MaybeUser, web: Web) -> Response:
     snap, _ = await web.services.quizzes.visible(user, quiz_id)
     limit = min(LEADERBOARD_SIZE, web.settings.leaderboard_limit_max)
-    board = await web.services.attempts.leaderboard(user, quiz_id, limit)
-    me = user.display_name if user is not None else None
-    context = {"quiz": snap, "entries": board["items"], "me": me}
+    board = await web.services.attempts.leaderboard(user, quiz_id, limit, mark_caller=True)
+    context = {"quiz": snap, "entries": board["items"]}
     return await render(request, "pages/leaderboard.html", context)
