@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,9 @@ def fake() -> Iterator[FakeAIServer]:
         yield server
 
 
-@pytest.fixture
-def database() -> Iterator[str]:
-    """A fresh PostgreSQL database for the drill, dropped afterwards."""
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for a drill, dropped afterwards."""
     name = f"qpdrill_{uuid.uuid4().hex[:10]}"
 
     async def run(statement: str) -> None:
@@ -58,6 +59,12 @@ def database() -> Iterator[str]:
         yield f"{PG_URL.rsplit('/', 1)[0]}/{name}"
     finally:
         asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    with fresh_database() as url:
+        yield url
 
 
 def drill_env(tmp: Path, database: str, fake: FakeAIServer, **extra: str) -> dict[str, str]:
@@ -199,32 +206,35 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=10)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def jobs_stack(
-    tmp_path: Path, database: str, fake: FakeAIServer
-) -> Iterator[tuple[Instance, dict[str, str], dict[str, str]]]:
-    """An instance without a job runner (the API), its env, and a teacher."""
-    env = drill_env(
-        tmp_path,
-        database,
-        fake,
-        QUIZ_EMBEDDED_WORKER="false",
-        QUIZ_AI_JOB_LEASE_SECONDS="2",
-        QUIZ_AI_TIMEOUT_SECONDS="30",
-    )
-    quiz(["db", "upgrade"], env, tmp_path)
-    api = Instance(tmp_path, env)
-    try:
-        api.wait_ready()
-        yield api, env, sign_up_teacher(api.url)
-    finally:
-        api.stop()
+    tmp_path_factory: pytest.TempPathFactory, fake: FakeAIServer
+) -> Iterator[tuple[Instance, dict[str, str]]]:
+    """An instance without a job runner (the API) and the env workers get (2 s leases)."""
+    tmp = tmp_path_factory.mktemp("jobs")
+    with fresh_database() as database:
+        env = drill_env(
+            tmp,
+            database,
+            fake,
+            QUIZ_EMBEDDED_WORKER="false",
+            QUIZ_AI_JOB_LEASE_SECONDS="2",
+            QUIZ_AI_TIMEOUT_SECONDS="30",
+        )
+        quiz(["db", "upgrade"], env, tmp)
+        api = Instance(tmp, env)
+        try:
+            api.wait_ready()
+            yield api, env
+        finally:
+            api.stop()
 
 
 def test_a_killed_workers_job_completes_once_on_another(
-    tmp_path: Path, fake: FakeAIServer, jobs_stack: tuple[Instance, dict[str, str], dict[str, str]]
+    tmp_path: Path, fake: FakeAIServer, jobs_stack: tuple[Instance, dict[str, str]]
 ) -> None:
-    api, env, headers = jobs_stack
+    api, env = jobs_stack
+    headers = sign_up_teacher(api.url)
     fake.set("good")
     fake.set("slow", delay=20, times=1)  # the first worker's call hangs
     a = start_worker(tmp_path, env, "worker-a")
@@ -256,9 +266,10 @@ def test_a_killed_workers_job_completes_once_on_another(
 
 
 def test_a_frozen_worker_cannot_complete_a_job_taken_over(
-    tmp_path: Path, fake: FakeAIServer, jobs_stack: tuple[Instance, dict[str, str], dict[str, str]]
+    tmp_path: Path, fake: FakeAIServer, jobs_stack: tuple[Instance, dict[str, str]]
 ) -> None:
-    api, env, headers = jobs_stack
+    api, env = jobs_stack
+    headers = sign_up_teacher(api.url)
     fake.set("good")
     fake.set("slow", delay=5, times=1)
     a = start_worker(tmp_path, env, "worker-a")
