@@ -92,7 +92,10 @@ async def test_a_draft_is_followed_live_from_queued_to_the_editor(make_web: Make
     web = await make_web()
     teacher = await sign_up_teacher(web)
     job_id, page = await _ask(teacher, difficulty="easy", title="Sums for year 3")
-    assert 'id="job-status" class="job-status" role="status"' in page and "Waiting for a worker" in page
+    assert (
+        'id="job-status" class="job-status" role="status"' in page
+        and "Waiting for a worker" in page
+    )
     poll = _polling(page)
     assert poll == f"/teach/ai/jobs/{job_id}/status?shown=queued"
 

@@ -75,7 +75,7 @@ async def test_problems_are_shown_beside_their_lines_and_nothing_is_saved(
     data = {"format": "gift", "title": "", "text": BROKEN_GIFT}
     r = await teacher.post("/teach/import", data, from_page="/teach/import")
     assert r.status_code == 422
-    assert "The gift file has 2 error(s); nothing was imported." in r.text
+    assert "The GIFT file has 2 problems; nothing was imported." in r.text
     assert 'role="alert"' in r.text
     assert re.findall(r'href="#line-(\d+)"', r.text) == ["3", "7"]
     problems = _problem_rows(r.text)

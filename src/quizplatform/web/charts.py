@@ -13,7 +13,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-WIDTH = 400.0  # viewBox width of every chart
+WIDTH = 400.0  # viewBox width of the histogram
+ROWS_WIDTH = 340.0  # and of the horizontal bar charts (shown two abreast on a desktop)
 ROW_HEIGHT = 26.0  # horizontal bar charts: one row per bar
 BAR_THICKNESS = 16.0
 HISTOGRAM_BINS = 10
@@ -93,7 +94,7 @@ def nice_step(maximum: float, max_ticks: int = 5) -> float:
 
 def histogram(counts: Sequence[int], *, height: float = 220.0) -> Chart:
     """Vertical bars of ``counts`` (one per score range), with count labels on top."""
-    left, right, top, bottom = 34.0, WIDTH - 8.0, 18.0, height - 28.0
+    left, right, top, bottom = 34.0, WIDTH - 16.0, 18.0, height - 28.0
     top_value = max(max(counts, default=0), 1)
     step = max(1.0, nice_step(top_value))  # counts are whole numbers
     axis_max = math.ceil(top_value / step) * step
@@ -143,7 +144,7 @@ def horizontal_bars(
     ``low`` to ``high`` (a negative ``low`` puts 0 inside: bars grow left or right).
     A value of None draws no bar, only its text (such as "not enough attempts")."""
     value_width = 64.0
-    left, right, top = label_width, WIDTH - value_width, 6.0
+    left, right, top = label_width, ROWS_WIDTH - value_width, 6.0
     height = top + ROW_HEIGHT * max(len(rows), 1) + 22.0
     bottom = height - 22.0
     span = high - low
@@ -178,7 +179,7 @@ def horizontal_bars(
         )
     ticks = [Tick(round(at(v), 2), tick_format.format(v)) for v in _steps(low, high, step)]
     return Chart(
-        WIDTH,
+        ROWS_WIDTH,
         height,
         bars,
         ticks,

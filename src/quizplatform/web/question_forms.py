@@ -92,7 +92,8 @@ ROWS: dict[QuestionType, RowSpec] = {
     T.MATCHING: RowSpec("pairs", ("left", "right"), ("id", "right_id"), 3, "pair"),
     T.ORDERING: RowSpec("items", ("text",), ("id",), 4, "item"),
 }
-_NUMERIC_ROW_FIELDS = frozenset({"weight", "value", "tolerance"})
+# The number fields of answer rows, as their labels call them in messages.
+_NUMERIC_ROW_FIELDS = {"weight": "the credit", "value": "the value", "tolerance": "the margin"}
 # Where a domain problem's field is shown when the form has no field of that name.
 _GROUP_FIELD = "rows"
 
@@ -328,7 +329,8 @@ class QuestionForm:
         for key in row:
             value = row[key]
             if key in _NUMERIC_ROW_FIELDS:
-                number = _parse_number(value, f"row-{index}-{key}", errors, f"the {key}")
+                what = _NUMERIC_ROW_FIELDS[key]
+                number = _parse_number(value, f"row-{index}-{key}", errors, what)
                 if number is not None:
                     out[key] = number
                 elif key == "value":

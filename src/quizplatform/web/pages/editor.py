@@ -125,7 +125,8 @@ async def _editor_page(
         "quiz": snap,
         "form": form,
         "errors": errors,
-        "questions": [_summary(i, q, len(snap.questions)) for i, q in enumerate(snap.questions)],
+        "questions": _summaries(snap.questions),
+        "question_count": sum(1 for q in snap.questions if q.type is not QuestionType.DESCRIPTION),
         "type_labels": {t.value: label for t, label in TYPE_LABELS.items()},
         "show_answers_labels": SHOW_ANSWERS_LABELS,
         "focus": focus,
@@ -134,13 +135,25 @@ async def _editor_page(
     return await render_teacher_page(request, "pages/teacher/editor.html", context, status=status)
 
 
-def _summary(index: int, q: Question, count: int) -> dict[str, Any]:
-    """A question as the editor's list shows it."""
+def _summaries(questions: list[Question]) -> list[dict[str, Any]]:
+    """The quiz's items as the editor lists them. Questions are numbered as students see
+    them (``Question 3``); descriptions, which students do not answer, are ``Text 1``..."""
+    numbers = {"question": 0, "text": 0}
+    summaries = []
+    for index, q in enumerate(questions):
+        kind = "text" if q.type is QuestionType.DESCRIPTION else "question"
+        numbers[kind] += 1
+        summaries.append(_summary(index, q, len(questions), f"{kind} {numbers[kind]}"))
+    return summaries
+
+
+def _summary(index: int, q: Question, count: int, name: str) -> dict[str, Any]:
+    """One item of the editor's list; ``name`` is how buttons and headings call it."""
     prompt = " ".join(q.prompt.split())
     if len(prompt) > PROMPT_EXCERPT:
         prompt = prompt[: PROMPT_EXCERPT - 1].rstrip() + "…"
     return {
-        "number": index + 1,
+        "name": name,
         "id": q.id,
         "type": q.type.value,
         "label": TYPE_LABELS[q.type],
@@ -344,16 +357,17 @@ async def _question_page(
 ) -> Response:
     if question_id is None:
         action = f"/teach/quizzes/{snap.id}/questions/new"
-        number = len(snap.questions) + 1
+        is_text = form.type is QuestionType.DESCRIPTION
+        heading = "New text between questions" if is_text else "New question"
     else:
         action = f"/teach/quizzes/{snap.id}/questions/{question_id}"
-        number = _index_of(snap, question_id) + 1
+        heading = "Edit " + _summaries(snap.questions)[_index_of(snap, question_id)]["name"]
     context = {
         "quiz": snap,
         "form": form,
         "errors": errors,
         "question_id": question_id,
-        "number": number,
+        "heading": heading,
         "action": action,
         "focus": focus,
     }
@@ -374,8 +388,10 @@ async def move_question(
     if 0 <= target < len(questions):
         questions[index], questions[target] = questions[target], questions[index]
         await web.services.quizzes.update(user, quiz_id, {"questions": questions})
+    # No #fragment: browsers skip autofocus when the URL targets an element, and the
+    # moved question's button must keep the focus (it is scrolled into view anyway).
     url = f"/teach/quizzes/{quiz_id}?notice=question_moved&moved={question_id}"
-    return see_other(request, f"{url}&direction={direction}#q-{question_id}")
+    return see_other(request, f"{url}&direction={direction}")
 
 
 @router.get("/teach/quizzes/{quiz_id}/questions/{question_id}/delete")
@@ -384,8 +400,7 @@ async def delete_question_page(
 ) -> Response:
     snap = await web.services.quizzes.owned(user, quiz_id)
     index = _index_of(snap, question_id)
-    summary = _summary(index, snap.questions[index], len(snap.questions))
-    context = {"quiz": snap, "question": summary}
+    context = {"quiz": snap, "question": _summaries(snap.questions)[index]}
     return await render_teacher_page(request, "pages/teacher/delete_question.html", context)
 
 

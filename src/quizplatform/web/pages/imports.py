@@ -29,6 +29,7 @@ FORMAT_LABELS = {
     "aiken": "Aiken",
     "json": "JSON (this platform's export)",
 }
+FORMAT_NAMES = {"gift": "GIFT", "aiken": "Aiken", "json": "JSON"}
 # Files up to this many lines are shown whole; longer ones only around their problems.
 FULL_LISTING_LINES = 400
 CONTEXT_LINES = 2
@@ -147,8 +148,15 @@ async def _refused(
             by_line.setdefault(line, []).append(message)
         else:
             errors.add(None, message)
+    count = sum(len(found) for found in by_line.values())
+    name = FORMAT_NAMES.get(values["format"], values["format"])
+    summary = (
+        f"The {name} file has {count} problem{'s' if count != 1 else ''}; nothing was imported."
+        if count
+        else sentence(exc.message)
+    )
     context = {
-        "summary": sentence(exc.message),
+        "summary": summary,
         "issues": sorted((n, m) for n, found in by_line.items() for m in found),
         "lines": listing(values["text"], by_line) if by_line else [],
         "from_file": from_file,
