@@ -3,6 +3,6 @@
 
 from __future__ import annotations
 
-from quizplatform.web.pages import accounts, attempts, catalogue, home
+from quizplatform.web.pages import accounts, attempts, catalogue, home, report
 
-PAGE_MODULES = (home, accounts, catalogue, attempts)
+PAGE_MODULES = (home, accounts, catalogue, attempts, report)
