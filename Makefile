@@ -37,10 +37,11 @@ test: install ## Install what the tests need, then lint, type-check and run the 
 services: ## Make sure PostgreSQL and Redis answer for the tests (starts throwaway ones)
 	@scripts/test-services.sh
 
-bench: install ## Benchmarks (wrk against one instance on PostgreSQL + Redis); not part of make test
+bench: install ## Benchmarks (wrk against one instance on PostgreSQL + Redis; web page sizes and server times); not part of make test
 	@set -euo pipefail; eval "$$(scripts/test-services.sh)"; \
 	export QUIZ_TEST_DATABASE_URL QUIZ_TEST_REDIS_URL; \
-	$(PY) bench/run.py
+	$(PY) bench/run.py; \
+	$(PY) bench/web.py
 
 bench-stack: install ## The cached quiz read through the whole stack (HAProxy/TLS, 1-4 instances) vs one instance direct; ~6 min
 	$(PY) bench/stack.py

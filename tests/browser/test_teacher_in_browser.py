@@ -353,9 +353,9 @@ async def test_the_report_shows_its_charts_and_tables(
 ) -> None:
     await _sign_in_as(tpage, reported["teacher"]["token"])
     p = tpage.page
-    await tpage.visit(f"/teach/quizzes/{reported['quiz']['id']}/report")
+    await tpage.visit(f"/quizzes/{reported['quiz']['id']}/report")
     await expect(p.get_by_role("heading", level=1)).to_have_text("Report: Fractions check")
-    scores = p.get_by_role("img", name="Score distribution")
+    scores = p.get_by_role("img", name="Score histogram")
     await expect(scores).to_be_visible()
     bars = await scores.locator("rect.bar").evaluate_all(
         "rects => rects.map(r => Number(r.dataset.value))"
@@ -378,9 +378,9 @@ async def test_the_report_fits_a_phone(
     phone = {"viewport": {"width": 375, "height": 812}, "device_scale_factor": 2, "is_mobile": True}
     async for page in _page(browser, teacher_server, **phone):
         await _sign_in_as(page, reported["teacher"]["token"])
-        await page.visit(f"/teach/quizzes/{reported['quiz']['id']}/report")
+        await page.visit(f"/quizzes/{reported['quiz']['id']}/report")
         await page.no_horizontal_scroll()
-        chart = page.page.get_by_role("img", name="Score distribution")
+        chart = page.page.get_by_role("img", name="Score histogram")
         width = await chart.evaluate("el => el.getBoundingClientRect().width")
         assert 300 <= width <= 375, width
         await page.page.screenshot(path=str(screenshots / "teacher-report-375.png"), full_page=True)
@@ -420,7 +420,7 @@ async def test_teacher_pages_pass_axe_in_the_dark_scheme_and_on_a_phone(
         f"/teach/quizzes/{quiz_id}",
         f"/teach/quizzes/{quiz_id}/questions/{question_id}",
         f"/teach/quizzes/{quiz_id}/questions/new?type=matching",
-        f"/teach/quizzes/{quiz_id}/report",
+        f"/quizzes/{quiz_id}/report",
         "/teach/import",
         "/teach/ai",
     ]

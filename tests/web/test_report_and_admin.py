@@ -84,7 +84,7 @@ def _bars(page: str, chart_id: str) -> dict[str, str]:
 
 async def test_the_report_charts_and_tables_show_the_attempts(web: WebClient) -> None:
     _, _, quiz = await _quiz_with_attempts(web)
-    page = await web.http.get(f"/teach/quizzes/{quiz['id']}/report")
+    page = await web.http.get(f"/quizzes/{quiz['id']}/report")
     assert page.status_code == 200, page.text
     text = page.text
 
@@ -119,13 +119,13 @@ async def test_the_report_charts_and_tables_show_the_attempts(web: WebClient) ->
         ("C", "1 (17 %)"),
     ]
     assert _bars(text, "chart-options-1") == {"A ✓": "4 (67 %)", "B": "1 (17 %)", "C": "1 (17 %)"}
-    assert 'role="img"' in text and '<title id="chart-scores-title">Score distribution' in text
+    assert 'role="img"' in text and '<title id="chart-scores-title">Score histogram' in text
 
 
 async def test_a_report_without_attempts_says_so(web: WebClient) -> None:
     teacher = await sign_up_teacher(web)
     quiz_id = await teacher.new_quiz("Empty")
-    page = await web.http.get(f"/teach/quizzes/{quiz_id}/report")
+    page = await web.http.get(f"/quizzes/{quiz_id}/report")
     assert page.status_code == 200 and "No submitted attempts yet" in page.text
     assert "<svg" not in page.text
 
@@ -134,7 +134,7 @@ async def test_only_the_owner_sees_the_report(web: WebClient) -> None:
     _, _, quiz = await _quiz_with_attempts(web)
     web.http.cookies.clear()
     await web.sign_up("teacher")
-    r = await web.http.get(f"/teach/quizzes/{quiz['id']}/report")
+    r = await web.http.get(f"/quizzes/{quiz['id']}/report")
     assert r.status_code == 403 and "Reference:" in r.text
 
 
@@ -154,7 +154,7 @@ async def test_the_teacher_dashboard_lists_drafts_published_and_attempts(web: We
     assert published["id"] not in section("drafts-title")
     listed = section("published-title")
     assert f'href="/teach/quizzes/{published["id"]}"' in listed
-    assert f'href="/teach/quizzes/{published["id"]}/report"' in listed
+    assert f'href="/quizzes/{published["id"]}/report"' in listed
     assert others["id"] not in r.text, "another teacher's quiz is not listed"
     latest = section("recent-title")
     assert latest.count("<tr>") == len(ANSWERS) + 1  # the header and one per attempt

@@ -7,7 +7,7 @@ routing) for web paths through ``error_page_html``.
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import structlog
 from fastapi import FastAPI, Request
@@ -119,7 +119,10 @@ async def _service_error(request: Request, exc: Exception) -> Response:
         if request.url.query:
             target += "?" + request.url.query
         if request.method != "GET":
-            target = request.headers.get("hx-current-url") or "/"
+            # Back to the page the form was on, not to the form's action.
+            came_from = request.headers.get("hx-current-url") or request.headers.get("referer")
+            parts = urlsplit(came_from or "/")
+            target = parts.path + (f"?{parts.query}" if parts.query else "")
         location = "/signin?next=" + quote(target, safe="/")
         if request.headers.get("hx-request") == "true":
             return Response(status_code=200, headers={"HX-Redirect": location})

@@ -13,7 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
+from jinja2.runtime import Context
+from markupsafe import Markup, escape
 from starlette.responses import Response
 
 from quizplatform.web.assets import StaticAssets
@@ -44,6 +46,7 @@ def build_templates(assets: StaticAssets) -> Environment:
         lstrip_blocks=True,
     )
     env.globals["asset"] = assets.url
+    env.globals["csrf_field"] = csrf_field
     env.filters["when"] = format_when
     env.filters["duration"] = format_duration
     env.filters["number"] = format_number
@@ -51,6 +54,13 @@ def build_templates(assets: StaticAssets) -> Environment:
     env.filters["iso"] = lambda value: value.isoformat(timespec="milliseconds")
     env.filters["capfirst"] = lambda text: text[:1].upper() + text[1:] if text else text
     return env
+
+
+@pass_context
+def csrf_field(context: Context) -> Markup:
+    """``{{ csrf_field() }}``: the hidden CSRF input of a form (any template, no import)."""
+    token = escape(context.get("csrf_token", ""))
+    return Markup(f'<input type="hidden" name="csrf_token" value="{token}">')  # noqa: S704
 
 
 def format_when(value: datetime | None) -> str:

@@ -75,7 +75,15 @@ async def take(attempt_id: str, request: Request, user: CurrentUser, web: Web) -
     }
     response = await render(request, "pages/take.html", context)
     if remember:
-        response.set_cookie(VIEW_COOKIE, layout, max_age=365 * 86400, samesite="lax", path="/")
+        response.set_cookie(
+            VIEW_COOKIE,
+            layout,
+            max_age=365 * 86400,
+            path="/",
+            httponly=True,
+            secure=bool(request.scope["state"].get("tls")),
+            samesite="lax",
+        )
     return response
 
 

@@ -26,7 +26,7 @@ PROMPT_EXCERPT = 90
 CHOICE_TYPES = (QuestionType.SINGLE_CHOICE, QuestionType.MULTIPLE_CHOICE)
 
 
-@router.get("/teach/quizzes/{quiz_id}/report")
+@router.get("/quizzes/{quiz_id}/report")
 async def report_page(request: Request, quiz_id: str, user: CurrentUser, web: Web) -> Response:
     report = await web.services.attempts.report(user, quiz_id)  # checks ownership
     snap = await web.services.quizzes.owned(user, quiz_id)  # near-cached: no query
