@@ -5,10 +5,12 @@ may use the editor."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 
+from quizplatform.web.assets import StaticAssets
 from tests.web.helpers import WebClient
 from tests.web.teacher_helpers import (
     FormData,
@@ -509,3 +511,17 @@ async def test_an_edit_without_a_csrf_token_is_refused_and_changes_nothing(
 
 def _valid(type_: str) -> tuple[str, FormData]:
     return type_, VALID[type_][0]
+
+
+async def test_teacher_pages_stay_within_the_javascript_and_css_budget(
+    teacher: Teacher,
+) -> None:
+    """Issue 6: JavaScript + CSS per page < 60 KB compressed (teacher.css included)."""
+    quiz_id = await teacher.new_quiz()
+    assets = StaticAssets()
+    for path in ("/dashboard", f"/teach/quizzes/{quiz_id}", "/teach/import", "/teach/ai"):
+        page = await teacher.http.get(path)
+        linked = re.findall(r'(?:href|src)="/static/([^"]+\.(?:css|js))"', page.text)
+        assert any(name.startswith("teacher.") for name in linked), path
+        total = sum(len(assets.by_hashed[name].body_for("br, gzip")[0]) for name in linked)
+        assert total < 60 * 1024, (path, total)
