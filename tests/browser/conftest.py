@@ -28,7 +28,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     quiz(["db", "upgrade"], env, tmp)
     instance = Instance(tmp, env)
     try:
-        instance.wait_ready()
+        # Generous: on a machine busy with other suites, importing the app alone has
+        # taken 30 s.
+        instance.wait_ready(timeout=180)
         yield instance.url
     finally:
         instance.stop()

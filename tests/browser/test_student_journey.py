@@ -242,3 +242,28 @@ async def test_screenshots_of_taking_a_quiz(
             assert not checked.problems, checked.problems
         finally:
             await context.close()
+
+
+async def test_the_last_words_typed_are_saved_before_an_immediate_submit(
+    page: BrowserPage, seed: Seeder
+) -> None:
+    """No waiting for the autosave: leaving the field saves it, and the submit queues
+    behind that save."""
+    teacher = seed.account("teacher")
+    quiz = seed.quiz(teacher, _journey_quiz("In a hurry", show_correct_answers="after_submit"))
+    short = by_type(quiz)["short_answer"]
+    student = seed.account("student")
+    await page.page.context.add_cookies(
+        [{"name": SESSION_COOKIE, "value": student["token"], "url": page.base_url}]
+    )
+    attempt = seed.attempt(student, quiz["id"])
+    await page.visit(f"/attempts/{attempt['id']}")
+    await tab_to(page.page, page.page.locator(f"#q-{short['id']}").get_by_label("Your answer"))
+    await page.page.keyboard.type("Paris")
+    await tab_to(page.page, page.page.get_by_role("button", name="Submit answers"))
+    await page.page.keyboard.press("Enter")
+    await page.page.wait_for_url("**/result?notice=submitted")
+    await page.check()
+    row = page.page.locator("ol.review > li", has_text="Capital of France")
+    await expect(row).to_contain_text("Right")
+    await expect(row).to_contain_text("Paris")

@@ -285,6 +285,7 @@ def test_web_requests_have_rate_limit_groups() -> None:
     assert route_group("POST", "/signin") == "auth"
     assert route_group("POST", "/signup") == "auth"
     assert route_group("POST", "/signout") == "write"
+    assert route_group("POST", "/quizzes/import") == "import"  # the teacher's upload page
     assert route_group("GET", "/quizzes") == "read"
     assert route_group("GET", "/static/app.0123456789.css") is None
     assert route_group("GET", "/health/ready") is None

@@ -31,9 +31,12 @@ def is_web_path(path: str) -> bool:
 
 
 def web_route_group(method: str, path: str) -> str | None:
-    """The rate-limit group of a web request: sign-in/up count as ``auth``; assets none."""
+    """The rate-limit group of a web request, like the API's: sign-in/up count as
+    ``auth``, an upload to a path ending in ``/import`` as ``import``; assets none."""
     if path.startswith(STATIC_PREFIX):
         return None
     if method in ("GET", "HEAD", "OPTIONS"):
         return "read"
-    return "auth" if path in AUTH_PATHS else "write"
+    if path in AUTH_PATHS:
+        return "auth"
+    return "import" if path.endswith("/import") else "write"

@@ -41,6 +41,9 @@
       if (left === 0 && !submitted) {
         submitted = true;
         announcer.textContent = "Time is up. Your answers are being submitted.";
+        // Leaving the field being typed in fires its "change": its autosave is queued
+        // before the submit.
+        if (document.activeElement && document.activeElement.blur) { document.activeElement.blur(); }
         var form = document.getElementById("submit-form");
         if (form) { form.requestSubmit(); }
         return;
