@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 import time
 from collections import deque
@@ -55,7 +56,7 @@ class FakeAIServer:
         self._next: deque[dict[str, Any]] = deque()
         self._lock = threading.Lock()
         self._counter = 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -128,6 +129,15 @@ class FakeAIServer:
                     item = _broken_item(item, n)
                 out.append(item)
         return out
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-answer (a worker killed by a drill) is not an error."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 def _good_item(kind: str, n: int) -> dict[str, Any]:
