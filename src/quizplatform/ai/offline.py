@@ -278,29 +278,32 @@ def _round_robin(
 def _draft_from_bank(
     bank: QuestionBank, topics: list[str], count: int, wanted: list[str], rng: random.Random
 ) -> list[dict[str, Any]]:
-    pools: dict[str, list[dict[str, Any]]] = {kind: [] for kind in wanted}
-    for name in topics:  # best match first; each topic's items shuffled within it
-        by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for item in bank.items(name):
-            by_type[item["type"]].append(item)
-        for kind in wanted:
-            chosen = list(by_type[kind])
-            rng.shuffle(chosen)
-            pools[kind].extend(chosen)
+    """Items of the best-matching topic first (types mixed), then of the next ones."""
+    items: list[dict[str, Any]] = []
     seen: set[str] = set()
+    for name in topics:
+        pools: dict[str, list[dict[str, Any]]] = {kind: [] for kind in wanted}
+        for item in bank.items(name):
+            if item["type"] in pools and normalise(item["prompt"]) not in seen:
+                pools[item["type"]].append(item)
+        for pool in pools.values():
+            rng.shuffle(pool)
+        makers = {kind: _bank_maker(pools[kind], rng) for kind in wanted}
+        for item in _round_robin(makers, count - len(items), rng):
+            seen.add(normalise(item["prompt"]))
+            items.append(item)
+        if len(items) >= count:
+            break
+    return items
 
-    def maker(kind: str) -> Callable[[], dict[str, Any] | None]:
-        def next_item() -> dict[str, Any] | None:
-            while pools[kind]:
-                item = pools[kind].pop(0)
-                if normalise(item["prompt"]) not in seen:
-                    seen.add(normalise(item["prompt"]))
-                    return _shuffled_options(item, rng)
-            return None
 
-        return next_item
+def _bank_maker(
+    pool: list[dict[str, Any]], rng: random.Random
+) -> Callable[[], dict[str, Any] | None]:
+    def next_item() -> dict[str, Any] | None:
+        return _shuffled_options(pool.pop(0), rng) if pool else None
 
-    return _round_robin({kind: maker(kind) for kind in wanted}, count, rng)
+    return next_item
 
 
 def _shuffled_options(item: dict[str, Any], rng: random.Random) -> dict[str, Any]:
