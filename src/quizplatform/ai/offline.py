@@ -78,7 +78,7 @@ CHOICE_DISTRACTORS = 3
 MULTIPLE_CHOICE_OPTIONS = 4
 # Only this much of a text is mined for questions; false statements are still checked
 # against all of it.
-MAX_ANALYSED_CHARACTERS = 200_000
+MAX_ANALYSED_CHARACTERS = 100_000
 
 SHORT_ANSWER_PROMPT = "Fill in the blank: "
 NUMBER_PROMPT = "Fill in the missing number: "
@@ -113,6 +113,8 @@ _SWAP_KIND_PREFERENCE = {
 }
 _TRUE_SHARE = {"easy": 0.65, "medium": 0.5, "hard": 0.4}
 _SENTENCE_JITTER = 1.0
+_MAX_SAME_KIND_TERMS = 60  # distractor and swap candidates looked at per term
+_THEMES_TRIED = 4  # themes tried per multiple choice item before a generic prompt
 
 # Sentences where another value could be true as well: lists, hedges, negations,
 # comparisons. Their terms are never swapped or given distractors.
@@ -355,6 +357,8 @@ class _TextDrafter:
         self.generic_prompts = list(MULTIPLE_CHOICE_PROMPTS)
         self._swaps: dict[int, list[_Swap]] = {}
         self._themes: list[TermInfo] | None = None
+        self._statements: list[Sentence] | None = None
+        self._terms_by_kind: dict[TermKind, list[TermInfo]] = {}
         self._blanks: list[_Blank] | None = None
 
     def maker(self, kind: str) -> Callable[[], dict[str, Any] | None]:
@@ -518,13 +522,13 @@ class _TextDrafter:
         return None
 
     def _same_kind_terms(self, occ: Occurrence) -> list[TermInfo]:
-        infos = [
-            info
-            for (kind, key), info in self.analysis.terms.items()
-            if kind is occ.kind and key != occ.key
-        ]
-        infos.sort(key=lambda info: -info.count)
-        return infos[:60]
+        """The text's other terms of the key's kind, the most frequent (at most 60) first."""
+        if occ.kind not in self._terms_by_kind:
+            infos = [info for info in self.analysis.terms.values() if info.kind is occ.kind]
+            infos.sort(key=lambda info: -info.count)
+            self._terms_by_kind[occ.kind] = infos[: _MAX_SAME_KIND_TERMS + 1]
+        others = [info for info in self._terms_by_kind[occ.kind] if info.key != occ.key]
+        return others[:_MAX_SAME_KIND_TERMS]
 
     def _similarity(self, occ: Occurrence, other: TermInfo) -> float:
         """How close a distractor is to the key: the higher, the harder to tell apart."""
@@ -551,10 +555,17 @@ class _TextDrafter:
     # ----------------------------------------------------------------- statements
 
     def _statement_sentences(self) -> list[Sentence]:
-        return [s for s in self.sentences if _statement_eligible(s)]
+        if self._statements is None:
+            self._statements = [s for s in self.sentences if _statement_eligible(s)]
+        return self._statements
 
-    def _true_candidates(self, kind: str) -> list[Sentence]:
-        candidates = [s for s in self._statement_sentences() if self._fresh(kind, [s])]
+    def _by_freshness(self, kind: str, theme: TermInfo | None) -> list[Sentence]:
+        """Statement sentences not used for ``kind`` (about ``theme``), least used first."""
+        candidates = [
+            s
+            for s in self._statement_sentences()
+            if self._fresh(kind, [s]) and (theme is None or s.index in theme.sentences)
+        ]
         candidates.sort(key=lambda s: (self.usage[s.index], -self._quality(s)))
         return candidates
 
@@ -574,16 +585,18 @@ class _TextDrafter:
             self._swaps[s.index] = found
         return self._swaps[s.index]
 
-    def _false_candidates(self, kind: str, theme: TermInfo | None = None) -> list[_Swap]:
+    def _false_candidates(
+        self, kind: str, theme: TermInfo | None = None, limit: int = 24
+    ) -> list[_Swap]:
+        """The best swap of each fresh statement sentence, least used sentences first;
+        swaps are worked out only for as many sentences as it takes to find ``limit``."""
         candidates: list[_Swap] = []
-        for s in self._statement_sentences():
-            if not self._fresh(kind, [s]):
-                continue
-            for swap in self.swaps(s):
-                if theme is None or _keeps_theme(swap, theme):
-                    candidates.append(swap)
-                    break  # the best swap of each sentence is enough
-        candidates.sort(key=lambda w: (self.usage[w.sentence.index], -w.score))
+        for s in self._by_freshness(kind, theme):
+            best = next((w for w in self.swaps(s) if theme is None or _keeps_theme(w, theme)), None)
+            if best is not None:
+                candidates.append(best)
+            if len(candidates) >= limit:
+                break
         return candidates
 
     def _swap(
@@ -680,7 +693,7 @@ class _TextDrafter:
         return self.true_false_count[True] / total < _TRUE_SHARE[self.difficulty]
 
     def _true_statement(self) -> dict[str, Any] | None:
-        for s in self._true_candidates(TRUE_FALSE):
+        for s in self._by_freshness(TRUE_FALSE, None):
             prompt = TRUE_FALSE_PROMPT + _statement_text(s.text)
             if self._claim(TRUE_FALSE, prompt, [s]):
                 return {
@@ -707,16 +720,11 @@ class _TextDrafter:
         return None
 
     def next_multiple_choice(self) -> dict[str, Any] | None:
-        for theme in self._unused_themes():
+        for _, theme in zip(range(_THEMES_TRIED), self._unused_themes(), strict=False):
             item = self._multiple_choice(theme)
             if item is not None:
                 return item
-        while self.generic_prompts:
-            item = self._multiple_choice(None)
-            if item is not None:
-                return item
-            break
-        return None
+        return self._multiple_choice(None) if self.generic_prompts else None
 
     def _unused_themes(self) -> Iterator[TermInfo]:
         if self._themes is None:
@@ -733,10 +741,8 @@ class _TextDrafter:
 
     def _multiple_choice(self, theme: TermInfo | None) -> dict[str, Any] | None:
         correct_count = self.rng.choice((1, 2, 2, 3))
-        trues = self._true_candidates(MULTIPLE_CHOICE)
+        trues = self._by_freshness(MULTIPLE_CHOICE, theme)
         falses = self._false_candidates(MULTIPLE_CHOICE, theme)
-        if theme is not None:
-            trues = [s for s in trues if s.index in theme.sentences]
         for wanted_true in (correct_count, 2, 1, 3):
             picked = _pick_statements(trues, falses, wanted_true)
             if picked is not None:
@@ -747,9 +753,11 @@ class _TextDrafter:
         self, theme: TermInfo | None, trues: list[Sentence], falses: list[_Swap]
     ) -> dict[str, Any] | None:
         if theme is not None:
-            theme_name = (
-                theme.surfaces[0] if theme.kind is TermKind.PROPER else theme.surfaces[0].casefold()
-            )
+            theme_name = theme.surfaces[0]
+            if theme.kind is TermKind.CONTENT:
+                theme_name = theme_name.casefold()
+            if theme.takes_article:
+                theme_name = "the " + theme_name
             prompt = MULTIPLE_CHOICE_THEME_PROMPT.format(theme=theme_name)
         elif self.generic_prompts:
             prompt = self.generic_prompts.pop(0)

@@ -647,8 +647,9 @@ class _ContentVocabulary:
 
     English words are salient when they follow a determiner or a preposition somewhere in
     the text ("the orbit", "of chlorophyll"), which keeps most verbs out. Two adjacent
-    candidate words make one compound term when the second is salient; longer runs are
-    skipped, since any one word of them would be an odd blank. Other languages: words of
+    salient words make one compound term; before a salient word, a word that is not
+    salient (a verb, a modifier) is left out. Longer runs are skipped, since any one word
+    of them would be an odd blank. Other languages: words of
     six letters or more that occur at least twice.
     """
 
@@ -715,8 +716,11 @@ class _ContentVocabulary:
             stems = [stem(t.text) for t in run]
             if len(run) == 1 and stems[0] in self.salient:
                 found.append(self._occurrence(sentence.text, run[0], run[0], stems[0]))
-            elif len(run) == 2 and stems[1] in self.salient:
+            elif len(run) == 2 and stems[0] in self.salient and stems[1] in self.salient:
                 found.append(self._occurrence(sentence.text, run[0], run[1], " ".join(stems)))
+            elif len(run) == 2 and stems[1] in self.salient:
+                # "absorb water", "crewed mission": the first word is a verb or a modifier.
+                found.append(self._occurrence(sentence.text, run[1], run[1], stems[1]))
         return found
 
     @staticmethod

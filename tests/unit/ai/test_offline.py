@@ -243,11 +243,9 @@ def one_term_swaps(statement: str, within: str) -> list[tuple[list[str], list[st
 
 
 def term_kind(term: list[str]) -> str | None:
-    """The kind of a term as the tests see it: year, number, name or word."""
+    """The kind of a term as the tests see it: number, name or word. (Years and other
+    numbers are told apart by their context, which ``test_years_go_with_years`` checks.)"""
     if all(w.isdigit() for w in term):
-        joined = "".join(term)
-        if len(term) == 1 and len(joined) == 4 and 1000 <= int(joined) <= 2099:
-            return "year"
         return "number"
     if any(w.isdigit() for w in term):
         return None
@@ -357,6 +355,14 @@ def test_choice_distractors_have_the_key_kind() -> None:
     for item in items:
         kinds = {term_kind(words_of(option)) for option in item["options"]}
         assert len(kinds) == 1, item["options"]
+
+
+def test_years_go_with_years() -> None:
+    items = draft_from_text(fixture("french_revolution"), 12, ["single_choice"], seed=3)
+    years = [i for i in items if re.fullmatch(r"1[0-9]{3}", i["correct_options"][0])]
+    assert years
+    for item in years:
+        assert all(re.fullmatch(r"1[0-9]{3}", option) for option in item["options"]), item
 
 
 def test_numeric_items_keep_the_unit_in_the_prompt() -> None:
