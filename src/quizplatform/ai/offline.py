@@ -36,7 +36,6 @@ Results are deterministic for a given seed.
 
 from __future__ import annotations
 
-import math
 import random
 import re
 from collections import Counter, defaultdict
@@ -241,17 +240,19 @@ def _type_list(types: Sequence[str]) -> str:
 
 def _nothing_drafted_message(drafter: _TextDrafter, count: int, wanted: list[str]) -> str:
     usable = len(drafter.sentences)
-    plural = "s" if count != 1 else ""
-    if usable < count:
+    if usable == 0:
         return (
-            f"the text is too short to draft {count} question{plural} from (found {usable} "
-            f"usable sentence{'s' if usable != 1 else ''} of {MIN_SENTENCE_WORDS} to "
-            f"{MAX_SENTENCE_WORDS} words); add more text or ask for fewer questions"
+            f"the text is too short to draft {count} question{'s' if count != 1 else ''} "
+            f"from (found no usable sentence of {MIN_SENTENCE_WORDS} to {MAX_SENTENCE_WORDS} "
+            "words); add more text or ask for fewer questions"
         )
+    reason = "none of them has a key term these question types can ask for"
+    if wanted == [NUMERIC]:
+        reason = "none of them has a number or a year to ask for"
     return (
         f"could not draft any {_type_list(wanted)} question from the text (found {usable} "
-        "usable sentences, but none with a key term that fits these types); add more text "
-        "or allow other question types"
+        f"usable sentence{'s' if usable != 1 else ''}, but {reason}); add more text or "
+        "allow other question types"
     )
 
 
@@ -664,18 +665,19 @@ class _TextDrafter:
 
     def _may_hold_for(self, s: Sentence, occ: Occurrence, info: TermInfo, replacement: str) -> bool:
         """True when the sentence is too generic, or the text says similar things about the
-        replacement, so that the swapped sentence might be true as well."""
+        replacement, so that the swapped sentence might be true as well.
+
+        "Similar things": another sentence with the replacement shares one of the
+        sentence's informative words (those in at most 40 % of the sentences). "Jupiter is
+        a giant planet made of gas" gives no "Saturn is a giant planet made of gas" when
+        the text also says "Saturn is a giant planet with rings".
+        """
         own = {stem(w) for w in re.findall(r"\w+", occ.surface + " " + replacement)}
         context = s.stems - self.analysis.common_stems - own
         if len(context) < 2:
             return True
-        threshold = 1 if occ.kind is TermKind.CONTENT else math.ceil(len(context) / 2)
-        for index in info.sentences:
-            if index == s.index:
-                continue
-            if len(context & self.analysis.sentences[index].stems) >= threshold:
-                return True
-        return False
+        sentences = self.analysis.sentences
+        return any(context & sentences[i].stems for i in info.sentences if i != s.index)
 
     def next_true_false(self) -> dict[str, Any] | None:
         want_true = self._want_true()

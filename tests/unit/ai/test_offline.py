@@ -183,6 +183,7 @@ def check_single_choice(item: dict[str, Any], source: str, quote: str) -> None:
         assert filled[len(lead) :] not in stated, f"distractor {option!r} is stated: {item}"
         assert norm(option) not in norm(key) and norm(key) not in norm(option), item
         assert norm(option) in stated, f"distractor {option!r} is not from the text"
+        assert f" {norm(option)} " not in f" {norm(quote)} ", f"{option!r} is in the sentence"
 
 
 def check_true_false(item: dict[str, Any], source: str, quote: str) -> None:
@@ -192,6 +193,10 @@ def check_true_false(item: dict[str, Any], source: str, quote: str) -> None:
         assert norm(statement) in norm(quote), item
     else:
         check_false_statement(statement, source, quote)
+        added = [
+            w.casefold() for w in words_of(statement) if w.casefold() not in norm(quote).split()
+        ]
+        assert added, statement
 
 
 def check_multiple_choice(item: dict[str, Any], source: str, quote: str) -> None:
@@ -395,10 +400,107 @@ def test_short_answer_variants_are_clearly_equivalent() -> None:
 
 # --------------------------------------------------------------------------- edge cases
 
+FERRIES = """
+The ferry to Arran carries 120 passengers on weekdays. The ferry to Arran carries
+300 passengers on weekdays in summer. The ferry to Bute carries 80 passengers on weekdays.
+The ferry to Bute carries 150 passengers on weekdays in summer. The ferry to Islay carries
+200 passengers on weekdays. The ferry to Islay carries 450 passengers on weekdays in summer.
+The first ferry to Arran sailed in 1890, the first to Bute in 1905 and the first to Islay in
+1921. The harbour at Ardrossan was rebuilt in 1975 after a storm damaged the old pier.
+"""
+
+
+HEDGED = """
+The lake holds more than 40 species of fish in every season. The river holds 25 species of
+fish in the spring months. The pond holds 12 species of fish in the winter months. The sea
+near Oban holds 300 species of fish near the coast. Work on the old castle began before
+1200. The new bridge at Connel was opened in 1903 by the railway. The harbour at Tobermory
+was finished in 1788 by the fishing society. Trout have been counted there regularly since
+1850. The lake at Awe has no islands with trees on them. Fish such as salmon and trout swim
+up the river at Awe. The tower at Kilchurn was finished in 1450 by the Campbell family.
+"""
+HEDGED_NUMBERS = {  # the number is the only term these sentences could swap
+    "The lake holds more than 40 species of fish in every season.": "40",
+    "Work on the old castle began before 1200.": "1200",
+    "Trout have been counted there regularly since 1850.": "1850",
+}
+OPEN_ENDED = (
+    "The lake at Awe has no islands with trees on them.",
+    "Fish such as salmon and trout swim up the river at Awe.",
+)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_hedged_sentences_are_never_falsified(seed: int) -> None:
+    # "more than 40" stays true with 25, "before 1200" with 1450, "since 1850" with 1788;
+    # "no islands" and "such as" hold for other values as well.
+    kinds = ["single_choice", "true_false", "multiple_choice"]
+    items = draft_from_text(HEDGED, 20, kinds, seed=seed)
+    check_draft(items, HEDGED)
+    for item in items:
+        quote = item["source_quote"]
+        if item["type"] == "single_choice":
+            assert quote not in OPEN_ENDED, item
+            assert item["correct_options"][0] != HEDGED_NUMBERS.get(quote), item
+        if item["type"] == "true_false" and not item["true_false_answer"]:
+            assert quote not in OPEN_ENDED, item
+            assert HEDGED_NUMBERS.get(quote, "") in item["prompt"], item
+        if item["type"] == "multiple_choice":
+            for option in set(item["options"]) - set(item["correct_options"]):
+                for sentence in OPEN_ENDED:
+                    assert not one_term_swaps(option, sentence), option
+                for sentence, number in HEDGED_NUMBERS.items():
+                    if one_term_swaps(option, sentence):
+                        assert number in words_of(option), option
+
+
+PLANETS = """
+Mars is a rocky planet with a thin atmosphere of carbon dioxide. Earth is a rocky planet with
+a thick atmosphere of nitrogen and oxygen. Jupiter is a giant planet made mostly of hydrogen
+and helium. Saturn is a giant planet with bright rings of ice and rock. Mercury is the
+smallest planet of the eight and has almost no air. Neptune is the planet with the fastest
+winds ever measured. Venus was visited by the Soviet probe Venera 7 in 1970. The Moon was
+first reached by the Soviet probe Luna 2 in 1959.
+"""
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_swaps_to_a_term_the_text_says_similar_things_about_are_refused(seed: int) -> None:
+    # "Saturn is a giant planet made mostly of hydrogen and helium" is true, and the text
+    # hints at it ("Saturn is a giant planet ..."): it must not be offered as false.
+    items = draft_from_text(
+        PLANETS, 20, ["true_false", "multiple_choice", "single_choice"], seed=seed
+    )
+    check_draft(items, PLANETS)
+    falsehoods = [i["prompt"] for i in items if i.get("true_false_answer") is False]
+    falsehoods += [
+        o
+        for i in items
+        if i["type"] == "multiple_choice"
+        for o in i["options"]
+        if o not in i["correct_options"]
+    ]
+    falsehoods += [
+        fill(i["prompt"], o) for i in items if i["type"] == "single_choice" for o in i["options"]
+    ]
+    assert not [f for f in falsehoods if "Saturn is a giant planet made" in f]
+    assert not [f for f in falsehoods if "Earth is a rocky planet with a thin" in f]
+    assert not [f for f in falsehoods if "Mars is a rocky planet with a thick" in f]
+
+
+@pytest.mark.parametrize("kind", ["single_choice", "true_false", "multiple_choice"])
+def test_swaps_that_the_text_states_elsewhere_are_refused(kind: str) -> None:
+    # "The ferry to Arran carries 300 passengers on weekdays" is a true statement of the
+    # text (the start of a longer sentence), so 300 is no distractor for the first one.
+    for seed in range(10):
+        items = draft_from_text(FERRIES, 6, [kind], seed=seed)
+        assert items
+        check_draft(items, FERRIES, {kind})
+
 
 def test_text_too_short_raises_a_clear_error() -> None:
     with pytest.raises(
-        OfflineDraftError, match=r"too short to draft 10 questions .*found 0 usable"
+        OfflineDraftError, match=r"too short to draft 10 questions .*found no usable sentence"
     ):
         draft_from_text("Cats sleep a lot.", 10, ALL_TYPES, seed=1)
 
@@ -416,7 +518,9 @@ def test_short_text_gives_what_it_can() -> None:
 
 def test_no_items_of_a_type_raises_a_clear_error() -> None:
     source = fixture("no_numbers")
-    with pytest.raises(OfflineDraftError, match="could not draft any numeric question"):
+    with pytest.raises(
+        OfflineDraftError, match=r"could not draft any numeric question .*a number or a year"
+    ):
         draft_from_text(source, 3, ["numeric"], seed=1)
 
 
