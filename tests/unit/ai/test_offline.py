@@ -456,7 +456,7 @@ def test_hedged_sentences_are_never_falsified(seed: int) -> None:
 
 PLANETS = """
 Mars is a rocky planet with a thin atmosphere of carbon dioxide. Earth is a rocky planet with
-a thick atmosphere of nitrogen and oxygen. Jupiter is a giant planet made mostly of hydrogen
+a thick atmosphere of nitrogen and oxygen. Jupiter is a giant planet made of hydrogen
 and helium. Saturn is a giant planet with bright rings of ice and rock. Mercury is the
 smallest planet of the eight and has almost no air. Neptune is the planet with the fastest
 winds ever measured. Venus was visited by the Soviet probe Venera 7 in 1970. The Moon was
