@@ -456,11 +456,12 @@ def test_hedged_sentences_are_never_falsified(seed: int) -> None:
 
 PLANETS = """
 Mars is a rocky planet with a thin atmosphere of carbon dioxide. Earth is a rocky planet with
-a thick atmosphere of nitrogen and oxygen. Jupiter is a giant planet made of hydrogen
-and helium. Saturn is a giant planet with bright rings of ice and rock. Mercury is the
-smallest planet of the eight and has almost no air. Neptune is the planet with the fastest
-winds ever measured. Venus was visited by the Soviet probe Venera 7 in 1970. The Moon was
-first reached by the Soviet probe Luna 2 in 1959.
+a thick atmosphere of nitrogen and oxygen. Jupiter is a giant planet made of hydrogen and
+helium. Saturn is a giant planet with bright rings of ice and rock. Mercury is the smallest
+planet of the eight and has almost no air. Neptune is the planet with the fastest winds ever
+measured. The probe Voyager 2 flew past Jupiter in 1979 and past Saturn in 1981. The probe
+Mariner 10 flew past Mercury in 1974, and Mariner 4 reached Mars in 1965. Neptune and Earth
+were photographed by Voyager 2 in 1989 and 1990.
 """
 
 
