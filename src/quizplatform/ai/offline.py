@@ -2,13 +2,18 @@
 
 It is the embedded default and the last fallback when a real AI provider is down, so it
 prefers writing fewer questions to writing wrong ones. Every item is a "draft item" dict,
-the shape all providers return (see ``SUPPORTED_TYPES`` and the field notes in
-``_TextDrafter``).
+the shape all providers return: ``type`` (one of ``SUPPORTED_TYPES``), ``prompt``,
+``explanation``, and by type ``options`` + ``correct_options``, ``true_false_answer``,
+``accepted_answers`` or ``numeric_answer`` + ``numeric_tolerance``. Items drafted from a
+text also carry ``source_quote``: the sentence they rest on, as it stands in the text
+(white space collapsed, a list bullet removed). Cloze prompts mark the blank with
+``MISSING_WORD_BLANK`` ("_____").
 
 From a text (``draft_from_text``)
     ``offline_text.analyse_text`` splits the text into sentences and finds their key terms,
     each of a *kind*: a year, a number (with its unit word), a proper noun phrase or a
-    content term (a salient lower-case word or recurring pair). Then:
+    content term (a salient lower-case word or two-word compound). A term only ever
+    stands in for another of its kind. Then:
 
     * short answer and numeric: a sentence with one key term blanked out (cloze);
     * single choice: the same cloze with the key and three distractors of the key's kind
@@ -335,7 +340,6 @@ class _Swap:
     sentence: Sentence
     occurrence: Occurrence
     replacement: str
-    replacement_key: str
     statement: str
     score: float
 
@@ -617,7 +621,7 @@ class _TextDrafter:
         if self.analysis.stated(swapped):
             return None
         score = _SWAP_KIND_PREFERENCE[occ.kind] + self._quality(s) + self._similarity(occ, info)
-        return _Swap(s, occ, replacement, info.key, swapped, score)
+        return _Swap(s, occ, replacement, swapped, score)
 
     def _compatible(self, occ: Occurrence, info: TermInfo, *, statement: bool) -> bool:
         """Whether ``info`` can stand where ``occ`` stands in the sentence's grammar."""
