@@ -80,6 +80,9 @@ BLANK = MISSING_WORD_BLANK
 BANNED_OPTIONS = frozenset({"all of the above", "none of the above", "both", "neither"})
 CHOICE_DISTRACTORS = 3
 MULTIPLE_CHOICE_OPTIONS = 4
+# A sentence serves at most this many items (of different types): more would give answers
+# away between the items of one quiz.
+MAX_ITEMS_PER_SENTENCE = 2
 # Only this much of a text is mined for questions; false statements are still checked
 # against all of it.
 MAX_ANALYSED_CHARACTERS = 100_000
@@ -379,7 +382,11 @@ class _TextDrafter:
     # ----------------------------------------------------------------- bookkeeping
 
     def _fresh(self, kind: str, sentences: Sequence[Sentence]) -> bool:
-        return all(s.index not in self.used[kind] for s in sentences)
+        """No item of ``kind`` uses these sentences yet, and none is used up."""
+        return all(
+            s.index not in self.used[kind] and self.usage[s.index] < MAX_ITEMS_PER_SENTENCE
+            for s in sentences
+        )
 
     def _claim(self, kind: str, prompt: str, sentences: Sequence[Sentence]) -> bool:
         """Record an item's sentences and prompt; False when the prompt is taken."""
@@ -396,7 +403,7 @@ class _TextDrafter:
         self, kind: str, candidates: Sequence[Any], sentence_of: Callable[[Any], Sentence]
     ) -> Iterator[Any]:
         """Candidates on sentences not used for ``kind``, least used sentences first."""
-        fresh = [c for c in candidates if sentence_of(c).index not in self.used[kind]]
+        fresh = [c for c in candidates if self._fresh(kind, [sentence_of(c)])]
         fresh.sort(key=lambda c: (self.usage[sentence_of(c).index], -c.score))
         return iter(fresh)
 

@@ -322,6 +322,31 @@ def test_a_sentence_serves_one_item_of_each_type_at_most(page: str) -> None:
 
 
 @pytest.mark.parametrize("page", PAGES)
+def test_a_sentence_serves_two_items_at_most(page: str) -> None:
+    # More would give answers away between the items of one quiz: the cloze of a
+    # sentence next to the same sentence as a true statement.
+    source = fixture(page)
+    items = draft_from_text(source, 50, ALL_TYPES, seed=5)
+    uses: Counter[str] = Counter()
+    for item in items:
+        if item["type"] == "multiple_choice":
+            uses.update(
+                s
+                for s in split_into_sentences(source)
+                if any(norm(s) == norm(o) or one_term_swaps(o, s) for o in item["options"])
+            )
+        else:
+            uses[collapse(item["source_quote"])] += 1
+    assert 30 <= len(items) < 50
+    assert max(uses.values()) <= 2, uses.most_common(3)
+
+
+def split_into_sentences(text: str) -> list[str]:
+    """Sentences of a fixture page (these pages have no abbreviations)."""
+    return [collapse(s) for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
+
+
+@pytest.mark.parametrize("page", PAGES)
 def test_true_and_false_statements_are_balanced(page: str) -> None:
     items = draft_from_text(fixture(page), 10, ["true_false"], seed=2)
     answers = Counter(item["true_false_answer"] for item in items)
