@@ -53,6 +53,7 @@ from quizplatform.ai.offline_text import (
     MAX_SENTENCE_WORDS,
     MIN_SENTENCE_WORDS,
     NUMERIC_KINDS,
+    STOP_WORDS,
     Occurrence,
     Sentence,
     TermInfo,
@@ -119,6 +120,7 @@ _SWAP_KIND_PREFERENCE = {
     TermKind.CONTENT: 0.4,
 }
 _TRUE_SHARE = {"easy": 0.65, "medium": 0.5, "hard": 0.4}
+_TRUE_FALSE_SLACK = 2  # at most this many more true than false statements, or the reverse
 _SENTENCE_JITTER = 1.0
 _MAX_SAME_KIND_TERMS = 60  # distractor and swap candidates looked at per term
 _THEMES_TRIED = 4  # themes tried per multiple choice item before a generic prompt
@@ -642,7 +644,9 @@ class _TextDrafter:
                 return False
             if key_info.adjective_like != info.adjective_like:
                 return False
-            return not statement or bool(key_info.neighbours & info.neighbours)
+            # Shown alone, a swapped word must have been seen next to one of the key's
+            # neighbouring words ("absorbs _", "green _"), not merely after "the".
+            return not statement or bool(_telling(key_info.neighbours) & _telling(info.neighbours))
         return True
 
     def _replacement_surface(self, s: Sentence, occ: Occurrence, info: TermInfo) -> str | None:
@@ -691,8 +695,13 @@ class _TextDrafter:
         return any(context & sentences[i].stems for i in info.sentences if i != s.index)
 
     def next_true_false(self) -> dict[str, Any] | None:
+        """A true statement or a false one, keeping the two within ``_TRUE_FALSE_SLACK`` of
+        each other: when one kind runs out, true/false items stop."""
         want_true = self._want_true()
         for truth in (want_true, not want_true):
+            lead = self.true_false_count[truth] - self.true_false_count[not truth]
+            if lead >= _TRUE_FALSE_SLACK:
+                continue
             item = self._true_statement() if truth else self._false_statement()
             if item is not None:
                 self.true_false_count[truth] += 1
@@ -946,6 +955,11 @@ def _variants(a: str, b: str) -> bool:
     sa = " ".join(stem(w) for w in na.split())
     sb = " ".join(stem(w) for w in nb.split())
     return sa == sb or sa.startswith(sb) or sb.startswith(sa)
+
+
+def _telling(neighbours: set[str]) -> set[str]:
+    """The neighbouring words ("<green", ">absorbs") that are not function words."""
+    return {n for n in neighbours if n[1:] not in STOP_WORDS}
 
 
 def _keeps_theme(swap: _Swap, theme: TermInfo) -> bool:

@@ -135,6 +135,7 @@ _NUMBER_RE = re.compile(
 )
 _TERMINATOR_RE = re.compile(r"[.!?…]+[\"'\u201d\u2019»)\]]*(?=\s)")
 _BULLET_RE = re.compile(r"^(?:[-*•‣◦▪·\u2013\u2014]|\(?\d{1,2}[.)]|\(?[a-z]\))\s+")
+_UNIT_NAME_RE = re.compile(r"\d\s*(?:[^\W\d_]+\s+)?$")  # "40 degrees |Celsius", "5 |Kelvin"
 _NON_WORD_RE = re.compile(r"[\W_]+")
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -555,6 +556,8 @@ def _proper_nouns(
             words = words[:-1]
         if words and (words[0].folded in STOP_WORDS) and len(words) == 1:
             words = []  # a lone "First" or "Great" is no name
+        if words and _UNIT_NAME_RE.search(text[: words[0].start]):
+            words = []  # part of a unit: "40 degrees Celsius"
         if words:
             start, end = words[0].start, words[-1].end
             surface = text[start:end]

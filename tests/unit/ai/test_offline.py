@@ -7,6 +7,7 @@ blank gives a sentence of the source, while no distractor does.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -31,6 +32,7 @@ from quizplatform.ai.offline_text import TermKind, analyse_text, split_sentences
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ai"
 PAGES = ("solar_system", "french_revolution", "photosynthesis")
+NAME_AND_NUMBER_PAGES = ("solar_system", "french_revolution")  # every type 4 times or more
 ALL_TYPES = sorted(SUPPORTED_TYPES)
 BLANK = "_____"
 BANNED_OPTIONS = {"all of the above", "none of the above", "both", "neither"}
@@ -297,7 +299,7 @@ def test_keys_are_right_whatever_the_seed_and_difficulty(page: str, seed: int) -
         check_draft(items, source)
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", NAME_AND_NUMBER_PAGES)
 def test_types_are_mixed_evenly(page: str) -> None:
     items = draft_from_text(fixture(page), 10, ALL_TYPES, seed=3)
     counts = Counter(item["type"] for item in items)
@@ -305,12 +307,32 @@ def test_types_are_mixed_evenly(page: str) -> None:
     assert max(counts.values()) - min(counts.values()) <= 1, counts
 
 
+def test_a_type_that_runs_short_leaves_its_share_to_the_others() -> None:
+    # The photosynthesis page is mostly common words, which are not swapped into false
+    # statements unless the text shows them in a similar place: few multiple choice items.
+    # Types take turns; one that runs out drops out of the turns and never comes back.
+    items = draft_from_text(fixture("photosynthesis"), 20, ALL_TYPES, seed=3)
+    kinds = [item["type"] for item in items]
+    assert len(items) == 20
+    rounds: list[list[str]] = [[]]
+    for kind in kinds:
+        if kind in rounds[-1]:
+            rounds.append([])
+        rounds[-1].append(kind)
+    assert sorted(rounds[0]) == ALL_TYPES
+    for earlier, later in itertools.pairwise(rounds):
+        assert set(later) <= set(earlier), rounds
+    assert Counter(kinds)["multiple_choice"] < 4, "the share it could not take went elsewhere"
+
+
 @pytest.mark.parametrize("page", PAGES)
 @pytest.mark.parametrize("kind", ALL_TYPES)
 def test_only_the_requested_type(page: str, kind: str) -> None:
     source = fixture(page)
     items = draft_from_text(source, 4, [kind], seed=1)
-    assert len(items) == 4
+    assert 1 <= len(items) <= 4
+    if page in NAME_AND_NUMBER_PAGES:
+        assert len(items) == 4
     check_draft(items, source, {kind})
 
 
@@ -331,14 +353,33 @@ def test_a_sentence_serves_two_items_at_most(page: str) -> None:
     for item in items:
         if item["type"] == "multiple_choice":
             uses.update(
-                s
-                for s in split_into_sentences(source)
-                if any(norm(s) == norm(o) or one_term_swaps(o, s) for o in item["options"])
+                sentence
+                for sentence in split_into_sentences(source)
+                if any(rests_on(option, sentence) for option in item["options"])
             )
         else:
             uses[collapse(item["source_quote"])] += 1
     assert 30 <= len(items) < 50
     assert max(uses.values()) <= 2, uses.most_common(3)
+
+
+def rests_on(statement: str, sentence: str) -> bool:
+    """``statement`` is ``sentence`` (maybe without a few leading words), or that with one
+    term of at most six words changed in the middle."""
+    said = norm(statement).split()
+    for trim in range(4):
+        words = norm(sentence).split()[trim:]
+        prefix = 0
+        while prefix < min(len(said), len(words)) and said[prefix] == words[prefix]:
+            prefix += 1
+        suffix = 0
+        while (
+            suffix < min(len(said), len(words)) - prefix and said[-1 - suffix] == words[-1 - suffix]
+        ):
+            suffix += 1
+        if len(words) - prefix - suffix <= 6 and len(said) - prefix - suffix <= 6:
+            return True
+    return False
 
 
 def split_into_sentences(text: str) -> list[str]:
@@ -350,8 +391,16 @@ def split_into_sentences(text: str) -> list[str]:
 def test_true_and_false_statements_are_balanced(page: str) -> None:
     items = draft_from_text(fixture(page), 10, ["true_false"], seed=2)
     answers = Counter(item["true_false_answer"] for item in items)
-    assert len(items) == 10
+    assert len(items) == 10 or page not in NAME_AND_NUMBER_PAGES
+    assert answers[True] and answers[False]
     assert abs(answers[True] - answers[False]) <= 2, answers
+
+
+def test_true_false_stops_rather_than_tilting_to_true() -> None:
+    # No swap of this text reads well as a false statement (its terms are common words
+    # never seen in a similar place), so true/false items stop after two true ones.
+    items = draft_from_text(fixture("no_numbers"), 10, ["true_false"], seed=2)
+    assert [item["true_false_answer"] for item in items] == [True, True]
 
 
 def test_multiple_choice_has_true_and_false_statements() -> None:
