@@ -43,6 +43,7 @@ class Call:
     api_key: str | None
     plan: dict[str, int]
     prompt: str
+    body: dict[str, Any] = field(default_factory=dict)
     at: float = field(default_factory=time.time)
 
 
@@ -263,7 +264,7 @@ def _handler_for(fake: FakeAIServer) -> type[BaseHTTPRequestHandler]:
                 if gemini
                 else self.headers.get("authorization", "").removeprefix("Bearer ")
             )
-            fake._record(Call(self.path, mode, key, _plan(prompt), prompt))
+            fake._record(Call(self.path, mode, key, _plan(prompt), prompt, request))
             if gemini and fake.api_key and key != fake.api_key:
                 mode = "bad_key"
             self._answer(mode, behaviour, prompt, gemini)
