@@ -21,20 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import FormData
 
-from quizplatform.api.v1.schemas import (
-    DescriptionIn,
-    EssayIn,
-    MatchingIn,
-    MultipleChoiceIn,
-    NumericIn,
-    OrderingIn,
-    ShortAnswerIn,
-    SingleChoiceIn,
-    TrueFalseIn,
-)
+from quizplatform.api.v1.schemas import QuestionIn
 from quizplatform.domain.questions import Question, QuestionType
 from quizplatform.services.errors import Invalid
 from quizplatform.web.forms import FormErrors, text_field
@@ -59,17 +49,9 @@ TYPE_LABELS = {
     T.DESCRIPTION: "Description (text between questions)",
 }
 
-_MODELS: dict[QuestionType, type[BaseModel]] = {
-    T.SINGLE_CHOICE: SingleChoiceIn,
-    T.MULTIPLE_CHOICE: MultipleChoiceIn,
-    T.TRUE_FALSE: TrueFalseIn,
-    T.SHORT_ANSWER: ShortAnswerIn,
-    T.NUMERIC: NumericIn,
-    T.MATCHING: MatchingIn,
-    T.ORDERING: OrderingIn,
-    T.ESSAY: EssayIn,
-    T.DESCRIPTION: DescriptionIn,
-}
+# The API's own request model of a question (a union on "type"); immutable, so one per
+# process is safe.
+_QUESTION_IN: TypeAdapter[QuestionIn] = TypeAdapter(QuestionIn)
 
 
 @dataclass(frozen=True)
@@ -94,8 +76,12 @@ ROWS: dict[QuestionType, RowSpec] = {
 }
 # The number fields of answer rows, as their labels call them in messages.
 _NUMERIC_ROW_FIELDS = {"weight": "the credit", "value": "the value", "tolerance": "the margin"}
-# Where a domain problem's field is shown when the form has no field of that name.
+# Where a problem with the answer rows as a whole is shown (their fieldset).
 _GROUP_FIELD = "rows"
+# Fields named as in the request models.
+_PLAIN_FIELDS = frozenset(
+    {"prompt", "points", "title", "feedback", "tags", "answer", "right_feedback", "wrong_feedback"}
+)
 
 
 def question_type(value: str) -> QuestionType | None:
@@ -287,13 +273,13 @@ class QuestionForm:
         if errors:
             return None, errors
         try:
-            model = _MODELS[self.type].model_validate(body)
+            model = _QUESTION_IN.validate_python(body)
         except ValidationError as exc:
             for problem in exc.errors():
-                errors.add(self._field_for(problem["loc"], kept), friendly_message(problem))
+                loc = problem["loc"][1:]  # the first part names the union's member (the type)
+                errors.add(self._field_for(loc, kept), friendly_message(problem))
             return None, errors
-        question: Question = model.to_domain()  # type: ignore[attr-defined]
-        return question, errors
+        return model.to_domain(), errors
 
     def _body(self, question_id: str | None, kept: list[int], errors: FormErrors) -> dict[str, Any]:
         points = _parse_number(self.points, "points", errors, "the points")
@@ -350,22 +336,18 @@ class QuestionForm:
         return out
 
     def _field_for(self, loc: Sequence[int | str], kept: list[int]) -> str | None:
-        """The form field a request model's error ``loc`` points at."""
-        spec = self.spec
+        """The form field a request model's error ``loc`` points at (None: the summary)."""
         if not loc:
             return None
-        head = str(loc[0])
+        head, spec = str(loc[0]), self.spec
         if spec is not None and head == spec.group:
+            # ("options", 2, "text"): the third kept row's text field, else the whole group
             if len(loc) >= 3 and isinstance(loc[1], int) and loc[1] < len(kept):
                 key = str(loc[2])
                 if key in spec.fields:
                     return f"row-{kept[loc[1]]}-{key}"
             return _GROUP_FIELD
-        if head in ("prompt", "points", "title", "feedback", "tags", "answer"):
-            return head
-        if head in ("right_feedback", "wrong_feedback"):
-            return head
-        return None
+        return head if head in _PLAIN_FIELDS else None
 
 
 def service_errors(exc: Invalid, index: int) -> FormErrors:

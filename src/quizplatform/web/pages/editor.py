@@ -40,6 +40,7 @@ PROMPT_EXCERPT = 140
 
 
 def editor_url(quiz_id: str, notice: str | None = None, anchor: str | None = None) -> str:
+    """The editor of ``quiz_id``, with a ``?notice=`` and a ``#fragment`` if given."""
     url = f"/teach/quizzes/{quiz_id}"
     if notice:
         url += f"?notice={notice}"
