@@ -19,6 +19,7 @@ from quizplatform.api.app import create_app
 from quizplatform.db import models
 from quizplatform.domain.questions import validate_question
 from quizplatform.services.container import Services
+from quizplatform.services.jobs import LeaseLost
 from tests.api.helpers import Api, User
 from tests.conftest import BACKENDS, SESSION_TAG, backend_settings, make_settings, reset
 from tests.fakes.ai_server import FakeAIServer
@@ -377,3 +378,47 @@ async def test_a_job_queued_before_a_restart_is_run_by_a_new_process(make_api: A
     assert not await api.services.jobs.run_once()  # done once, nothing left
     job = (await api.http.get(f"/api/v1/jobs/{job_id}", headers=teacher.headers)).json()
     assert job["status"] == "succeeded" and job["attempts"] == 1
+
+
+async def test_a_worker_whose_lease_was_taken_over_cannot_complete_the_job(
+    make_api: Any,
+) -> None:
+    api: AIApi = await make_api(ai_job_lease_seconds=30)
+    teacher = await api.user("teacher")
+    r = await api.http.post("/api/v1/ai/quizzes", json={"topic": "x"}, headers=teacher.headers)
+    job_id = r.json()["job_id"]
+    queue = api.services.ai.queue
+    stale = await queue.claim("worker-a")
+    assert stale is not None and stale.job_id == job_id
+    assert await queue.claim("worker-b") is None  # leased: nobody else may take it
+    async with api.services.db.session() as session:  # worker-a stalls past its lease
+        row = await session.get(models.AIJob, job_id)
+        assert row is not None
+        row.lease_expires_at = row.created_at
+    fresh = await queue.claim("worker-b")
+    assert fresh is not None and fresh.takeover and fresh.claims == 2
+    await api.services.ai.run_job(fresh)
+    assert not await queue.renew(stale)  # worker-a's renewals now fail...
+    with pytest.raises(LeaseLost):  # ...and so does its finished result
+        await api.services.ai.run_job(stale)
+    assert await api.quiz_count(teacher) == 1
+    done = (await api.http.get(f"/api/v1/jobs/{job_id}", headers=teacher.headers)).json()
+    assert (done["status"], done["worker"], done["attempts"]) == ("succeeded", "worker-b", 2)
+
+
+async def test_a_job_that_keeps_killing_its_workers_is_given_up(make_api: Any) -> None:
+    api: AIApi = await make_api(ai_job_max_claims=2)
+    teacher = await api.user("teacher")
+    r = await api.http.post("/api/v1/ai/quizzes", json={"topic": "x"}, headers=teacher.headers)
+    job_id = r.json()["job_id"]
+    for _ in range(2):  # two workers die holding it
+        lease = await api.services.ai.queue.claim("doomed")
+        assert lease is not None
+        async with api.services.db.session() as session:
+            row = await session.get(models.AIJob, job_id)
+            assert row is not None
+            row.lease_expires_at = row.created_at
+    assert await api.services.jobs.run_once()
+    done = (await api.http.get(f"/api/v1/jobs/{job_id}", headers=teacher.headers)).json()
+    assert done["status"] == "failed" and "interrupted 2 times" in done["error"]
+    assert await api.quiz_count(teacher) == 0

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 import time
 from collections import deque
@@ -42,6 +43,7 @@ class Call:
     api_key: str | None
     plan: dict[str, int]
     prompt: str
+    body: dict[str, Any] = field(default_factory=dict)
     at: float = field(default_factory=time.time)
 
 
@@ -55,7 +57,7 @@ class FakeAIServer:
         self._next: deque[dict[str, Any]] = deque()
         self._lock = threading.Lock()
         self._counter = 0
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -128,6 +130,15 @@ class FakeAIServer:
                     item = _broken_item(item, n)
                 out.append(item)
         return out
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-answer (a worker killed by a drill) is not an error."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 def _good_item(kind: str, n: int) -> dict[str, Any]:
@@ -253,7 +264,7 @@ def _handler_for(fake: FakeAIServer) -> type[BaseHTTPRequestHandler]:
                 if gemini
                 else self.headers.get("authorization", "").removeprefix("Bearer ")
             )
-            fake._record(Call(self.path, mode, key, _plan(prompt), prompt))
+            fake._record(Call(self.path, mode, key, _plan(prompt), prompt, request))
             if gemini and fake.api_key and key != fake.api_key:
                 mode = "bad_key"
             self._answer(mode, behaviour, prompt, gemini)

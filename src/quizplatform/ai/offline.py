@@ -2,13 +2,18 @@
 
 It is the embedded default and the last fallback when a real AI provider is down, so it
 prefers writing fewer questions to writing wrong ones. Every item is a "draft item" dict,
-the shape all providers return (see ``SUPPORTED_TYPES`` and the field notes in
-``_TextDrafter``).
+the shape all providers return: ``type`` (one of ``SUPPORTED_TYPES``), ``prompt``,
+``explanation``, and by type ``options`` + ``correct_options``, ``true_false_answer``,
+``accepted_answers`` or ``numeric_answer`` + ``numeric_tolerance``. Items drafted from a
+text also carry ``source_quote``: the sentence they rest on, as it stands in the text
+(white space collapsed, a list bullet removed). Cloze prompts mark the blank with
+``MISSING_WORD_BLANK`` ("_____").
 
 From a text (``draft_from_text``)
     ``offline_text.analyse_text`` splits the text into sentences and finds their key terms,
     each of a *kind*: a year, a number (with its unit word), a proper noun phrase or a
-    content term (a salient lower-case word or recurring pair). Then:
+    content term (a salient lower-case word or two-word compound). A term only ever
+    stands in for another of its kind. Then:
 
     * short answer and numeric: a sentence with one key term blanked out (cloze);
     * single choice: the same cloze with the key and three distractors of the key's kind
@@ -36,7 +41,6 @@ Results are deterministic for a given seed.
 
 from __future__ import annotations
 
-import math
 import random
 import re
 from collections import Counter, defaultdict
@@ -49,6 +53,7 @@ from quizplatform.ai.offline_text import (
     MAX_SENTENCE_WORDS,
     MIN_SENTENCE_WORDS,
     NUMERIC_KINDS,
+    STOP_WORDS,
     Occurrence,
     Sentence,
     TermInfo,
@@ -76,9 +81,12 @@ BLANK = MISSING_WORD_BLANK
 BANNED_OPTIONS = frozenset({"all of the above", "none of the above", "both", "neither"})
 CHOICE_DISTRACTORS = 3
 MULTIPLE_CHOICE_OPTIONS = 4
+# A sentence serves at most this many items (of different types): more would give answers
+# away between the items of one quiz.
+MAX_ITEMS_PER_SENTENCE = 2
 # Only this much of a text is mined for questions; false statements are still checked
 # against all of it.
-MAX_ANALYSED_CHARACTERS = 200_000
+MAX_ANALYSED_CHARACTERS = 100_000
 
 SHORT_ANSWER_PROMPT = "Fill in the blank: "
 NUMBER_PROMPT = "Fill in the missing number: "
@@ -112,7 +120,10 @@ _SWAP_KIND_PREFERENCE = {
     TermKind.CONTENT: 0.4,
 }
 _TRUE_SHARE = {"easy": 0.65, "medium": 0.5, "hard": 0.4}
+_TRUE_FALSE_SLACK = 2  # at most this many more true than false statements, or the reverse
 _SENTENCE_JITTER = 1.0
+_MAX_SAME_KIND_TERMS = 60  # distractor and swap candidates looked at per term
+_THEMES_TRIED = 4  # themes tried per multiple choice item before a generic prompt
 
 # Sentences where another value could be true as well: lists, hedges, negations,
 # comparisons. Their terms are never swapped or given distractors.
@@ -239,17 +250,19 @@ def _type_list(types: Sequence[str]) -> str:
 
 def _nothing_drafted_message(drafter: _TextDrafter, count: int, wanted: list[str]) -> str:
     usable = len(drafter.sentences)
-    plural = "s" if count != 1 else ""
-    if usable < count:
+    if usable == 0:
         return (
-            f"the text is too short to draft {count} question{plural} from (found {usable} "
-            f"usable sentence{'s' if usable != 1 else ''} of {MIN_SENTENCE_WORDS} to "
-            f"{MAX_SENTENCE_WORDS} words); add more text or ask for fewer questions"
+            f"the text is too short to draft {count} question{'s' if count != 1 else ''} "
+            f"from (found no usable sentence of {MIN_SENTENCE_WORDS} to {MAX_SENTENCE_WORDS} "
+            "words); add more text or ask for fewer questions"
         )
+    reason = "none of them has a key term these question types can ask for"
+    if wanted == [NUMERIC]:
+        reason = "none of them has a number or a year to ask for"
     return (
         f"could not draft any {_type_list(wanted)} question from the text (found {usable} "
-        "usable sentences, but none with a key term that fits these types); add more text "
-        "or allow other question types"
+        f"usable sentence{'s' if usable != 1 else ''}, but {reason}); add more text or "
+        "allow other question types"
     )
 
 
@@ -278,29 +291,32 @@ def _round_robin(
 def _draft_from_bank(
     bank: QuestionBank, topics: list[str], count: int, wanted: list[str], rng: random.Random
 ) -> list[dict[str, Any]]:
-    pools: dict[str, list[dict[str, Any]]] = {kind: [] for kind in wanted}
-    for name in topics:  # best match first; each topic's items shuffled within it
-        by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for item in bank.items(name):
-            by_type[item["type"]].append(item)
-        for kind in wanted:
-            chosen = list(by_type[kind])
-            rng.shuffle(chosen)
-            pools[kind].extend(chosen)
+    """Items of the best-matching topic first (types mixed), then of the next ones."""
+    items: list[dict[str, Any]] = []
     seen: set[str] = set()
+    for name in topics:
+        pools: dict[str, list[dict[str, Any]]] = {kind: [] for kind in wanted}
+        for item in bank.items(name):
+            if item["type"] in pools and normalise(item["prompt"]) not in seen:
+                pools[item["type"]].append(item)
+        for pool in pools.values():
+            rng.shuffle(pool)
+        makers = {kind: _bank_maker(pools[kind], rng) for kind in wanted}
+        for item in _round_robin(makers, count - len(items), rng):
+            seen.add(normalise(item["prompt"]))
+            items.append(item)
+        if len(items) >= count:
+            break
+    return items
 
-    def maker(kind: str) -> Callable[[], dict[str, Any] | None]:
-        def next_item() -> dict[str, Any] | None:
-            while pools[kind]:
-                item = pools[kind].pop(0)
-                if normalise(item["prompt"]) not in seen:
-                    seen.add(normalise(item["prompt"]))
-                    return _shuffled_options(item, rng)
-            return None
 
-        return next_item
+def _bank_maker(
+    pool: list[dict[str, Any]], rng: random.Random
+) -> Callable[[], dict[str, Any] | None]:
+    def next_item() -> dict[str, Any] | None:
+        return _shuffled_options(pool.pop(0), rng) if pool else None
 
-    return _round_robin({kind: maker(kind) for kind in wanted}, count, rng)
+    return next_item
 
 
 def _shuffled_options(item: dict[str, Any], rng: random.Random) -> dict[str, Any]:
@@ -329,7 +345,6 @@ class _Swap:
     sentence: Sentence
     occurrence: Occurrence
     replacement: str
-    replacement_key: str
     statement: str
     score: float
 
@@ -352,6 +367,8 @@ class _TextDrafter:
         self.generic_prompts = list(MULTIPLE_CHOICE_PROMPTS)
         self._swaps: dict[int, list[_Swap]] = {}
         self._themes: list[TermInfo] | None = None
+        self._statements: list[Sentence] | None = None
+        self._terms_by_kind: dict[TermKind, list[TermInfo]] = {}
         self._blanks: list[_Blank] | None = None
 
     def maker(self, kind: str) -> Callable[[], dict[str, Any] | None]:
@@ -367,7 +384,11 @@ class _TextDrafter:
     # ----------------------------------------------------------------- bookkeeping
 
     def _fresh(self, kind: str, sentences: Sequence[Sentence]) -> bool:
-        return all(s.index not in self.used[kind] for s in sentences)
+        """No item of ``kind`` uses these sentences yet, and none is used up."""
+        return all(
+            s.index not in self.used[kind] and self.usage[s.index] < MAX_ITEMS_PER_SENTENCE
+            for s in sentences
+        )
 
     def _claim(self, kind: str, prompt: str, sentences: Sequence[Sentence]) -> bool:
         """Record an item's sentences and prompt; False when the prompt is taken."""
@@ -384,7 +405,7 @@ class _TextDrafter:
         self, kind: str, candidates: Sequence[Any], sentence_of: Callable[[Any], Sentence]
     ) -> Iterator[Any]:
         """Candidates on sentences not used for ``kind``, least used sentences first."""
-        fresh = [c for c in candidates if sentence_of(c).index not in self.used[kind]]
+        fresh = [c for c in candidates if self._fresh(kind, [sentence_of(c)])]
         fresh.sort(key=lambda c: (self.usage[sentence_of(c).index], -c.score))
         return iter(fresh)
 
@@ -515,13 +536,13 @@ class _TextDrafter:
         return None
 
     def _same_kind_terms(self, occ: Occurrence) -> list[TermInfo]:
-        infos = [
-            info
-            for (kind, key), info in self.analysis.terms.items()
-            if kind is occ.kind and key != occ.key
-        ]
-        infos.sort(key=lambda info: -info.count)
-        return infos[:60]
+        """The text's other terms of the key's kind, the most frequent (at most 60) first."""
+        if occ.kind not in self._terms_by_kind:
+            infos = [info for info in self.analysis.terms.values() if info.kind is occ.kind]
+            infos.sort(key=lambda info: -info.count)
+            self._terms_by_kind[occ.kind] = infos[: _MAX_SAME_KIND_TERMS + 1]
+        others = [info for info in self._terms_by_kind[occ.kind] if info.key != occ.key]
+        return others[:_MAX_SAME_KIND_TERMS]
 
     def _similarity(self, occ: Occurrence, other: TermInfo) -> float:
         """How close a distractor is to the key: the higher, the harder to tell apart."""
@@ -548,10 +569,17 @@ class _TextDrafter:
     # ----------------------------------------------------------------- statements
 
     def _statement_sentences(self) -> list[Sentence]:
-        return [s for s in self.sentences if _statement_eligible(s)]
+        if self._statements is None:
+            self._statements = [s for s in self.sentences if _statement_eligible(s)]
+        return self._statements
 
-    def _true_candidates(self, kind: str) -> list[Sentence]:
-        candidates = [s for s in self._statement_sentences() if self._fresh(kind, [s])]
+    def _by_freshness(self, kind: str, theme: TermInfo | None) -> list[Sentence]:
+        """Statement sentences not used for ``kind`` (about ``theme``), least used first."""
+        candidates = [
+            s
+            for s in self._statement_sentences()
+            if self._fresh(kind, [s]) and (theme is None or s.index in theme.sentences)
+        ]
         candidates.sort(key=lambda s: (self.usage[s.index], -self._quality(s)))
         return candidates
 
@@ -571,16 +599,18 @@ class _TextDrafter:
             self._swaps[s.index] = found
         return self._swaps[s.index]
 
-    def _false_candidates(self, kind: str, theme: TermInfo | None = None) -> list[_Swap]:
+    def _false_candidates(
+        self, kind: str, theme: TermInfo | None = None, limit: int = 24
+    ) -> list[_Swap]:
+        """The best swap of each fresh statement sentence, least used sentences first;
+        swaps are worked out only for as many sentences as it takes to find ``limit``."""
         candidates: list[_Swap] = []
-        for s in self._statement_sentences():
-            if not self._fresh(kind, [s]):
-                continue
-            for swap in self.swaps(s):
-                if theme is None or _keeps_theme(swap, theme):
-                    candidates.append(swap)
-                    break  # the best swap of each sentence is enough
-        candidates.sort(key=lambda w: (self.usage[w.sentence.index], -w.score))
+        for s in self._by_freshness(kind, theme):
+            best = next((w for w in self.swaps(s) if theme is None or _keeps_theme(w, theme)), None)
+            if best is not None:
+                candidates.append(best)
+            if len(candidates) >= limit:
+                break
         return candidates
 
     def _swap(
@@ -600,7 +630,7 @@ class _TextDrafter:
         if self.analysis.stated(swapped):
             return None
         score = _SWAP_KIND_PREFERENCE[occ.kind] + self._quality(s) + self._similarity(occ, info)
-        return _Swap(s, occ, replacement, info.key, swapped, score)
+        return _Swap(s, occ, replacement, swapped, score)
 
     def _compatible(self, occ: Occurrence, info: TermInfo, *, statement: bool) -> bool:
         """Whether ``info`` can stand where ``occ`` stands in the sentence's grammar."""
@@ -614,7 +644,9 @@ class _TextDrafter:
                 return False
             if key_info.adjective_like != info.adjective_like:
                 return False
-            return not statement or bool(key_info.neighbours & info.neighbours)
+            # Shown alone, a swapped word must have been seen next to one of the key's
+            # neighbouring words ("absorbs _", "green _"), not merely after "the".
+            return not statement or bool(_telling(key_info.neighbours) & _telling(info.neighbours))
         return True
 
     def _replacement_surface(self, s: Sentence, occ: Occurrence, info: TermInfo) -> str | None:
@@ -648,22 +680,28 @@ class _TextDrafter:
 
     def _may_hold_for(self, s: Sentence, occ: Occurrence, info: TermInfo, replacement: str) -> bool:
         """True when the sentence is too generic, or the text says similar things about the
-        replacement, so that the swapped sentence might be true as well."""
+        replacement, so that the swapped sentence might be true as well.
+
+        "Similar things": another sentence with the replacement shares one of the
+        sentence's informative words (those in at most 40 % of the sentences). "Jupiter is
+        a giant planet made of gas" gives no "Saturn is a giant planet made of gas" when
+        the text also says "Saturn is a giant planet with rings".
+        """
         own = {stem(w) for w in re.findall(r"\w+", occ.surface + " " + replacement)}
         context = s.stems - self.analysis.common_stems - own
         if len(context) < 2:
             return True
-        threshold = 1 if occ.kind is TermKind.CONTENT else math.ceil(len(context) / 2)
-        for index in info.sentences:
-            if index == s.index:
-                continue
-            if len(context & self.analysis.sentences[index].stems) >= threshold:
-                return True
-        return False
+        sentences = self.analysis.sentences
+        return any(context & sentences[i].stems for i in info.sentences if i != s.index)
 
     def next_true_false(self) -> dict[str, Any] | None:
+        """A true statement or a false one, keeping the two within ``_TRUE_FALSE_SLACK`` of
+        each other: when one kind runs out, true/false items stop."""
         want_true = self._want_true()
         for truth in (want_true, not want_true):
+            lead = self.true_false_count[truth] - self.true_false_count[not truth]
+            if lead >= _TRUE_FALSE_SLACK:
+                continue
             item = self._true_statement() if truth else self._false_statement()
             if item is not None:
                 self.true_false_count[truth] += 1
@@ -677,7 +715,7 @@ class _TextDrafter:
         return self.true_false_count[True] / total < _TRUE_SHARE[self.difficulty]
 
     def _true_statement(self) -> dict[str, Any] | None:
-        for s in self._true_candidates(TRUE_FALSE):
+        for s in self._by_freshness(TRUE_FALSE, None):
             prompt = TRUE_FALSE_PROMPT + _statement_text(s.text)
             if self._claim(TRUE_FALSE, prompt, [s]):
                 return {
@@ -704,16 +742,11 @@ class _TextDrafter:
         return None
 
     def next_multiple_choice(self) -> dict[str, Any] | None:
-        for theme in self._unused_themes():
+        for _, theme in zip(range(_THEMES_TRIED), self._unused_themes(), strict=False):
             item = self._multiple_choice(theme)
             if item is not None:
                 return item
-        while self.generic_prompts:
-            item = self._multiple_choice(None)
-            if item is not None:
-                return item
-            break
-        return None
+        return self._multiple_choice(None) if self.generic_prompts else None
 
     def _unused_themes(self) -> Iterator[TermInfo]:
         if self._themes is None:
@@ -730,10 +763,8 @@ class _TextDrafter:
 
     def _multiple_choice(self, theme: TermInfo | None) -> dict[str, Any] | None:
         correct_count = self.rng.choice((1, 2, 2, 3))
-        trues = self._true_candidates(MULTIPLE_CHOICE)
+        trues = self._by_freshness(MULTIPLE_CHOICE, theme)
         falses = self._false_candidates(MULTIPLE_CHOICE, theme)
-        if theme is not None:
-            trues = [s for s in trues if s.index in theme.sentences]
         for wanted_true in (correct_count, 2, 1, 3):
             picked = _pick_statements(trues, falses, wanted_true)
             if picked is not None:
@@ -744,9 +775,11 @@ class _TextDrafter:
         self, theme: TermInfo | None, trues: list[Sentence], falses: list[_Swap]
     ) -> dict[str, Any] | None:
         if theme is not None:
-            theme_name = (
-                theme.surfaces[0] if theme.kind is TermKind.PROPER else theme.surfaces[0].casefold()
-            )
+            theme_name = theme.surfaces[0]
+            if theme.kind is TermKind.CONTENT:
+                theme_name = theme_name.casefold()
+            if theme.takes_article:
+                theme_name = "the " + theme_name
             prompt = MULTIPLE_CHOICE_THEME_PROMPT.format(theme=theme_name)
         elif self.generic_prompts:
             prompt = self.generic_prompts.pop(0)
@@ -922,6 +955,11 @@ def _variants(a: str, b: str) -> bool:
     sa = " ".join(stem(w) for w in na.split())
     sb = " ".join(stem(w) for w in nb.split())
     return sa == sb or sa.startswith(sb) or sb.startswith(sa)
+
+
+def _telling(neighbours: set[str]) -> set[str]:
+    """The neighbouring words ("<green", ">absorbs") that are not function words."""
+    return {n for n in neighbours if n[1:] not in STOP_WORDS}
 
 
 def _keeps_theme(swap: _Swap, theme: TermInfo) -> bool:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -249,12 +249,14 @@ class DraftGenerator:
         report.rejected = dict(rejected)
         if len(accepted) < wanted:
             dropped = ", ".join(f"{n} {reason}" for reason, n in rejected.most_common())
+            hint = "" if provider.remote else "; give more text (or a topic) or ask for fewer"
             raise StepFailed(
                 "not_enough",
                 f"{provider.name} gave {len(accepted)} usable question(s) of the {wanted} "
                 f"asked for in {report.calls} request(s)"
                 + (f" (dropped: {dropped})" if dropped else "")
-                + (f"; last problem: {report.message}" if report.message else ""),
+                + (f"; last problem: {report.message}" if report.message else "")
+                + hint,
             )
         return accepted
 
@@ -619,25 +621,16 @@ class AIDraftService:
             )
 
     def _description(self, result: DraftResult, request: DraftRequest) -> str:
-        made = f"Drafted by {result.provider} on {utcnow():%Y-%m-%d}"
+        labels: dict[str, str] = {
+            CACHE: "reusing an earlier draft of the same request",
+            "offline": "the offline drafter (no AI service)",
+        }
+        by = labels.get(result.provider or "", f"{result.provider} ({result.model})")
+        made = f"Drafted by {by} on {utcnow():%Y-%m-%d}"
         if request.source_text:
             made += f" from {len(request.source_text):,} characters of text"
         text = made + ". Review every question before publishing."
         if result.degraded:
             primary = self.generator.chain[0]
-            text += (
-                f" The AI provider ({primary}) was unavailable, so this draft comes "
-                f"from the {result.provider} fallback."
-            )
+            text += f" The AI provider ({primary}) was unavailable, so this draft is a fallback."
         return text
-
-
-def usage_summary(rows: Sequence[models.AIUsage]) -> dict[str, int]:
-    """Characters and tokens of some usage rows (for reports and tests)."""
-    return {
-        "calls": len(rows),
-        "prompt_chars": sum(r.prompt_chars for r in rows),
-        "output_chars": sum(r.output_chars for r in rows),
-        "prompt_tokens": sum(r.prompt_tokens or 0 for r in rows),
-        "output_tokens": sum(r.output_tokens or 0 for r in rows),
-    }

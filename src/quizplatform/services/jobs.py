@@ -238,11 +238,11 @@ class JobRunner:
         await self.queue.store.subscribe(JOBS_CHANNEL, self._on_message)
         log.info("job runner started", worker=self.worker, concurrency=self.concurrency)
         while not self._stopping:
+            self._wake.clear()  # before looking: a job queued meanwhile wakes the wait
             try:
                 await self._fill()
             except Exception:  # a database hiccup must not end the runner
                 log.exception("claiming jobs failed")
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
