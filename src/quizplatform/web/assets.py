@@ -54,7 +54,7 @@ def load_asset(path: Path, name: str) -> Asset:
     encodings = {"identity": content}
     if name.endswith(_COMPRESSIBLE):
         compressed = {
-            "br": brotli.compress(content, quality=11),
+            "br": brotli.compress(content, quality=10),
             "gzip": gzip.compress(content, compresslevel=9, mtime=0),
         }
         encodings.update({k: v for k, v in compressed.items() if len(v) < len(content)})
