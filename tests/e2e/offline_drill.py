@@ -1,4 +1,5 @@
-"""Run inside a network namespace with nothing but loopback (see test_offline_drafts.py).
+"""Run inside a network namespace with nothing but loopback (see test_offline_drafts.py),
+as ``python -m tests.e2e.offline_drill WORKDIR SOURCE`` from the checkout.
 
 Proves there is no network, then does what `make run` does — `quiz db upgrade` and
 `quiz serve` with the embedded defaults (SQLite, in-process store, offline AI provider,
@@ -10,15 +11,15 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import socket
 import struct
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+
+from tests.e2e.procs import Instance, quiz, quiz_env
 
 PASSWORD = "correct-horse-battery-9"
 
@@ -46,37 +47,17 @@ def no_network() -> str:
 def main(workdir: Path, source: Path) -> None:
     loopback_up()
     unreachable = no_network()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QUIZ_")}
-    env.update(QUIZ_DATA_DIR=str(workdir / "var"), QUIZ_CONFIG_DIR=str(workdir / "no-config"))
-    cli = [sys.executable, "-m", "quizplatform.cli"]
-    subprocess.run([*cli, "db", "upgrade"], env=env, cwd=workdir, check=True, timeout=120)
-    with (workdir / "serve.log").open("w") as log:
-        server = subprocess.Popen(
-            [*cli, "serve", "--port", "18765"], env=env, cwd=workdir, stdout=log, stderr=log
-        )
+    env = quiz_env(workdir)  # no QUIZ_* of the caller's: the embedded defaults
+    quiz(["db", "upgrade"], env, workdir)
+    server = Instance(workdir, env)
     try:
-        url = "http://127.0.0.1:18765"
-        wait_ready(url, server)
-        result = draft(url, source.read_text())
+        server.wait_ready(timeout=90)
+        result = draft(server.url, source.read_text())
         result["unreachable"] = unreachable
         print(json.dumps(result))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-
-def wait_ready(url: str, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"quiz serve exited with {server.returncode}")
-        try:
-            if httpx.get(f"{url}/health/ready", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("quiz serve did not become ready")
+        server.proc.terminate()
+        server.proc.wait(timeout=30)
 
 
 def draft(url: str, text: str) -> dict[str, object]:

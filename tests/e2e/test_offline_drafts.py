@@ -15,7 +15,7 @@ from typing import Any
 
 from quizplatform.domain.drafts import normalise
 
-DRILL = Path(__file__).with_name("offline_drill.py")
+DRILL = "tests.e2e.offline_drill"
 SOURCE = Path(__file__).parents[1] / "fixtures" / "ai" / "photosynthesis.txt"
 PREFIXES = re.compile(r"^(true or false|fill in the blank|complete the sentence)[^:]*:\s*", re.I)
 
@@ -24,7 +24,7 @@ def run_without_network(tmp: Path) -> dict[str, Any]:
     unshare = shutil.which("unshare")
     assert unshare, "util-linux's unshare is needed for this drill"
     done = subprocess.run(
-        [unshare, "--net", "--map-root-user", sys.executable, str(DRILL), str(tmp), str(SOURCE)],
+        [unshare, "--net", "--map-root-user", sys.executable, "-m", DRILL, str(tmp), str(SOURCE)],
         capture_output=True,
         text=True,
         timeout=180,

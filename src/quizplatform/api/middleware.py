@@ -258,14 +258,8 @@ class RequestContextMiddleware:
             await _send_error(send, request_id, status, code, message, headers)
             return
         body = self.error_page(status, message, request_id)
-        raw = [
-            (b"content-type", b"text/html; charset=utf-8"),
-            (b"content-length", str(len(body)).encode()),
-            (b"cache-control", b"no-store"),
-        ]
-        raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-        await send({"type": "http.response.start", "status": status, "headers": raw})
-        await send({"type": "http.response.body", "body": body})
+        html = {"content-type": "text/html; charset=utf-8", "cache-control": "no-store"}
+        await _send_body(send, status, body, {**html, **(headers or {})})
 
     async def _serve_cached_quiz(
         self, scope: Scope, headers: dict[bytes, bytes], send: Send
@@ -490,7 +484,12 @@ async def _send_error(
     body = orjson.dumps(
         {"error": {"code": code, "message": message, "request_id": request_id, "details": []}}
     )
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await _send_body(send, status, body, {"content-type": "application/json", **(headers or {})})
+
+
+async def _send_body(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
+    """One complete response: ``headers`` (names in any case) plus its Content-Length."""
+    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    raw.append((b"content-length", str(len(body)).encode()))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})

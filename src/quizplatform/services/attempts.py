@@ -461,20 +461,7 @@ class AttemptService:
             )
         now = utcnow()
         return [
-            {
-                "id": attempt.id,
-                "quiz_id": attempt.quiz_id,
-                "quiz_title": title,
-                "status": "time_up"
-                if attempt.status == "in_progress" and _expired(attempt, now)
-                else attempt.status,
-                "started_at": attempt.started_at,
-                "deadline_at": attempt.deadline_at,
-                "submitted_at": attempt.submitted_at,
-                "score": attempt.score,
-                "max_score": attempt.max_score,
-                "percent": attempt.percent,
-            }
+            _attempt_summary(attempt, now, quiz_title=title, deadline_at=attempt.deadline_at)
             for attempt, title in rows
         ]
 
@@ -494,20 +481,7 @@ class AttemptService:
             )
         now = utcnow()
         return [
-            {
-                "id": attempt.id,
-                "quiz_id": attempt.quiz_id,
-                "quiz_title": title,
-                "student": name,
-                "status": "time_up"
-                if attempt.status == "in_progress" and _expired(attempt, now)
-                else attempt.status,
-                "started_at": attempt.started_at,
-                "submitted_at": attempt.submitted_at,
-                "score": attempt.score,
-                "max_score": attempt.max_score,
-                "percent": attempt.percent,
-            }
+            _attempt_summary(attempt, now, quiz_title=title, student=name)
             for attempt, title, name in rows
         ]
 
@@ -698,6 +672,25 @@ class AttemptService:
 
 class _LostRace(Exception):
     """Another submit closed the attempt first; roll back and let it win."""
+
+
+def _attempt_summary(attempt: models.Attempt, now: datetime, **extra: Any) -> dict[str, Any]:
+    """An attempt as the dashboards list it; ``status`` is ``time_up`` for one still in
+    progress past its deadline (opening it submits it, as any access does)."""
+    status = attempt.status
+    if status == "in_progress" and _expired(attempt, now):
+        status = "time_up"
+    return {
+        "id": attempt.id,
+        "quiz_id": attempt.quiz_id,
+        "status": status,
+        "started_at": attempt.started_at,
+        "submitted_at": attempt.submitted_at,
+        "score": attempt.score,
+        "max_score": attempt.max_score,
+        "percent": attempt.percent,
+        **extra,
+    }
 
 
 def _past(deadline: datetime | None, now: datetime) -> bool:
