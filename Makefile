@@ -5,6 +5,10 @@ UV := python3 -m uv
 VENV := .venv
 PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
+# The suite runs on TEST_WORKERS pytest-xdist workers (each with its own database and Redis
+# prefix); the stack drills measure recovery times, so they run afterwards, alone.
+TEST_WORKERS ?= 2
+STACK_DRILLS := tests/e2e/test_stack_drills.py
 
 .PHONY: help install run test lint typecheck pytest bench bench-stack services clean
 
@@ -26,13 +30,16 @@ lint: install ## ruff and mypy
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
 
-test: install ## Install what the tests need, then lint, type-check and run the whole suite
+test: install ## Install what the tests need, lint, type-check, run the suite (PYTEST_ARGS=... runs just those)
 	scripts/system-deps.sh
 	$(MAKE) --no-print-directory lint
 	@set -euo pipefail; \
 	eval "$$(scripts/test-services.sh)"; \
 	export QUIZ_TEST_DATABASE_URL QUIZ_TEST_REDIS_URL; \
-	$(PY) -m pytest $(PYTEST_ARGS)
+	if [ -n "$(PYTEST_ARGS)" ]; then $(PY) -m pytest $(PYTEST_ARGS); else \
+	  $(PY) -m pytest -n $(TEST_WORKERS) --ignore=$(STACK_DRILLS) tests; \
+	  $(PY) -m pytest $(STACK_DRILLS); \
+	fi
 
 services: ## Make sure PostgreSQL and Redis answer for the tests (starts throwaway ones)
 	@scripts/test-services.sh
