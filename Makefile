@@ -9,6 +9,11 @@ export UV_PYTHON_DOWNLOADS := never
 # prefix); the stack drills measure recovery times, so they run afterwards, alone.
 TEST_WORKERS ?= 2
 STACK_DRILLS := tests/e2e/test_stack_drills.py
+ifeq ($(strip $(PYTEST_ARGS)),)
+PYTEST_RUN = $(PY) -m pytest -n $(TEST_WORKERS) --ignore=$(STACK_DRILLS) tests; $(PY) -m pytest $(STACK_DRILLS)
+else
+PYTEST_RUN = $(PY) -m pytest $(PYTEST_ARGS)
+endif
 
 .PHONY: help install run test lint typecheck pytest bench bench-stack services clean
 
@@ -36,10 +41,7 @@ test: install ## Install what the tests need, lint, type-check, run the suite (P
 	@set -euo pipefail; \
 	eval "$$(scripts/test-services.sh)"; \
 	export QUIZ_TEST_DATABASE_URL QUIZ_TEST_REDIS_URL; \
-	if [ -n "$(PYTEST_ARGS)" ]; then $(PY) -m pytest $(PYTEST_ARGS); else \
-	  $(PY) -m pytest -n $(TEST_WORKERS) --ignore=$(STACK_DRILLS) tests; \
-	  $(PY) -m pytest $(STACK_DRILLS); \
-	fi
+	$(PYTEST_RUN)
 
 services: ## Make sure PostgreSQL and Redis answer for the tests (starts throwaway ones)
 	@scripts/test-services.sh
