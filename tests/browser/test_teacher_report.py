@@ -75,3 +75,55 @@ async def test_the_teacher_report_page(browser: Browser, server: str, seed: Seed
         assert not page.problems, page.problems
     finally:
         await context.close()
+
+
+def _submit_essay(base: str, token: str, quiz: dict[str, Any], text: str) -> dict[str, Any]:
+    """One student's submitted attempt on a quiz of one essay."""
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+        attempt: dict[str, Any] = client.post(f"/api/v1/quizzes/{quiz['id']}/attempts").json()
+        path = f"/api/v1/attempts/{attempt['id']}/responses/{quiz['questions'][0]['id']}"
+        assert client.put(path, json={"text": text}).is_success
+        assert client.post(f"/api/v1/attempts/{attempt['id']}/submit").is_success
+    return attempt
+
+
+async def test_the_teacher_grades_an_essay_with_the_keyboard(
+    browser: Browser, server: str, seed: Seeder
+) -> None:
+    teacher = seed.account("teacher", name="Tess Teacher")
+    essay = {"type": "essay", "prompt": "Why is the sky blue?", "points": 4}
+    quiz = seed.quiz(teacher, {"title": "Essay week", "questions": [essay]})
+    student = seed.account("student", name="Eve Essayist")
+    attempt = _submit_essay(server, student["token"], quiz, "Light scatters.\nBlue the most.")
+
+    context = await browser.new_context(viewport={"width": 375, "height": 800})
+    await context.add_cookies([{"name": SESSION_COOKIE, "value": teacher["token"], "url": server}])
+    page = BrowserPage(await context.new_page(), server)
+    try:
+        await page.visit(f"/quizzes/{quiz['id']}/report")
+        to_grade = page.page.get_by_role("table", name="Submitted attempts with essay answers")
+        await to_grade.get_by_role("link", name="Eve Essayist").click()
+        await page.page.wait_for_url(f"**/attempts/{attempt['id']}/result")
+        await page.check()
+        await page.no_horizontal_scroll()
+        field = page.page.get_by_label("Grade for question 1 (0 to 4 points)")
+        await field.focus()
+        await page.page.keyboard.type("9")
+        await page.page.keyboard.press("Enter")
+        await expect(page.page.get_by_role("alert")).to_contain_text("between 0 and 4")
+        await expect(field).to_have_attribute("aria-invalid", "true")
+        await page.check()
+        await field.fill("")
+        await page.page.keyboard.type("3")
+        await page.page.keyboard.press("Enter")
+        await expect(page.page.get_by_role("status")).to_contain_text("The grade is saved")
+        await expect(page.page.locator(".score")).to_contain_text("75 %")
+        await page.check()
+        await page.visit(f"/quizzes/{quiz['id']}/report")
+        await expect(
+            page.page.get_by_text("Every submitted essay answer is graded.")
+        ).to_be_visible()
+        assert not page.problems, page.problems
+    finally:
+        await context.close()

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, NoReturn, cast
 
 import orjson
-from sqlalchemy import JSON, String, Table, bindparam, or_, select, update
+from sqlalchemy import JSON, String, Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +22,7 @@ from quizplatform.db.engine import Database
 from quizplatform.db.kv import KeyValueStore
 from quizplatform.db.models import UTCDateTime
 from quizplatform.domain.analysis import AttemptItems, QuestionInfo, analyse
-from quizplatform.domain.questions import Question, ShowCorrectAnswers
+from quizplatform.domain.questions import Question, QuestionType, ShowCorrectAnswers
 from quizplatform.domain.scoring import (
     InvalidResponse,
     QuestionScore,
@@ -529,6 +529,47 @@ class AttemptService:
         # A grade may lower a score, which a merge cannot express: rebuild on next read.
         await self.store.delete(f"lb:{attempt.quiz_id}", f"lb:{attempt.quiz_id}:built")
         return await self.get(caller, attempt_id)
+
+    async def awaiting_grades(
+        self, caller: Principal, quiz_id: str, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """Submitted attempts on the caller's quiz with essay answers not graded yet,
+        oldest submission first (the order to grade them in): ``attempt_id``, ``student``,
+        ``submitted_at`` and ``ungraded`` (how many essays of it wait)."""
+        await self.quizzes.owned(caller, quiz_id)  # 404/403 unless the caller owns it
+        # Every version of the quiz's essays: an attempt may hold an older one.
+        essays = select(models.Question.id).where(
+            models.Question.quiz_id == quiz_id, models.Question.type == QuestionType.ESSAY.value
+        )
+        async with self.db.read_session() as session:
+            rows = await session.execute(
+                select(
+                    models.Attempt.id,
+                    models.User.display_name,
+                    models.Attempt.submitted_at,
+                    func.count(models.Response.question_id),
+                )
+                .join(models.Attempt, models.Attempt.id == models.Response.attempt_id)
+                .join(models.User, models.User.id == models.Attempt.user_id)
+                .where(
+                    models.Attempt.quiz_id == quiz_id,
+                    models.Attempt.status == "submitted",
+                    models.Response.manual_score.is_(None),
+                    models.Response.question_id.in_(essays),
+                )
+                .group_by(models.Attempt.id, models.User.display_name, models.Attempt.submitted_at)
+                .order_by(models.Attempt.submitted_at, models.Attempt.id)
+                .limit(limit)
+            )
+        return [
+            {"attempt_id": a, "student": name, "submitted_at": at, "ungraded": n}
+            for a, name, at, n in rows
+        ]
+
+    async def student_name(self, caller: Principal, attempt_id: str) -> str:
+        """The display name of the attempt's student (for its student or the quiz owner)."""
+        attempt = await self._own_attempt(caller, attempt_id)
+        return await self._display_name(attempt.user_id)
 
     # -- leaderboard ----------------------------------------------------------------------
     async def leaderboard(

@@ -33,6 +33,7 @@ NOTICES = {
     "welcome": "Your account is ready. Welcome!",
     "submitted": "Your answers have been submitted.",
     "time_up": "Time was up, so your saved answers were submitted automatically.",
+    "graded": "The grade is saved and the attempt's score updated.",
 }
 
 

@@ -205,12 +205,27 @@ async def submit(attempt_id: str, request: Request, user: CurrentUser, web: Web)
 
 @router.get("/attempts/{attempt_id}/result")
 async def result(attempt_id: str, request: Request, user: CurrentUser, web: Web) -> Response:
+    return await _result_page(request, web, user, attempt_id)
+
+
+async def _result_page(
+    request: Request,
+    web: WebState,
+    user: Principal,
+    attempt_id: str,
+    *,
+    grade_errors: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    """The result and review; for the quiz's owner (or an admin) also a grade form on
+    each essay, showing ``grade_errors`` (question id -> message) beside its field."""
     attempt = await web.services.attempts.get(user, attempt_id)
     if attempt["status"] != "submitted":
         return see_other(request, f"/attempts/{attempt_id}")
     snap = await web.services.quizzes.snapshot(attempt["quiz_id"])
     if snap is None:
         raise NotFound("quiz not found")
+    is_student = attempt["user_id"] == user.user_id
     results = {r["question_id"]: r for r in attempt["results"]}
     numbered = _numbered(attempt)
     review = {item["question"]["id"]: item for item in attempt.get("review", [])}
@@ -222,6 +237,7 @@ async def result(attempt_id: str, request: Request, user: CurrentUser, web: Web)
         reviewed = review.get(qid)
         rows.append(
             {
+                "id": qid,
                 "number": entry["number"],
                 "prompt": entry["q"]["prompt"],
                 "result": results.get(qid),
@@ -230,14 +246,44 @@ async def result(attempt_id: str, request: Request, user: CurrentUser, web: Web)
                 else None,
                 "key": describe_key(reviewed["question"]) if reviewed else None,
                 "feedback": reviewed["question"].get("feedback") if reviewed else None,
+                "gradable": not is_student and entry["q"]["type"] == "essay",
+                "grade_error": (grade_errors or {}).get(qid),
             }
         )
     context = {
         "attempt": attempt,
         "quiz": snap,
         "rows": rows,
+        "is_student": is_student,
+        "student": "" if is_student else await web.services.attempts.student_name(user, attempt_id),
         "shows_answers": attempt.get("show_correct_answers", False),
         "rule": snap.settings.show_correct_answers.value,
         "closes_at": snap.settings.closes_at,
     }
-    return await render(request, "pages/result.html", context)
+    return await render(request, "pages/result.html", context, status=status)
+
+
+@router.post("/attempts/{attempt_id}/grades/{question_id}")
+async def grade(
+    attempt_id: str, question_id: str, request: Request, user: CurrentUser, web: Web
+) -> Response:
+    """The quiz owner's grade for one essay answer; the page comes back with the new
+    score, or with the problem beside the field (the service checks who may grade)."""
+    form = await read_form(request)
+    raw = text_field(form, "score", max_chars=40).strip()
+    problem = None
+    try:
+        # A decimal comma is how many teachers write 1,5.
+        score: object = float(raw.replace(",", "."))
+    except ValueError:
+        problem = "Enter the score as a number, such as 2 or 1.5."
+    else:
+        try:
+            await web.services.attempts.grade(user, attempt_id, question_id, score)
+        except Invalid as exc:
+            problem = _sentence(exc.message)
+    if problem is not None:
+        return await _result_page(
+            request, web, user, attempt_id, grade_errors={question_id: problem}, status=422
+        )
+    return see_other(request, _result_url(attempt_id, "graded") + f"#q-{question_id}")

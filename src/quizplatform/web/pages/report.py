@@ -1,6 +1,7 @@
 """The teacher's report on a quiz (``AttemptService.report``, as ``GET
-/quizzes/{id}/report``): the score distribution, facility and discrimination per
-question, and how often each option of a choice question was chosen. Each chart is
+/quizzes/{id}/report``): the attempts whose essays wait for a grade, the score
+distribution, facility and discrimination per question, and how often each option of a
+choice question was chosen. Each chart is
 inline SVG drawn on the server, and its numbers are also in a table (the charts' text
 alternative)."""
 
@@ -23,6 +24,7 @@ from quizplatform.web.session import CurrentUser, Web
 
 router = page_router()
 PROMPT_EXCERPT = 90
+TO_GRADE_SHOWN = 50
 CHOICE_TYPES = (QuestionType.SINGLE_CHOICE, QuestionType.MULTIPLE_CHOICE)
 
 
@@ -30,7 +32,16 @@ CHOICE_TYPES = (QuestionType.SINGLE_CHOICE, QuestionType.MULTIPLE_CHOICE)
 async def report_page(request: Request, quiz_id: str, user: CurrentUser, web: Web) -> Response:
     report = await web.services.attempts.report(user, quiz_id)  # checks ownership
     snap = await web.services.quizzes.owned(user, quiz_id)  # near-cached: no query
-    context = {"quiz": snap, **report_view(report, snap.questions)}
+    has_essays = any(q.type is QuestionType.ESSAY for q in snap.questions)
+    context = {
+        "quiz": snap,
+        **report_view(report, snap.questions),
+        # None: nothing in this quiz is graded by hand (the section is left out).
+        "to_grade": await web.services.attempts.awaiting_grades(user, quiz_id, TO_GRADE_SHOWN)
+        if has_essays
+        else None,
+        "to_grade_shown": TO_GRADE_SHOWN,
+    }
     return await render_teacher_page(request, "pages/teacher/report.html", context)
 
 
