@@ -1,9 +1,8 @@
 """The teacher's report on a quiz (``AttemptService.report``, as ``GET
 /quizzes/{id}/report``): the attempts whose essays wait for a grade, the score
 distribution, facility and discrimination per question, and how often each option of a
-choice question was chosen. Each chart is
-inline SVG drawn on the server, and its numbers are also in a table (the charts' text
-alternative)."""
+choice question was chosen. Each chart is inline SVG drawn on the server, and its
+numbers are also in a table (the charts' text alternative)."""
 
 from __future__ import annotations
 
