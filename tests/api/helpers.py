@@ -63,3 +63,22 @@ class Api:
             assert r.status_code == 200, r.text
             quiz = r.json()
         return quiz
+
+    async def submitted_attempt(
+        self, student: User, quiz_id: str, answers: dict[str, dict[str, Any]]
+    ) -> str:
+        """Start an attempt as ``student``, save ``answers`` (question id -> response
+        body), submit it, and return its id."""
+        r = await self.http.post(f"/api/v1/quizzes/{quiz_id}/attempts", headers=student.headers)
+        assert r.status_code in (200, 201), r.text
+        attempt: str = r.json()["id"]
+        for question_id, body in answers.items():
+            r = await self.http.put(
+                f"/api/v1/attempts/{attempt}/responses/{question_id}",
+                json=body,
+                headers=student.headers,
+            )
+            assert r.status_code == 200, r.text
+        r = await self.http.post(f"/api/v1/attempts/{attempt}/submit", headers=student.headers)
+        assert r.status_code == 200, r.text
+        return attempt

@@ -31,17 +31,8 @@ async def _submitted_essay(web: WebClient) -> tuple[Api, User, dict[str, Any], s
     quiz = await api.quiz(owner, QUIZ)
     true_false, essay = quiz["questions"]
     student = await api.user("student", name="Sam Student")
-    r = await api.http.post(f"/api/v1/quizzes/{quiz['id']}/attempts", headers=student.headers)
-    attempt = r.json()["id"]
-    for question_id, body in ((true_false["id"], {"value": True}), (essay["id"], {"text": ESSAY})):
-        r = await api.http.put(
-            f"/api/v1/attempts/{attempt}/responses/{question_id}",
-            json=body,
-            headers=student.headers,
-        )
-        assert r.status_code == 200, r.text
-    r = await api.http.post(f"/api/v1/attempts/{attempt}/submit", headers=student.headers)
-    assert r.status_code == 200, r.text
+    answers = {true_false["id"]: {"value": True}, essay["id"]: {"text": ESSAY}}
+    attempt = await api.submitted_attempt(student, quiz["id"], answers)
     return api, student, quiz, attempt
 
 
@@ -106,6 +97,21 @@ async def test_the_teacher_grades_an_essay_from_the_report(web: WebClient) -> No
     mine = await web.http.get(f"/attempts/{attempt}/result")
     assert "Your result" in mine.text and "83.3 %" in mine.text
     assert "grade-form" not in mine.text and "Waiting for your teacher" not in mine.text
+
+
+async def test_the_attempts_to_grade_are_listed_oldest_first(web: WebClient) -> None:
+    api, _, quiz, first = await _submitted_essay(web)
+    essay_id = quiz["questions"][1]["id"]
+    later = []
+    for _ in range(2):
+        student = await api.user("student")
+        later.append(await api.submitted_attempt(student, quiz["id"], {essay_id: {"text": "x"}}))
+    page = await web.http.get(f"/quizzes/{quiz['id']}/report")
+    assert [a for a, _ in _to_grade(page.text)] == [first, *later]
+    r = await _post_grade(web, later[0], essay_id, "1")
+    assert r.status_code == 303, r.text
+    page = await web.http.get(f"/quizzes/{quiz['id']}/report")
+    assert [a for a, _ in _to_grade(page.text)] == [first, later[1]]
 
 
 async def test_a_bad_grade_is_shown_beside_its_field(web: WebClient) -> None:

@@ -40,20 +40,11 @@ async def _quiz_with_attempts(web: WebClient) -> tuple[Api, User, dict[str, Any]
     option_ids = {o["text"]: o["id"] for o in single["options"]}
     for choice, value in ANSWERS:
         student = await api.user("student")
-        r = await api.http.post(f"/api/v1/quizzes/{quiz['id']}/attempts", headers=student.headers)
-        attempt = r.json()["id"]
-        for question_id, body in (
-            (single["id"], {"option_id": option_ids[choice]}),
-            (true_false["id"], {"value": value}),
-        ):
-            r = await api.http.put(
-                f"/api/v1/attempts/{attempt}/responses/{question_id}",
-                json=body,
-                headers=student.headers,
-            )
-            assert r.status_code == 200, r.text
-        r = await api.http.post(f"/api/v1/attempts/{attempt}/submit", headers=student.headers)
-        assert r.status_code == 200, r.text
+        answers = {
+            single["id"]: {"option_id": option_ids[choice]},
+            true_false["id"]: {"value": value},
+        }
+        await api.submitted_attempt(student, quiz["id"], answers)
     return api, owner, quiz
 
 

@@ -601,7 +601,7 @@ class AttemptService:
         key = f"lb:{attempt.quiz_id}"
         if not await self.store.exists(f"{key}:built"):
             return  # the next read rebuilds from the database, this attempt included
-        name = display_name or await self._display_name(attempt.user_id)
+        name = display_name or await self.display_name(attempt.user_id)
         await self.store.ranked_put(key, attempt.user_id, *_rank_entry(attempt, name))
 
     async def _rebuild_leaderboard(self, quiz_id: str) -> None:
@@ -619,7 +619,8 @@ class AttemptService:
             for attempt, name in rows:
                 await self.store.ranked_put(key, attempt.user_id, *_rank_entry(attempt, name))
 
-    async def _display_name(self, user_id: str) -> str:
+    async def display_name(self, user_id: str) -> str:
+        """A user's display name ("?" if gone). Not secret: leaderboards show it."""
         async with self.db.read_session() as session:
             name = await session.scalar(
                 select(models.User.display_name).where(models.User.id == user_id)

@@ -255,7 +255,10 @@ async def _result_page(
         "quiz": snap,
         "rows": rows,
         "is_student": is_student,
-        "student": "" if is_student else await web.services.attempts.student_name(user, attempt_id),
+        # ``get`` above has checked that the caller may read this attempt.
+        "student": ""
+        if is_student
+        else await web.services.attempts.display_name(attempt["user_id"]),
         "shows_answers": attempt.get("show_correct_answers", False),
         "rule": snap.settings.show_correct_answers.value,
         "closes_at": snap.settings.closes_at,
