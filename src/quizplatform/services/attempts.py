@@ -566,11 +566,6 @@ class AttemptService:
             for a, name, at, n in rows
         ]
 
-    async def student_name(self, caller: Principal, attempt_id: str) -> str:
-        """The display name of the attempt's student (for its student or the quiz owner)."""
-        attempt = await self._own_attempt(caller, attempt_id)
-        return await self._display_name(attempt.user_id)
-
     # -- leaderboard ----------------------------------------------------------------------
     async def leaderboard(
         self, caller: Principal | None, quiz_id: str, limit: int, *, mark_caller: bool = False
