@@ -143,12 +143,19 @@ def up(
 def down(
     directory: DirOption = DEFAULT_DIR,
     purge: Annotated[
-        bool, typer.Option(help="Also delete the databases (the cluster data directory).")
+        bool,
+        typer.Option(
+            help="Also delete the data: the database members, etcd, Redis and the backup "
+            "repository (see --keep-backups)."
+        ),
+    ] = False,
+    keep_backups: Annotated[
+        bool, typer.Option(help="With --purge: keep the backup repository.")
     ] = False,
 ) -> None:
-    """Stop exactly what `stack up` started (by PID), in reverse order, gracefully."""
-    import shutil
+    """Stop exactly what `stack up` started (by PID), in reverse order, gracefully.
 
+    Nothing is deleted unless --purge is given."""
     stack = _stack(directory)
     with console.status("stopping the stack"):
         stopped = stack.down()
@@ -157,8 +164,10 @@ def down(
     for what in stopped:
         console.print(f"stopped {what}")
     if purge:
-        shutil.rmtree(stack.config.data_root, ignore_errors=True)
-        console.print(f"deleted the database data in {stack.config.data_root}")
+        for path in stack.purge(keep_backups=keep_backups):
+            console.print(f"deleted {path}")
+        if keep_backups:
+            console.print(f"kept the backup repository {stack.backup_repository_path}")
 
 
 @stack_app.command("status")
@@ -307,6 +316,46 @@ def releases(
     console.print(table)
 
 
+def _print_database(db: dict[str, Any]) -> None:
+    read_only = db.get("read_only")
+    mode = "[red]READ-ONLY (no leader)[/red]" if read_only else "[green]read-write[/green]"
+    table = Table(
+        "member",
+        "role",
+        "state",
+        "postgres pid",
+        "patroni pid",
+        "lag bytes",
+        "timeline",
+        title=f"database: {mode}, leader {db.get('leader') or '-'}",
+    )
+    for m in db.get("members", []):
+        table.add_row(
+            str(m["name"]),
+            str(m["role"]),
+            str(m["state"]),
+            str(m["pid"] or "-"),
+            str(m["patroni_pid"] or "-"),
+            "-" if m["lag_bytes"] is None else str(m["lag_bytes"]),
+            "-" if m["timeline"] is None else str(m["timeline"]),
+        )
+    console.print(table)
+    console.print(
+        f"  writes via {db.get('write_url')}, reads via {db.get('read_url')}; "
+        f"backups in {db.get('backup_repository')}"
+    )
+    for key, label in (("last_backup", "last backup"), ("last_verify", "last verify")):
+        record = db.get(key)
+        if record:
+            verified = record.get("verified_at") or "-"
+            console.print(
+                f"  {label}: {record.get('label')} ({record.get('type')}, "
+                f"finished {record.get('finished_at')}, verified {verified})"
+            )
+        else:
+            console.print(f"  {label}: none")
+
+
 def _when(at: object) -> str:
     if not isinstance(at, int | float) or not at:
         return "-"
@@ -353,8 +402,7 @@ def _print_status(report: dict[str, Any]) -> None:
             i["pool"],
         )
     console.print(instances)
-    if report.get("replica_lag_seconds") is not None:
-        console.print(f"replica lag: {report['replica_lag_seconds']:.3f} s")
+    _print_database(report.get("database") or {})
     alerts = report.get("alerts") or []
     console.print(f"alerts firing: {len(alerts)}")
     for alert in alerts:

@@ -16,6 +16,7 @@ from quizplatform.ops.process import OpsError, run, which
 from quizplatform.ops.templates import render
 
 BACKENDS = ("app", "candidate")
+DATABASE_BACKENDS = ("pg_leader", "pg_replicas")
 CANARY_ACL = "canary.acl"  # in the run directory, beside the stats socket
 # How the runtime API says no (it answers in prose, with no status code).
 _REFUSALS = (
@@ -48,6 +49,26 @@ class ServerState:
         return self.status == "UP" or self.status.startswith("UP ")
 
 
+@dataclass(frozen=True)
+class DatabaseMember:
+    """A database member as HAProxy routes to it: PostgreSQL's port, Patroni's port."""
+
+    name: str
+    pg_port: int
+    api_port: int
+
+
+@dataclass(frozen=True)
+class DatabaseRouting:
+    """HAProxy's database frontends (write: the leader; read: the replicas)."""
+
+    write_port: int
+    read_port: int
+    members: tuple[DatabaseMember, ...]
+    check_interval_ms: int = 500
+    max_lag_bytes: int = 16 * 1024 * 1024
+
+
 def slot_name(slot: int) -> str:
     """The server name HAProxy's server-template gives slot ``slot`` (1-based)."""
     return f"app{slot}"
@@ -63,8 +84,12 @@ def render_config(
     stats_port: int,
     slots: int,
     check_interval_ms: int,
+    database: DatabaseRouting | None = None,
 ) -> None:
-    """Write haproxy.cfg from deploy/haproxy/haproxy.cfg.j2 and check it with ``haproxy -c``."""
+    """Write haproxy.cfg from deploy/haproxy/haproxy.cfg.j2 and check it with ``haproxy -c``.
+
+    With ``database``, HAProxy also routes PostgreSQL: a write frontend to the Patroni
+    leader and a read frontend to the replicas."""
     (run_dir / CANARY_ACL).touch()
     text = render(
         "haproxy/haproxy.cfg.j2",
@@ -76,6 +101,11 @@ def render_config(
         slots=slots,
         check_interval=f"{check_interval_ms}ms",
         fast_interval=f"{max(100, check_interval_ms // 4)}ms",
+        db_members=database.members if database else [],
+        pg_write_port=database.write_port if database else 0,
+        pg_read_port=database.read_port if database else 0,
+        db_check_interval=f"{database.check_interval_ms}ms" if database else "",
+        db_max_lag_bytes=database.max_lag_bytes if database else 0,
     )
     path.write_text(text)
     run([which("haproxy", "/usr/sbin"), "-c", "-q", "-f", path], what="haproxy -c")
@@ -150,13 +180,13 @@ class HaproxyRuntime:
         self.command(f"set server {backend}/{slot_name(slot)} state maint")
         self.save_state()
 
-    def servers(self) -> list[ServerState]:
-        """Every server slot of every backend, with status, weight and sessions."""
+    def servers(self, backends: tuple[str, ...] = BACKENDS) -> list[ServerState]:
+        """Every server slot of ``backends`` (the app's), with status, weight, sessions."""
         text = self.command("show stat").lstrip("# ")
         rows = csv.DictReader(io.StringIO(text))
         servers = []
         for row in rows:
-            if row.get("svname") in ("FRONTEND", "BACKEND") or row.get("pxname") not in BACKENDS:
+            if row.get("svname") in ("FRONTEND", "BACKEND") or row.get("pxname") not in backends:
                 continue
             servers.append(
                 ServerState(

@@ -1,5 +1,6 @@
 """The one-host production stack: TLS load balancer, supervised instances, PostgreSQL
-primary + replica, Redis, Prometheus + Alertmanager and the autoscaler.
+with automatic failover (Patroni + etcd, routed by HAProxy), Redis, Prometheus +
+Alertmanager and the autoscaler.
 
 ``Stack`` owns one stack directory. Its ``stack.json`` records the configuration and the
 runtime state (instances, releases); every change to it happens under ``stack.lock``,
@@ -14,6 +15,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import sys
 import time
 from collections.abc import Iterator
@@ -26,13 +28,13 @@ import psutil
 import structlog
 
 from quizplatform.ops import haproxy as lb
-from quizplatform.ops.postgres import (
-    PgCluster,
-    ensure_primary,
-    ensure_replica,
-    replica_lag_seconds,
-    stop_cluster,
+from quizplatform.ops.patroni import (
+    PatroniCluster,
+    Timing,
+    ensure_patroni,
+    wait_member_stopped,
 )
+from quizplatform.ops.postgres import stop_cluster
 from quizplatform.ops.process import OpsError, pid_alive, port_open, run, wait_for
 from quizplatform.ops.redis import RedisServer, ensure_redis, stop_redis
 from quizplatform.ops.releases import Release, ReleaseStore
@@ -57,8 +59,23 @@ class StackConfig:
     https_port: int = 8443
     http_port: int = 8080
     stats_port: int = 8404
+    # HAProxy's database frontends: writes (the Patroni leader) and reads (replicas).
     pg_port: int = 15432
     pg_replica_port: int = 15433
+    # The Patroni members: member i's PostgreSQL on pg_member_base_port + i, its REST
+    # API on patroni_base_port + i; etcd on etcd_port (peers: etcd_peer_port).
+    db_members: int = 2
+    pg_member_base_port: int = 15440
+    patroni_base_port: int = 15460
+    etcd_port: int = 12379
+    etcd_peer_port: int = 12380
+    db_check_interval_ms: int = 500
+    db_max_lag_bytes: int = 16 * 1024 * 1024
+    patroni_ttl: int = 20
+    patroni_loop_wait: int = 1
+    patroni_retry_timeout: int = 5
+    # How long a write waits for a new leader before it is answered read_only.
+    db_leader_wait_seconds: float = 10.0
     redis_port: int = 16379
     prometheus_port: int = 9090
     alertmanager_port: int = 9093
@@ -71,7 +88,8 @@ class StackConfig:
     evaluation_interval: str = "5s"
     alert_group_wait: str = "10s"
     instance_down_for: str = "30s"
-    sync_replica: bool = False
+    # Patroni's synchronous_mode: a commit is acknowledged once it is on two members.
+    sync_replica: bool = True
     cert: str | None = None
     key: str | None = None
     slack_webhook_url: str | None = None
@@ -164,20 +182,19 @@ class Stack:
         self.haproxy = lb.HaproxyRuntime(
             self.run_dir / "haproxy.sock", self.run_dir / "haproxy.state"
         )
-        root = Path(config.data_root)
-        self.primary = PgCluster(
-            "primary",
-            root / "pg-primary",
-            config.pg_port,
-            root / "sockets",
-            root / "pg-primary.log",
-        )
-        self.replica = PgCluster(
-            "replica",
-            root / "pg-replica",
-            config.pg_replica_port,
-            root / "sockets",
-            root / "pg-replica.log",
+        self.db = PatroniCluster(
+            Path(config.data_root),
+            members=config.db_members,
+            pg_base_port=config.pg_member_base_port,
+            api_base_port=config.patroni_base_port,
+            etcd_port=config.etcd_port,
+            etcd_peer_port=config.etcd_peer_port,
+            timing=Timing(
+                ttl=config.patroni_ttl,
+                loop_wait=config.patroni_loop_wait,
+                retry_timeout=config.patroni_retry_timeout,
+            ),
+            synchronous=config.sync_replica,
         )
         self.redis = RedisServer(config.redis_port, self.dir / "redis")
 
@@ -221,10 +238,13 @@ class Stack:
             sub.mkdir(parents=True, exist_ok=True)
         step("TLS certificate")
         tls = self._tls()
-        step("PostgreSQL primary")
-        ensure_primary(self.primary, sync_replica=self.config.sync_replica)
-        step("PostgreSQL replica")
-        ensure_replica(self.replica, self.primary)
+        step("supervisord")
+        self.supervisor.ensure_running()
+        step("PostgreSQL (Patroni + etcd)")
+        self._start_database()
+        step("HAProxy")
+        self._start_haproxy(tls)
+        self._wait_database_routed()
         step("Redis")
         ensure_redis(self.redis)
         self._secret_file()
@@ -237,11 +257,7 @@ class Stack:
             active = state.active_release
         step("migrations")
         self.migrate(self.releases.get(active))
-        step("supervisord")
-        self.supervisor.ensure_running()
         self._start_receiver()
-        step("HAProxy")
-        self._start_haproxy(tls)
         step("instances")
         self._restore_instances()
         wanted = max(self.config.instances, self.config.min_instances)
@@ -256,6 +272,66 @@ class Stack:
             self._start_autoscaler()
         elif self.supervisor.state("autoscaler") is not None:
             self.supervisor.remove("autoscaler")
+
+    def _start_database(self) -> None:
+        """etcd, then the Patroni members (the first one bootstraps the cluster, the
+        others join it as standbys), then the application role and database."""
+        venv = ensure_patroni()
+        self.supervisor.add(self.db.etcd_program(self.log_dir))
+        wait_for(self.db.etcd_healthy, 30, f"etcd (log: {self.log_dir / 'etcd.log'})")
+        self.db.write_configs()
+        first, *others = self.db.members
+        self.supervisor.add(self.db.member_program(first, venv, self.log_dir))
+        self.db.wait_leader(timeout=120)
+        for member in others:
+            self.supervisor.add(self.db.member_program(member, venv, self.log_dir))
+        self.db.apply_dynamic_config()
+        self.db.wait_healthy(timeout=180)
+        self.db.ensure_app_database()
+
+    def _wait_database_routed(self) -> None:
+        """Until HAProxy's write frontend routes to the leader."""
+
+        def leader_up() -> bool:
+            servers = self.haproxy.servers(lb.DATABASE_BACKENDS)
+            return any(s.backend == "pg_leader" and s.up for s in servers)
+
+        wait_for(leader_up, 30, "HAProxy to route to the database leader", interval=0.1)
+
+    def database_routing(self) -> lb.DatabaseRouting:
+        """HAProxy's database frontends and the members behind them."""
+        return lb.DatabaseRouting(
+            write_port=self.config.pg_port,
+            read_port=self.config.pg_replica_port,
+            members=tuple(
+                lb.DatabaseMember(m.name, m.pg_port, m.api_port) for m in self.db.members
+            ),
+            check_interval_ms=self.config.db_check_interval_ms,
+            max_lag_bytes=self.config.db_max_lag_bytes,
+        )
+
+    def _database_url_files(self) -> tuple[Path, Path]:
+        """The app's database URLs (they hold the password) in root-only 0600 files:
+        the write frontend and, as a JSON list, the read frontend."""
+        write_url = self.db.app_url(self.config.pg_port)
+        read_urls = json.dumps([self.db.app_url(self.config.pg_replica_port)])
+        return (
+            self._write_secret("database_url", write_url),
+            self._write_secret("database_replica_urls", read_urls),
+        )
+
+    def _write_secret(self, name: str, value: str) -> Path:
+        path = self.dir / "secrets" / name
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            if path.read_text() == value:
+                return path
+        tmp = path.with_name(f".{name}.tmp")
+        tmp.touch(mode=0o600)
+        tmp.chmod(0o600)
+        tmp.write_text(value)
+        tmp.replace(path)
+        return path
 
     def _tls(self) -> TlsFiles:
         tls_dir = self.dir / "tls"
@@ -314,6 +390,7 @@ class Stack:
             stats_port=self.config.stats_port,
             slots=self.config.slots,
             check_interval_ms=self.config.check_interval_ms,
+            database=self.database_routing(),
         )
         if before is not None and before != cfg.read_text() and self._running("haproxy"):
             # A changed configuration (ports, check interval): HAProxy's master reloads
@@ -499,7 +576,7 @@ class Stack:
     # ------------------------------------------------------------------ instances ------
     def _env(self, release: Release, instance_id: str) -> dict[str, str]:
         cfg = self.config
-        replica_urls = [self.replica.url] if self.replica.data_dir.exists() else []
+        database_url, replica_urls = self._database_url_files()
         drain = (3 * cfg.check_interval_ms) / 1000 + 1
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -507,8 +584,9 @@ class Stack:
             "QUIZ_ENV": cfg.env,
             "QUIZ_CONFIG_DIR": str(release.path / "config"),
             "QUIZ_DATA_DIR": str(self.dir / "data"),
-            "QUIZ_DATABASE_URL": self.primary.url,
-            "QUIZ_DATABASE_REPLICA_URLS": json.dumps(replica_urls),
+            "QUIZ_DATABASE_URL_FILE": str(database_url),
+            "QUIZ_DATABASE_REPLICA_URLS_FILE": str(replica_urls),
+            "QUIZ_DB_LEADER_WAIT_SECONDS": f"{cfg.db_leader_wait_seconds:g}",
             "QUIZ_REDIS_URL": self.redis.url,
             "QUIZ_SECRET_KEY_FILE": str(self._secret_file()),
             "QUIZ_PUBLIC_URL": self.url,
@@ -680,30 +758,66 @@ class Stack:
             # once, each draining gracefully, then the rest in reverse priority.
             self.supervisor.stop("autoscaler")
             self.supervisor.stop_together([i.name for i in self.read_state().instances])
+            self.supervisor.stop("worker")
+            self._stop_database_members()
         if self.supervisor.shutdown():
-            stopped.append("supervisord (autoscaler, worker, instances, monitoring, HAProxy)")
+            stopped.append(
+                "supervisord (autoscaler, worker, instances, monitoring, HAProxy, "
+                "Patroni members, etcd)"
+            )
         if stop_redis(self.redis):
             stopped.append("redis")
-        if stop_cluster(self.replica):
-            stopped.append("postgres replica")
-        if stop_cluster(self.primary):
-            stopped.append("postgres primary")
+        for member in self.db.members:
+            # Patroni stops its PostgreSQL when it stops; one it could not stop (killed
+            # meanwhile) is stopped here, by its data directory.
+            if stop_cluster(member.cluster()):
+                stopped.append(f"postgres {member.name} (left behind by Patroni)")
         return stopped
+
+    @property
+    def backup_repository_path(self) -> Path:
+        return Path(self.config.data_root) / "pgbackrest"
+
+    def purge(self, *, keep_backups: bool = False) -> list[Path]:
+        """Delete the stack's data (after ``down``): the database members, etcd, Redis
+        and, unless ``keep_backups``, the backup repository. Returns what was deleted."""
+        if self.supervisor.pid() is not None or any(m.postmaster_pid() for m in self.db.members):
+            raise OpsError("the stack is running: `quiz stack down` first")
+        root = Path(self.config.data_root)
+        doomed = [root / "postgres", root / "etcd", self.dir / "redis"]
+        if not keep_backups:
+            doomed.append(self.backup_repository_path)
+        deleted = [path for path in doomed if path.exists()]
+        for path in deleted:
+            shutil.rmtree(path)
+        with contextlib.suppress(OSError):
+            root.rmdir()  # only when nothing else is left in it
+        return deleted
+
+    def _stop_database_members(self) -> None:
+        """The standbys first, then the leader: stopping the leader first would make a
+        standby take over for the few seconds until it stops too."""
+        leader = self.db.leader()
+        ordered = sorted(self.db.members, key=lambda m: leader is not None and m == leader)
+        for member in ordered:
+            self.supervisor.stop(member.program)
+            with contextlib.suppress(OpsError):
+                wait_member_stopped(member, timeout=60)
 
     # ------------------------------------------------------------------ status ---------
     def status(self) -> dict[str, Any]:
         """Every component and instance, with health, weight, CPU, RSS, release, alerts."""
         state = self.read_state()
         components = [
-            _component("postgres-primary", self.primary.pid(), self.primary.data_dir),
-            _component("postgres-replica", self.replica.pid(), self.replica.data_dir),
             _component("redis", self.redis.pid(), None),
             _component("supervisord", self.supervisor.pid(), None),
         ]
         programs = (
-            {p["name"]: p for p in self.supervisor.all_info()} if components[3]["pid"] else {}
+            {p["name"]: p for p in self.supervisor.all_info()} if components[1]["pid"] else {}
         )
         for name in (
+            "etcd",
+            *(m.program for m in self.db.members),
             "haproxy",
             "alert-receiver",
             "prometheus",
@@ -747,7 +861,7 @@ class Stack:
             "previous_release": state.previous_release,
             "components": components,
             "instances": instances,
-            "replica_lag_seconds": _safe(lambda: replica_lag_seconds(self.replica)),
+            "database": self.database_status(programs),
             "alerts": self.current_alerts(),
             "urls": {
                 "app": self.url,
@@ -756,6 +870,43 @@ class Stack:
                 "prometheus": f"http://127.0.0.1:{self.config.prometheus_port}",
                 "alertmanager": f"http://127.0.0.1:{self.config.alertmanager_port}",
             },
+        }
+
+    def database_status(self, programs: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The data tier as ``quiz stack status --json`` shows it: the leader, every
+        member (role, state, postmaster and Patroni PIDs, lag, timeline), whether the
+        stack is read-only (no leader), and the backups."""
+        if programs is None:
+            programs = {p["name"]: p for p in self.supervisor.all_info()}
+        seen = {m.name: m for m in self.db.members_status() or []}
+        leader = next(
+            (m.name for m in seen.values() if m.role == "leader" and m.state == "running"), None
+        )
+        members = []
+        for member in self.db.members:
+            known = seen.get(member.name)
+            members.append(
+                {
+                    "name": member.name,
+                    "role": known.role if known else "replica",
+                    "state": known.state if known else "stopped",
+                    "pid": member.postmaster_pid(),
+                    "patroni_pid": (programs.get(member.program) or {}).get("pid") or None,
+                    "lag_bytes": known.lag_bytes if known else None,
+                    "timeline": known.timeline if known else None,
+                    "port": member.pg_port,
+                    "data_dir": str(member.data_dir),
+                }
+            )
+        return {
+            "leader": leader,
+            "members": members,
+            "read_only": leader is None,
+            "write_url": f"127.0.0.1:{self.config.pg_port}",
+            "read_url": f"127.0.0.1:{self.config.pg_replica_port}",
+            "backup_repository": str(Path(self.config.data_root) / "pgbackrest"),
+            "last_backup": None,
+            "last_verify": None,
         }
 
     def current_alerts(self) -> list[dict[str, Any]]:

@@ -1,7 +1,8 @@
 """supervisord: the process supervisor of the one-host stack, driven over XML-RPC.
 
-Every long-running program of the stack except the databases (instances, worker,
-HAProxy, Prometheus, Alertmanager, alert receiver, autoscaler) is a supervisord program:
+Every long-running program of the stack (etcd, the Patroni members, Redis and its
+sentinels, HAProxy, instances, worker, Prometheus, Alertmanager, alert receiver,
+autoscaler, backup scheduler) is a supervisord program:
 it restarts what crashes, and its XML-RPC interface adds, starts, stops and removes
 programs at run time. We do not write our own process manager.
 """
@@ -36,6 +37,7 @@ class Program:
     stop_wait_seconds: int = 40
     start_seconds: int = 1
     priority: int = 500
+    user: str | None = None  # supervisord (running as root) switches to this user
 
     def section(self) -> str:
         """The ``[program:name]`` text for supervisord's configuration."""
@@ -60,6 +62,8 @@ class Program:
         ]
         if env:
             lines.append(f"environment={env}")
+        if self.user:
+            lines.append(f"user={self.user}")
         return "\n".join(lines) + "\n"
 
 

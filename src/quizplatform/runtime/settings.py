@@ -445,6 +445,14 @@ class SecretFileSource(PydanticBaseSettingsSource):
         for name, info in self.settings_cls.model_fields.items():
             value, key, _ = self.get_field_value(info, name)
             if value is not None:
+                # A list or dict (e.g. the replica URLs) is JSON in the file, as in QUIZ_*.
+                if self.field_is_complex(info):
+                    try:
+                        value = self.decode_complex_value(name, info, value)
+                    except ValueError as exc:
+                        raise SettingsError(
+                            [f"{variable_for(name)}_FILE: the file does not hold JSON: {exc}"]
+                        ) from exc
                 values[key] = value
         return values
 

@@ -86,6 +86,20 @@ def test_new_settings_default_to_development_friendly_values() -> None:
 # -- sources --------------------------------------------------------------------------
 
 
+def test_a_secret_file_holds_a_list_as_json(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The stack keeps the replica URLs (with their password) in a file, not the environment.
+    urls = tmp_path / "replica_urls"
+    urls.write_text('["postgresql://quiz:pw@127.0.0.1:15433/quiz"]\n')
+    monkeypatch.setenv("QUIZ_DATABASE_REPLICA_URLS_FILE", str(urls))
+    assert Settings().database_replica_urls == ["postgresql://quiz:pw@127.0.0.1:15433/quiz"]
+
+    urls.write_text("postgresql://not-a-list\n")
+    with pytest.raises(SettingsError, match="QUIZ_DATABASE_REPLICA_URLS_FILE"):
+        Settings()
+
+
 def test_each_value_names_its_source(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     _profile(tmp_path, "staging", 'host = "127.0.0.2"\nport = 9001\ntoken_ttl_seconds = 60\n')
     secret = tmp_path / "secret"
