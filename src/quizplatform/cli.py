@@ -11,7 +11,15 @@ import typer
 from rich.console import Console
 
 from quizplatform.cli_config import config_app
-from quizplatform.cli_stack import deploy, releases, rollback, stack_app
+from quizplatform.cli_stack import (
+    db_status,
+    db_switchover,
+    db_upgrade_stack,
+    deploy,
+    releases,
+    rollback,
+    stack_app,
+)
 from quizplatform.runtime.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -23,12 +31,17 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-db_app = typer.Typer(help="Database schema migrations.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The database: schema migrations; on a stack, its members and planned switchovers.",
+    no_args_is_help=True,
+)
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(config_app, name="config")
 app.add_typer(stack_app, name="stack")
+db_app.command("switchover")(db_switchover)
+db_app.command("status")(db_status)
 app.command("deploy")(deploy)
 app.command("rollback")(rollback)
 app.command("releases")(releases)
@@ -203,10 +216,24 @@ async def _run_worker(services: Services, metrics_host: str, metrics_port: int |
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir", help="A stack directory: migrate its database with its active release."
+        ),
+    ] = None,
+) -> None:
     """Apply the schema migrations (safe to run again)."""
     from quizplatform.db.migrate import upgrade
 
+    if directory is not None:
+        if revision != "head":
+            err.print("[red]error:[/red] a stack is always migrated to head")
+            raise typer.Exit(1)
+        db_upgrade_stack(directory)
+        return
     settings = _settings()
     upgrade(settings, revision)
     console.print(f"database at {revision} ({_describe(settings)})")

@@ -316,6 +316,55 @@ def releases(
     console.print(table)
 
 
+def db_switchover(
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="The member to promote (default: the synchronous standby)."),
+    ] = None,
+    directory: DirOption = DEFAULT_DIR,
+) -> None:
+    """Planned maintenance: make another member the database leader (Patroni switchover).
+
+    The leader stops taking writes, the candidate catches up and is promoted, the old leader
+    follows it as a standby. Writes arriving meanwhile wait for the new leader (up to the
+    stack's db_leader_wait_seconds), so no request fails."""
+    stack = _stack(directory)
+    started = time.monotonic()
+    try:
+        with console.status("switching over"):
+            old, new = stack.switchover(to)
+    except OpsError as exc:
+        raise _fail(exc) from exc
+    console.print(
+        f"[green]switched over[/green] from {old} to {new} in "
+        f"{time.monotonic() - started:.1f} s; {old} follows {new} as a standby"
+    )
+
+
+def db_status(
+    directory: DirOption = DEFAULT_DIR,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """The database members (role, state, lag, timeline), the leader and the backups."""
+    report = _stack(directory).database_status()
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+    else:
+        _print_database(report)
+
+
+def db_upgrade_stack(directory: Path) -> None:
+    """``quiz db upgrade --dir``: the stack's migrations with its active release's code."""
+    stack = _stack(directory)
+    try:
+        with console.status("migrating"):
+            release = stack.releases.get(stack.read_state().active_release or "")
+            stack.migrate(release)
+    except OpsError as exc:
+        raise _fail(exc) from exc
+    console.print(f"database at head (release {release.version}, stack {stack.dir})")
+
+
 def _print_database(db: dict[str, Any]) -> None:
     read_only = db.get("read_only")
     mode = "[red]READ-ONLY (no leader)[/red]" if read_only else "[green]read-write[/green]"

@@ -102,8 +102,9 @@ def test_status_lists_components_and_ready_instances(stack: Stack) -> None:
     assert report["url"] == stack.url
     components = {c["name"]: c for c in report["components"]}  # type: ignore[attr-defined]
     for name in (
-        "postgres-primary",
-        "postgres-replica",
+        "etcd",
+        "patroni-pg1",
+        "patroni-pg2",
         "redis",
         "supervisord",
         "haproxy",
@@ -119,6 +120,13 @@ def test_status_lists_components_and_ready_instances(stack: Stack) -> None:
     for instance in instances:  # type: ignore[attr-defined]
         assert instance["ready"] and instance["weight"] == 100 and instance["pid"]
         assert {"name", "pid", "port", "ready", "weight", "release"} <= instance.keys()
+    database = report["database"]
+    assert database["leader"] in ("pg1", "pg2") and database["read_only"] is False  # type: ignore[index]
+    roles = sorted(m["role"] for m in database["members"])  # type: ignore[index]
+    assert roles == ["leader", "sync_standby"], database
+    for member in database["members"]:  # type: ignore[index]
+        assert pid_alive(member["pid"]) and pid_alive(member["patroni_pid"]), member
+        assert member["lag_bytes"] == 0 or member["role"] != "leader"
 
 
 def test_stack_up_again_is_idempotent(stack: Stack) -> None:
@@ -468,6 +476,8 @@ def test_stack_down_stops_exactly_what_it_started(stack: Stack) -> None:
     report = status_json(stack)
     pids = [c["pid"] for c in report["components"] if c["pid"]]  # type: ignore[attr-defined]
     pids += [i["pid"] for i in report["instances"] if i["pid"]]  # type: ignore[attr-defined]
+    pids += [m["pid"] for m in report["database"]["members"] if m["pid"]]  # type: ignore[index]
+    assert len(pids) >= 14, report
     done = quiz_cli("stack", "down", "--dir", str(stack.dir))
     assert done.returncode == 0, done.stderr
     still = [pid for pid in pids if pid_alive(pid)]

@@ -289,12 +289,14 @@ class Stack:
         self.db.wait_healthy(timeout=180)
         self.db.ensure_app_database()
 
-    def _wait_database_routed(self) -> None:
-        """Until HAProxy's write frontend routes to the leader."""
+    def _wait_database_routed(self, leader: str | None = None) -> None:
+        """Until HAProxy's write frontend routes to the leader (``leader`` when named)."""
 
         def leader_up() -> bool:
             servers = self.haproxy.servers(lb.DATABASE_BACKENDS)
-            return any(s.backend == "pg_leader" and s.up for s in servers)
+            return any(
+                s.backend == "pg_leader" and s.up and leader in (None, s.name) for s in servers
+            )
 
         wait_for(leader_up, 30, "HAProxy to route to the database leader", interval=0.1)
 
@@ -773,6 +775,13 @@ class Stack:
             if stop_cluster(member.cluster()):
                 stopped.append(f"postgres {member.name} (left behind by Patroni)")
         return stopped
+
+    def switchover(self, candidate: str | None = None) -> tuple[str, str]:
+        """Patroni switchover to ``candidate`` (default: the synchronous standby); returns
+        (old, new leader) once HAProxy routes writes to the new one."""
+        old, new = self.db.switchover(candidate)
+        self._wait_database_routed(new)
+        return old, new
 
     @property
     def backup_repository_path(self) -> Path:
