@@ -8,9 +8,9 @@ export UV_PYTHON_DOWNLOADS := never
 # The suite runs on TEST_WORKERS pytest-xdist workers (each with its own database and Redis
 # prefix); the stack drills measure recovery times, so they run afterwards, alone.
 TEST_WORKERS ?= 2
-STACK_DRILLS := tests/e2e/test_stack_drills.py
+STACK_DRILLS := tests/e2e/test_stack_drills.py tests/e2e/test_data_drills.py
 ifeq ($(strip $(PYTEST_ARGS)),)
-PYTEST_RUN = $(PY) -m pytest -n $(TEST_WORKERS) --ignore=$(STACK_DRILLS) tests; $(PY) -m pytest $(STACK_DRILLS)
+PYTEST_RUN = $(PY) -m pytest -n $(TEST_WORKERS) $(addprefix --ignore=,$(STACK_DRILLS)) tests; $(PY) -m pytest $(STACK_DRILLS)
 else
 PYTEST_RUN = $(PY) -m pytest $(PYTEST_ARGS)
 endif

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the stack, its drills and the browser tests need (HAProxy,
-# Prometheus, Alertmanager, PostgreSQL, Redis, wrk, chromium) when one is missing. As root
-# only; otherwise it names what to install and fails.
+# Prometheus, Alertmanager, PostgreSQL, etcd, Redis, wrk, chromium, and python3-venv for
+# Patroni's virtualenv) when one is missing. As root only; otherwise it names what to
+# install and fails.
 set -euo pipefail
 declare -A need=(
   [haproxy]=haproxy
@@ -10,6 +11,7 @@ declare -A need=(
   [prometheus-alertmanager]=prometheus-alertmanager
   [amtool]=prometheus-alertmanager
   [redis-server]=redis-server
+  [etcd]=etcd-server
   [wrk]=wrk
   [chromium]=chromium
 )
@@ -18,6 +20,8 @@ for cmd in "${!need[@]}"; do
   PATH=$PATH:/usr/sbin command -v "$cmd" >/dev/null || missing+=("${need[$cmd]}")
 done
 ls -d /usr/lib/postgresql/*/bin >/dev/null 2>&1 || missing+=(postgresql)
+# Patroni runs as the postgres user from a virtualenv of Debian's own Python.
+/usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
 [ ${#missing[@]} -eq 0 ] && exit 0
 mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
 if [ "$(id -u)" != 0 ]; then

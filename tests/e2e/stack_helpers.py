@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import random
 import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,6 +88,44 @@ def drill_config(**overrides: Any) -> StackConfig:
     for key, value in overrides.items():
         setattr(config, key, value)
     return config
+
+
+@contextlib.contextmanager
+def running_stack(directory: Path, config: StackConfig) -> Iterator[Stack]:
+    """``quiz stack up`` with ``config`` as an operator would run it; down and purged
+    (data and backups) afterwards."""
+    given = {k: v for k, v in config.__dict__.items() if k not in ("env", "instances")}
+    done = quiz_cli(
+        "stack",
+        "up",
+        "--dir",
+        str(directory),
+        "--no-autoscale",
+        "--https-port",
+        str(config.https_port),
+        "--http-port",
+        str(config.http_port),
+        "--config-json",
+        json.dumps(given),
+    )
+    try:
+        assert done.returncode == 0, done.stdout + done.stderr
+        yield Stack(directory)
+    finally:
+        down = quiz_cli("stack", "down", "--purge", "--dir", str(directory))
+        print(down.stdout, down.stderr)
+        shutil.rmtree(Stack(directory).config.data_root, ignore_errors=True)
+
+
+def record_measurements(name: str, measured: dict[str, float]) -> None:
+    """Print what a drill module measured and keep it in var/measured/<name>.json (the
+    numbers the closing notes and docs quote)."""
+    if not measured:
+        return
+    print(f"\nmeasured ({name}):", json.dumps(measured, indent=2))
+    target = REPO / "var" / "measured" / f"{name}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(measured, indent=2) + "\n")
 
 
 @dataclass
@@ -261,3 +303,68 @@ def create_app(*args, **kwargs):
     app.router = _SlowRouter(app.router)
     return app
 """
+
+
+@dataclass
+class WriteOutcome:
+    """One write the drill made: when it was sent and answered, and how."""
+
+    sent: float  # time.monotonic()
+    answered: float
+    status: int  # 0: no HTTP answer at all (connection error)
+    code: str | None  # the error envelope's code
+    quiz_id: str | None  # set when the write was acknowledged (201)
+
+
+class WriteLoad:
+    """Writers creating quizzes through the front door, each write recorded, bounded in
+    time: what a drill needs to measure when writes stop and start being accepted and
+    to check that every acknowledged write survived."""
+
+    def __init__(self, url: str, token: str, *, seconds: float, writers: int = 2) -> None:
+        self.url = url + "/api/v1/quizzes"
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.deadline = time.monotonic() + seconds
+        self.outcomes: list[WriteOutcome] = []
+        self.tag = f"drill-{random.randint(0, 10**9)}"
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._write, args=(n,), daemon=True) for n in range(writers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _write(self, writer: int) -> None:
+        count = 0
+        with httpx.Client(verify=False, timeout=30) as client:
+            while time.monotonic() < self.deadline:
+                count += 1
+                sent = time.monotonic()
+                title = f"{self.tag} {writer}-{count}"
+                try:
+                    answer = client.post(self.url, json={"title": title}, headers=self.headers)
+                    status = answer.status_code
+                    body = answer.json() if answer.content else {}
+                except (httpx.HTTPError, ValueError):
+                    status, body = 0, {}
+                outcome = WriteOutcome(
+                    sent=sent,
+                    answered=time.monotonic(),
+                    status=status,
+                    code=(body.get("error") or {}).get("code") if status != 201 else None,
+                    quiz_id=body.get("id") if status == 201 else None,
+                )
+                with self._lock:
+                    self.outcomes.append(outcome)
+                time.sleep(0.02)
+
+    def wait(self) -> list[WriteOutcome]:
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, self.deadline - time.monotonic()) + 60)
+        with self._lock:
+            return sorted(self.outcomes, key=lambda o: o.sent)
+
+    @property
+    def acknowledged(self) -> list[str]:
+        with self._lock:
+            return [o.quiz_id for o in self.outcomes if o.quiz_id]

@@ -37,6 +37,8 @@ from tests.e2e.stack_helpers import (
     drill_config,
     make_release_source,
     quiz_cli,
+    record_measurements,
+    running_stack,
     seed,
 )
 
@@ -51,30 +53,11 @@ MEASURED: dict[str, float] = {}
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     directory = tmp_path_factory.mktemp("stack") / "stack"
-    config = drill_config()
-    given = {k: v for k, v in config.__dict__.items() if k not in ("env", "instances")}
-    done = quiz_cli(
-        "stack",
-        "up",
-        "--dir",
-        str(directory),
-        "--no-autoscale",
-        "--https-port",
-        str(config.https_port),
-        "--http-port",
-        str(config.http_port),
-        "--config-json",
-        json.dumps(given),
-    )
     try:
-        assert done.returncode == 0, done.stdout + done.stderr
-        yield Stack(directory)
+        with running_stack(directory, drill_config()) as running:
+            yield running
     finally:
-        down = quiz_cli("stack", "down", "--purge", "--dir", str(directory))
-        print(down.stdout, down.stderr)
-        shutil.rmtree(Stack(directory).config.data_root, ignore_errors=True)
-        if MEASURED:
-            print("\nmeasured:", json.dumps(MEASURED, indent=2))
+        record_measurements("stack_drills", MEASURED)
 
 
 @pytest.fixture(scope="module")
