@@ -208,12 +208,17 @@ class PatroniCluster:
             directory.mkdir(exist_ok=True)
             hand_over(directory, 0o700, ids)
 
-    def write_configs(self) -> bool:
-        """Write every member's Patroni configuration; True when one changed."""
+    def write_configs(self, bootstrap: dict[str, dict[str, Any]] | None = None) -> bool:
+        """Write every member's Patroni configuration; True when one changed.
+
+        ``bootstrap`` maps a member's name to extra ``bootstrap`` settings (a custom
+        bootstrap method: the point-in-time recovery of ``ops/restore.py``)."""
         self._prepare_root()
         changed = False
         for member in self.members:
-            text = json.dumps(self.member_config(member), indent=2) + "\n"  # JSON is YAML
+            config = self.member_config(member)
+            config["bootstrap"].update((bootstrap or {}).get(member.name, {}))
+            text = json.dumps(config, indent=2) + "\n"  # JSON is YAML
             with contextlib.suppress(FileNotFoundError):
                 if member.config_file.read_text() == text:
                     continue

@@ -29,6 +29,7 @@ import structlog
 
 from quizplatform.ops import haproxy as lb
 from quizplatform.ops.patroni import (
+    Member,
     PatroniCluster,
     Timing,
     ensure_patroni,
@@ -761,7 +762,7 @@ class Stack:
             self.supervisor.stop("autoscaler")
             self.supervisor.stop_together([i.name for i in self.read_state().instances])
             self.supervisor.stop("worker")
-            self._stop_database_members()
+            self.stop_database_members()
         if self.supervisor.shutdown():
             stopped.append(
                 "supervisord (autoscaler, worker, instances, monitoring, HAProxy, "
@@ -775,6 +776,50 @@ class Stack:
             if stop_cluster(member.cluster()):
                 stopped.append(f"postgres {member.name} (left behind by Patroni)")
         return stopped
+
+    # ------------------------------------------------------------------ restore ---------
+    def start_database_member(
+        self, member: Member, bootstrap: dict[str, Any] | None = None
+    ) -> None:
+        """(Re)start one member's Patroni; ``bootstrap`` is a custom bootstrap for an
+        empty data directory (``ops/restore.py``)."""
+        self.db.write_configs({member.name: bootstrap} if bootstrap else None)
+        self.supervisor.add(self.db.member_program(member, ensure_patroni(), self.log_dir))
+
+    def backup_repository(self) -> Any:
+        """The stack's pgBackRest repository (``ops/backup.py``)."""
+        raise OpsError("backups are not part of this stack yet")
+
+    def archive_current_wal(self) -> None:
+        """Switch the leader to a new WAL segment and wait until the old one is archived."""
+        raise OpsError("backups are not part of this stack yet")
+
+    def stop_serving(self) -> None:
+        """Stop what uses the database: autoscaler, instances, worker, backup scheduler
+        (the instances stay recorded; ``resume_serving`` brings them back)."""
+        self.supervisor.stop("autoscaler")
+        self.supervisor.stop_together([i.name for i in self.read_state().instances])
+        for name in ("worker", "backup-scheduler"):
+            self.supervisor.stop(name)
+
+    def resume_serving(self) -> None:
+        """Start what ``stop_serving`` stopped; returns once HAProxy routes to every
+        instance."""
+        self._restore_instances()
+        for name in ("worker", "backup-scheduler", "autoscaler"):
+            if self.supervisor.state(name) is not None:
+                self.supervisor.start(name)
+
+    def flush_shared_state(self) -> None:
+        """Empty Redis (sessions, caches, leaderboards, rate limits) after a restore: what
+        it holds may describe rows that no longer exist."""
+        import redis
+
+        client = redis.Redis.from_url(self.redis.url, socket_timeout=5)
+        try:
+            client.flushall()
+        finally:
+            client.close()
 
     def switchover(self, candidate: str | None = None) -> tuple[str, str]:
         """Patroni switchover to ``candidate`` (default: the synchronous standby); returns
@@ -803,7 +848,7 @@ class Stack:
             root.rmdir()  # only when nothing else is left in it
         return deleted
 
-    def _stop_database_members(self) -> None:
+    def stop_database_members(self) -> None:
         """The standbys first, then the leader: stopping the leader first would make a
         standby take over for the few seconds until it stops too."""
         leader = self.db.leader()
