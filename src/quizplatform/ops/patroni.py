@@ -461,6 +461,31 @@ class PatroniCluster:
         if answer.status_code != 200:
             raise OpsError(f"Patroni refused the configuration: {answer.text.strip()}")
 
+    def apply_pending_restarts(self, timeout: float = 120) -> list[str]:
+        """Restart the members whose PostgreSQL needs it for a changed setting (e.g.
+        ``archive_mode``): the standbys first, then the leader, whose writes wait for
+        it. Returns the members restarted."""
+        pending = []
+        for member in self.members:
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                state = httpx.get(f"{member.api_url}/patroni", timeout=2).json()
+                if state.get("pending_restart"):
+                    pending.append((state.get("role") == "primary", member))
+        for _is_leader, member in sorted(pending, key=lambda item: item[0]):
+            try:
+                answer = httpx.post(
+                    f"{member.api_url}/restart",
+                    json={},
+                    auth=(RESTAPI_USER, self.secret("restapi")),
+                    timeout=timeout,
+                )
+            except httpx.HTTPError as exc:
+                raise OpsError(f"Patroni restart of {member.name}: {exc}") from exc
+            if answer.status_code != 200:
+                raise OpsError(f"Patroni refused to restart {member.name}: {answer.text}")
+            self.wait_healthy(timeout)
+        return [member.name for _, member in pending]
+
     def ensure_app_database(self) -> None:
         """The application role (not a superuser) and its database, which it owns with
         its schema; the password is (re)set from the secret file. Idempotent."""

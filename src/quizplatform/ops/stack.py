@@ -280,7 +280,10 @@ class Stack:
         venv = ensure_patroni()
         self.supervisor.add(self.db.etcd_program(self.log_dir))
         wait_for(self.db.etcd_healthy, 30, f"etcd (log: {self.log_dir / 'etcd.log'})")
-        self.db.write_configs()
+        if self.db.write_configs():
+            for member in self.db.members:  # running members re-read their file
+                if self._running(member.program):
+                    self.supervisor.signal(member.program, "HUP")
         first, *others = self.db.members
         self.supervisor.add(self.db.member_program(first, venv, self.log_dir))
         self.db.wait_leader(timeout=120)
@@ -288,6 +291,7 @@ class Stack:
             self.supervisor.add(self.db.member_program(member, venv, self.log_dir))
         self.db.apply_dynamic_config()
         self.db.wait_healthy(timeout=180)
+        self.db.apply_pending_restarts()
         self.db.ensure_app_database()
 
     def _wait_database_routed(self, leader: str | None = None) -> None:

@@ -16,7 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from quizplatform.ops.haproxy import HaproxyRuntime, ServerState, render_config, slot_name
+from quizplatform.ops.haproxy import (
+    DatabaseMember,
+    DatabaseRouting,
+    HaproxyRuntime,
+    ServerState,
+    render_config,
+    slot_name,
+)
 from quizplatform.ops.process import OpsError, free_port, wait_for
 from quizplatform.ops.tls import ensure_certificates
 
@@ -51,7 +58,13 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
     run_dir = base / "run"
     run_dir.mkdir()
     tls = ensure_certificates(base / "tls")
-    ports = {"https": free_port(), "http": free_port(), "stats": free_port()}
+    ports = {
+        "https": free_port(),
+        "http": free_port(),
+        "stats": free_port(),
+        "pg_write": free_port(),
+        "pg_read": free_port(),
+    }
     config = run_dir / "haproxy.cfg"
     render_config(
         config,
@@ -62,6 +75,13 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
         stats_port=ports["stats"],
         slots=SLOTS,
         check_interval_ms=200,
+        database=DatabaseRouting(
+            write_port=ports["pg_write"],
+            read_port=ports["pg_read"],
+            members=(DatabaseMember("pg1", 15441, 15461), DatabaseMember("pg2", 15442, 15462)),
+            check_interval_ms=500,
+            max_lag_bytes=1024,
+        ),
     )
     return Rendered(config, run_dir, config.read_text(), ports)
 
@@ -78,7 +98,7 @@ def test_rendered_config_passes_haproxy_check(rendered: Rendered) -> None:
 
 
 def test_rendered_config_has_the_pools_and_failover(rendered: Rendered) -> None:
-    text = rendered.text
+    text = rendered.text[: rendered.text.index("defaults database")]
     assert text.count(f"server-template app 1-{SLOTS} ") == 2  # app and candidate
     assert "backend app\n" in text and "backend candidate\n" in text
     assert "retry-on " in text
@@ -87,6 +107,42 @@ def test_rendered_config_has_the_pools_and_failover(rendered: Rendered) -> None:
     assert "fall 3 rise 2" in text
     assert "inter 200ms fastinter 100ms downinter 200ms" in text
     assert "option httpchk GET /health/ready" in text
+
+
+def test_rendered_config_routes_the_database_by_patronis_rest_api(rendered: Rendered) -> None:
+    text = rendered.text
+    database = text[text.index("defaults database") :]
+    assert "mode tcp" in database
+    assert f"bind 127.0.0.1:{rendered.ports['pg_write']}\n" in database
+    assert f"bind 127.0.0.1:{rendered.ports['pg_read']}\n" in database
+    # Writes: the leader only; reads: healthy replicas, else the leader.
+    assert "option httpchk GET /primary" in database
+    assert "option httpchk GET /replica?lag=1024" in database
+    assert "use_backend pg_replicas if { nbsrv(pg_replicas) gt 0 }" in database
+    assert database.count("server pg1 127.0.0.1:15441 check port 15461") == 2
+    assert database.count("server pg2 127.0.0.1:15442 check port 15462") == 2
+    # Checked every 500 ms; a demoted leader's sessions are cut when it is marked down.
+    assert "inter 500ms" in database and "fall 2 rise 1" in database
+    assert "on-marked-down shutdown-sessions" in database
+    # Idle pooled connections are not cut by an HTTP-sized client timeout.
+    assert "timeout client 2h" in database
+
+
+def test_without_a_database_there_are_no_database_frontends(tmp_path: Path) -> None:
+    haproxy_binary()
+    tls = ensure_certificates(tmp_path / "tls")
+    config = tmp_path / "haproxy.cfg"
+    render_config(
+        config,
+        run_dir=tmp_path,
+        tls_bundle=tls.bundle,
+        https_port=free_port(),
+        http_port=free_port(),
+        stats_port=free_port(),
+        slots=2,
+        check_interval_ms=1000,
+    )
+    assert "pg_write" not in config.read_text()
 
 
 def test_rendered_config_has_the_tls_front_door(rendered: Rendered) -> None:
