@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from structlog.testing import capture_logs
 
 from quizplatform.db.failover import READ_ONLY_MESSAGE
 from quizplatform.web.paths import SESSION_COOKIE
@@ -59,7 +60,10 @@ def assert_read_only(r: httpx.Response) -> None:
 async def test_writes_during_a_no_leader_gap_shorter_than_the_wait_all_succeed(
     rig: FailoverRig, tmp_path: Path
 ) -> None:
-    async with instance(rig, tmp_path, db_leader_wait_seconds=20) as a:
+    # Six writes per user fit the teacher's requests exactly: one counted per attempt
+    # instead of per request would be refused (429).
+    limits = {"rate_limit_enabled": True, "rate_limits_per_user": {"write": "6/60"}}
+    async with instance(rig, tmp_path, db_leader_wait_seconds=20, **limits) as a:
         teacher = await a.api.user("teacher")
         student = await a.api.user("student")
         quiz = await a.api.quiz(teacher, titled("Gap quiz"))
@@ -111,6 +115,9 @@ async def test_writes_during_a_no_leader_gap_shorter_than_the_wait_all_succeed(
         assert results[questions["short_answer"]["id"]]["correct"] is True
 
         assert a.metric("db_write_retries_total", outcome="recovered") == 6
+        # Measured once per request, whatever the attempts: 1 while seeding, 3 in the gap.
+        created = {"method": "POST", "route": "/api/v1/quizzes", "status": "201"}
+        assert a.metric("http_requests_total", **created) == 4
         assert a.metric("db_write_retries_total", outcome="read_only") == 0
         assert not a.services.db.leader.read_only  # the first commit ended the mode
         assert a.metric("db_read_only") == 0
@@ -364,6 +371,11 @@ async def test_background_work_survives_a_failover(rig: FailoverRig, tmp_path: P
         teacher = await a.api.user("teacher")
         sweeps = {"task": "attempt_sweep", "outcome": "failed"}
         rig.no_leader()
+        with capture_logs() as logs:
+            await eventually(
+                lambda: any(x["event"] == "claiming jobs failed: database failover" for x in logs),
+                what="the job runner meeting the failover",
+            )
         try:
             draft = asyncio.ensure_future(
                 a.http.post(
