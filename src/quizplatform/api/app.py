@@ -13,6 +13,7 @@ from quizplatform.api import diagnostics, health
 from quizplatform.api.errors import install_error_handlers
 from quizplatform.api.middleware import RequestContextMiddleware
 from quizplatform.api.responses import json_response
+from quizplatform.api.retry import FailoverRetryMiddleware
 from quizplatform.api.v1 import API_PREFIX, accounts, ai, attempts, quizzes
 from quizplatform.runtime.lifecycle import tune_gc
 from quizplatform.runtime.logging import configure_logging
@@ -80,6 +81,14 @@ def create_app(
     # shadows an API route).
     web_app = web.mount(app, settings, services)
 
+    if not services.db.is_sqlite:  # one SQLite file has no failover: nothing to retry
+        # Added first, so RequestContextMiddleware (added next) wraps it: a request run
+        # again is not rate-limited, logged or measured twice.
+        app.add_middleware(
+            FailoverRetryMiddleware,
+            wait_seconds=settings.db_leader_wait_seconds,
+            metrics=metrics,
+        )
     app.add_middleware(
         RequestContextMiddleware,
         settings=settings,
@@ -93,7 +102,7 @@ def create_app(
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
-            expose_headers=["X-Request-ID", "Retry-After"],
+            expose_headers=["X-Request-ID", "Retry-After", "X-Quiz-Read-Only"],
             max_age=600,
         )
     app.state.tracer_provider = setup_tracing(

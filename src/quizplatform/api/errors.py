@@ -14,6 +14,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quizplatform.api.responses import json_response
+from quizplatform.db.failover import DatabaseFailover, record_failover
 from quizplatform.services.errors import RateLimited, ServiceError
 
 log = structlog.get_logger(__name__)
@@ -102,6 +103,24 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _failover(request: Request, exc: Exception) -> Response:
+    """A database failover (``db/failover.py``): recorded for the retry layer
+    (``api/retry.py``), which runs the request again when it may; this answer is what the
+    client gets when it may not (503 ``read_only``, ``commit_unknown``)."""
+    assert isinstance(exc, DatabaseFailover)
+    message = record_failover(request.scope["state"], exc)
+    return error_response(request, 503, exc.code, message, headers=failover_headers(exc))
+
+
+def failover_headers(exc: DatabaseFailover) -> dict[str, str]:
+    """``Retry-After``, and ``X-Quiz-Read-Only: 1`` on read-only answers (app.js keeps the
+    student's answers and sends them again)."""
+    headers = {"Retry-After": str(exc.retry_after)}
+    if exc.code == "read_only":
+        headers["X-Quiz-Read-Only"] = "1"
+    return headers
+
+
 async def _unhandled(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
     return error_response(
@@ -116,6 +135,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DatabaseFailover, _failover)
     for unavailable in (
         RedisConnectionError,
         RedisTimeoutError,

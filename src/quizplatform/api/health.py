@@ -1,10 +1,15 @@
 """Health endpoints (outside /api/v1).
 
 - ``/health/live``: the process can serve at all; no I/O.
-- ``/health/ready``: this instance should get traffic: primary database answers within
-  1 s, schema at head, not draining. The load balancer checks it.
+- ``/health/ready``: this instance should get traffic: it can serve reads (the primary
+  database answers within 1 s, or else a replica does), the schema read from whichever
+  answered is at head, and it is not draining. The load balancer checks it. A database
+  without a leader does not take the instances out: they serve reads and answer writes
+  ``read_only`` (``db/leader.py``).
 - ``/health``: every dependency, each with status, latency and detail, checked
-  concurrently with its own timeout, so a slow dependency costs at most ~1 s.
+  concurrently with its own timeout, so a slow dependency costs at most ~1 s (~2 s when
+  the primary does not answer and a replica is asked instead). ``database`` is
+  ``degraded`` while there is no leader, ``down`` (503) only when no database answers.
 """
 
 from __future__ import annotations
@@ -12,12 +17,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import text
 
 from quizplatform.api.responses import json_response
+from quizplatform.db.engine import Database
 from quizplatform.db.migrate import current_revision
 from quizplatform.services.container import Services
 
@@ -44,9 +51,11 @@ async def live() -> Response:
 async def ready(request: Request) -> Response:
     if request.app.state.draining:
         return json_response({"status": "unavailable", "reason": "draining"}, 503)
-    result = await _timed(lambda: _database(_services(request)))
-    if result["status"] != "ok":
+    result = await _readable(_services(request))
+    if result["status"] == "down":
         return json_response({"status": "unavailable", "reason": result.get("detail")}, 503)
+    if result["status"] == "degraded":
+        return json_response({"status": "ok", "detail": result.get("detail")})
     return json_response({"status": "ok"})
 
 
@@ -55,13 +64,13 @@ async def deep(request: Request) -> Response:
     services = _services(request)
     names = ["database", "replica", "cache", "ai"]
     results = await asyncio.gather(
-        _timed(lambda: _database(services)),
+        _readable(services),
         _timed(lambda: _replicas(services)),
         _timed(lambda: _cache(services)),
         _timed(lambda: _ai(services)),
     )
     checks = dict(zip(names, results, strict=True))
-    if checks["database"]["status"] != "ok":
+    if checks["database"]["status"] == "down":
         status = "down"
     elif any(c["status"] != "ok" for c in checks.values()) or request.app.state.draining:
         status = "degraded"
@@ -98,14 +107,53 @@ async def _timed(check: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
     return result
 
 
-async def _database(services: Services) -> str | None:
-    async with services.db.engine.connect() as conn:
-        await conn.execute(text("SELECT 1"))
+async def _readable(services: Services) -> dict[str, Any]:
+    """The database check: ``ok``; ``degraded`` when there is no leader for writes but
+    reads are served (by the primary's server or a replica); ``down`` when no database
+    answers or the schema is behind this release."""
+    primary = await _timed(partial(_database, services.db, services.schema_head))
+    leader = services.db.leader
+    if primary["status"] == "ok":
+        in_recovery = primary.pop("in_recovery", False)
+        if leader.read_only or in_recovery:
+            primary["status"] = "degraded"
+            primary["detail"] = (
+                leader.describe()
+                if leader.read_only
+                else "no database leader: the write address reaches a server in recovery"
+            )
+        return primary
+    if _schema_problem(primary) or not services.replicas:
+        return primary
+    for replica in services.replicas:
+        result = await _timed(partial(_database, replica, services.schema_head))
+        if result["status"] == "ok":
+            result.pop("in_recovery", None)
+            why = leader.describe() if leader.read_only else "no database leader"
+            result["status"] = "degraded"
+            result["detail"] = (
+                f"{why}; the primary: {primary.get('detail')}; reads from {replica.name}"
+            )
+            return result
+    return primary
+
+
+def _schema_problem(result: dict[str, Any]) -> bool:
+    return str(result.get("detail", "")).startswith("schema at ")
+
+
+async def _database(database: Database, head: str | None) -> dict[str, Any]:
+    """``SELECT 1`` and the schema revision on ``database``; whether it is in recovery."""
+    async with database.engine.connect() as conn:
+        if database.is_sqlite:
+            await conn.execute(text("SELECT 1"))
+            in_recovery = False
+        else:
+            in_recovery = bool(await conn.scalar(text("SELECT pg_is_in_recovery()")))
         current = await conn.run_sync(current_revision)
-    head = services.schema_head
     if current != head:
         raise CheckFailed(f"schema at {current}, this release expects {head}")
-    return None
+    return {"in_recovery": in_recovery}
 
 
 async def _replicas(services: Services) -> dict[str, Any] | str:

@@ -7,6 +7,9 @@ replicas it also routes the request's reads (``db/routing.py``): a safe request 
 from a replica unless its user wrote lately; an unsafe one leaves the marker that keeps
 its user's reads on the primary, before the response can reach the client.
 
+A request interrupted by a database failover is run again by ``api/retry.py``, the
+layer just inside this one, so nothing here runs twice for it.
+
 Web pages (every path outside ``/api``, ``/health``, ``/metrics``; ``web/paths.py``) get
 the same treatment, identified by their session cookie instead of the Authorization
 header; they may post forms, and their refusals are HTML pages.
@@ -26,6 +29,7 @@ from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quizplatform.api.client import client_address, served_over_tls
+from quizplatform.db.failover import DatabaseFailover
 from quizplatform.db.routing import SAFE_METHODS, ReadRoute, enter_route, exit_route, mark_write
 from quizplatform.runtime.logging import AccessLog
 from quizplatform.runtime.settings import Settings
@@ -284,7 +288,9 @@ class RequestContextMiddleware:
                 return False
         try:
             snap, is_owner = await self.services.quizzes.visible(caller, match.group(1))
-        except ServiceError:
+        except (ServiceError, DatabaseFailover):
+            # A failover (a pooled connection cut): the route answers, inside the retry
+            # layer (api/retry.py), which runs it again.
             return False
         if is_owner:
             return False

@@ -1,16 +1,26 @@
-"""Engine and session factory for SQLite (embedded default) and PostgreSQL, and the
-read/write split over streaming replicas (``read_session``; see ``db/routing.py``)."""
+"""Engine and session factory for SQLite (embedded default) and PostgreSQL, the
+read/write split over streaming replicas (``read_session``; see ``db/routing.py``), and
+read-only mode while the database has no leader (``db/failover.py``, ``db/leader.py``).
+
+Failover. Write sessions (``session``, ``autocommit``) and reads on the primary connect
+eagerly, so a write URL without a leader is seen before the caller's work starts; a
+failover failure leaves them as ``WriteAborted`` (nothing happened: the request layer may
+run the request again) or ``CommitOutcomeUnknown`` (lost while committing). A failure
+that shows there is no leader puts ``Database.leader`` in read-only mode, during which a
+safe request's primary sessions are served by a replica (``db_route_total{target=
+"replica_no_leader"}``): stale is better than failing. A committed write ends the mode.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import structlog
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, ExceptionContext
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -21,6 +31,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
+from quizplatform.db.failover import Kind, WriteAborted, failover_errors, note_commit
+from quizplatform.db.leader import LeaderState
 from quizplatform.db.routing import ReadRoute, current_route, pin_to_primary
 from quizplatform.runtime.metrics import Metrics
 from quizplatform.runtime.settings import Settings, to_async_url
@@ -31,6 +43,12 @@ log = structlog.get_logger(__name__)
 # out (OSError, TimeoutError), or a driver error (unknown host, too many connections,
 # the server starting up). Not the pool's own timeout: a busy replica is not a dead one.
 _UNREACHABLE = (OSError, DBAPIError)
+
+# SQLSTATEs that mean the server behind this connection cannot take writes now (read-only
+# after a demotion, shutting down): SQLAlchemy is told they are disconnects, so it drops
+# the connection and the pool instead of reusing a connection to a demoted server.
+_NOT_A_LEADER_STATES = frozenset({"25006", "57P01", "57P02", "57P03"})
+_WRITABLE = "SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off'"
 
 
 class Database:
@@ -88,28 +106,55 @@ class Database:
         self._next_replica = 0
         self._down_until: dict[str, float] = {}  # replica name -> monotonic time
         self._routes = _RouteCounters(metrics)
+        # Read-only mode (no leader); only the primary's is ever entered and exported.
+        self.leader = LeaderState(self._leader_writable, None if read_only else metrics)
         if metrics is not None:
             _instrument(self.engine.sync_engine, metrics, name)
+        if not self.is_sqlite and not read_only:
+            event.listen(self.engine.sync_engine, "handle_error", _drop_non_leader_connections)
+        event.listen(self.engine.sync_engine, "after_cursor_execute", _note_autocommit)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         """A session whose transaction commits on success and rolls back on error.
 
-        Always the primary: for writes, and for reads that must see the latest writes.
-        The request's later reads go to the primary too."""
+        The primary: for writes, and for reads that must see the latest writes. The
+        request's later reads go to the primary too. The commit is explicit, after a
+        flush: a connection lost during the COMMIT itself is ``CommitOutcomeUnknown``,
+        any failover failure before it ``WriteAborted``. A safe request served while
+        there is no leader gets a replica's session instead (read-only: a write in it
+        fails with 25006, i.e. ``WriteAborted``)."""
         pin_to_primary()
-        self._routes.primary_write()
-        async with self.sessionmaker() as session, session.begin():
-            yield session
+        session, on_primary = await self._open(self._routes.primary_write)
+        async with session:
+            with self._failover(on_primary):
+                yield session
+                await session.flush()
+            with self._failover(on_primary, committing=on_primary):
+                await session.commit()
+        if on_primary:
+            self._committed()
 
     @asynccontextmanager
-    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+    async def autocommit(self, *, idempotent: bool = False) -> AsyncIterator[AsyncConnection]:
         """A connection whose every statement commits by itself: one round trip for a
-        single-statement write, where a transaction would add BEGIN and COMMIT."""
+        single-statement write, where a transaction would add BEGIN and COMMIT.
+
+        A connection lost while a statement runs is ``CommitOutcomeUnknown`` (the
+        statement may have committed), unless the caller says its statements are
+        ``idempotent`` (running them again changes nothing more, like an upsert of the
+        same value): then it is ``WriteAborted`` and the request may run again."""
         pin_to_primary()
         self._routes.primary_write()
-        async with self._autocommit_engine.connect() as conn:
-            yield conn
+        conn = self._autocommit_engine.connect()
+        with self._failover(True, connecting=True):
+            await conn.start()
+        try:
+            with self._failover(True, committing=not idempotent):
+                yield conn
+        finally:
+            await conn.close()
+        self._committed()
 
     @asynccontextmanager
     async def read_session(self, *, fresh: bool = False) -> AsyncIterator[AsyncSession]:
@@ -121,28 +166,97 @@ class Database:
         committed write), the primary. One request keeps to one replica; requests take
         the replicas in turn. A replica that cannot be reached is skipped for
         ``replica_retry_seconds`` on this instance and the read goes elsewhere, the
-        primary last.
+        primary last. A safe request's read meant for the primary goes to a replica
+        while there is no leader.
         """
         route = current_route() if self.replicas and not fresh else None
         if route is not None and await route.replica_allowed():
-            while (replica := self._replica_for(route)) is not None:
-                session = replica.sessionmaker()
-                try:
-                    await session.connection()
-                except _UNREACHABLE as exc:
-                    await session.close()
-                    self._replica_failed(replica, route, exc)
-                    continue
+            replica_session = await self._replica_session(route)
+            if replica_session is not None:
                 self._routes.replica_read()
-                async with session:
-                    yield session
-                    await session.commit()
+                async with replica_session:
+                    yield replica_session
+                    await replica_session.commit()
                 return
             self._routes.replica_fallback()
+            count = _nothing
         else:
-            self._routes.primary_read()
-        async with self.sessionmaker() as session, session.begin():
-            yield session
+            count = self._routes.primary_read
+        session, on_primary = await self._open(count)
+        async with session:
+            with self._failover(on_primary):
+                yield session
+                await session.commit()
+
+    async def _open(self, count_primary: Callable[[], None]) -> tuple[AsyncSession, bool]:
+        """A connected session on the primary (True), or, for a safe request while the
+        primary has no leader, on a replica (False)."""
+        route = current_route()
+        stand_in = route is not None and route.safe and bool(self.replicas)
+        if stand_in and self.leader.read_only:
+            replica_session = await self._stand_in(route)
+            if replica_session is not None:
+                return replica_session, False
+        session = self.sessionmaker()
+        try:
+            with self._failover(True, connecting=True):
+                await session.connection()
+        except WriteAborted as exc:
+            await session.close()
+            if stand_in and exc.verdict.kind is Kind.NO_LEADER:
+                replica_session = await self._stand_in(route)
+                if replica_session is not None:
+                    return replica_session, False
+            raise
+        except BaseException:
+            await session.close()
+            raise
+        count_primary()
+        return session, True
+
+    async def _stand_in(self, route: ReadRoute | None) -> AsyncSession | None:
+        assert route is not None
+        replica_session = await self._replica_session(route)
+        if replica_session is not None:
+            self._routes.replica_no_leader()
+        return replica_session
+
+    async def _replica_session(self, route: ReadRoute) -> AsyncSession | None:
+        """A connected session on the request's replica (or the next one that answers);
+        None when none does."""
+        while (replica := self._replica_for(route)) is not None:
+            session = replica.sessionmaker()
+            try:
+                await session.connection()
+            except _UNREACHABLE as exc:
+                await session.close()
+                self._replica_failed(replica, route, exc)
+                continue
+            return session
+        return None
+
+    @contextmanager
+    def _failover(
+        self, on_primary: bool, *, connecting: bool = False, committing: bool = False
+    ) -> Iterator[None]:
+        """``failover_errors``; a failure that shows the primary has no leader starts
+        read-only mode."""
+        try:
+            with failover_errors(connecting=connecting, committing=committing):
+                yield
+        except WriteAborted as exc:
+            if on_primary and exc.verdict.kind is Kind.NO_LEADER:
+                self.leader.lost(_describe(exc.__cause__))
+            raise
+
+    def _committed(self) -> None:
+        note_commit()
+        self.leader.confirmed()
+
+    async def _leader_writable(self) -> bool:
+        """The probe of read-only mode: the write URL reaches a writable server."""
+        async with self.engine.connect() as conn:
+            return bool(await conn.scalar(text(_WRITABLE)))
 
     def _replica_for(self, route: ReadRoute) -> Database | None:
         """The request's replica if it is up, else the next one up in turn, else None."""
@@ -182,6 +296,7 @@ class Database:
         return float(lag or 0.0)
 
     async def dispose(self) -> None:
+        await self.leader.close()
         await self.engine.dispose()
 
     @property
@@ -202,6 +317,7 @@ class _RouteCounters:
         self.primary_read = counter("primary_read")
         self.replica_read = counter("replica_read")
         self.replica_fallback = counter("replica_fallback")
+        self.replica_no_leader = counter("replica_no_leader")
 
 
 def _nothing() -> None:
@@ -244,6 +360,28 @@ def _instrument(engine: Engine, metrics: Metrics, name: str) -> None:
     event.listen(engine, "before_cursor_execute", before)
     event.listen(engine, "after_cursor_execute", after)
     event.listen(engine, "handle_error", lambda _ctx: errors.inc())
+
+
+def _describe(error: BaseException | None) -> str:
+    if error is None:
+        return ""
+    orig = getattr(error, "orig", None) or error
+    return f"{type(orig).__name__}: {str(orig).splitlines()[0][:120] if str(orig) else ''}"
+
+
+def _drop_non_leader_connections(context: ExceptionContext) -> None:
+    """Treat "this server cannot take writes now" as a disconnect (``_NOT_A_LEADER_STATES``)."""
+    state = getattr(context.original_exception, "sqlstate", None)
+    if state in _NOT_A_LEADER_STATES:
+        context.is_disconnect = True
+
+
+def _note_autocommit(
+    conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool
+) -> None:
+    """An autocommit statement that ran has committed: the request may not be repeated."""
+    if context is not None and context.execution_options.get("isolation_level") == "AUTOCOMMIT":
+        note_commit()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

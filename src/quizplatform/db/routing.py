@@ -45,9 +45,10 @@ class ReadRoute:
     has written (``pin``), the rest of it reads from the primary.
     """
 
-    __slots__ = ("_allowed", "_store", "_user", "replica")
+    __slots__ = ("_allowed", "_store", "_user", "replica", "safe")
 
     def __init__(self, *, safe: bool, user: UserLookup, store: KeyValueStore) -> None:
+        self.safe = safe  # the request writes nothing (it may read a replica with no leader)
         self._allowed: bool | None = None if safe else False
         self._user = user
         self._store = store

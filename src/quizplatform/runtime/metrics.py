@@ -112,8 +112,26 @@ class Metrics:
         self.db_route = Counter(
             "db_route_total",
             "Database sessions by where they went: primary_write, primary_read, "
-            "replica_read, replica_fallback",
+            "replica_read, replica_fallback, replica_no_leader",
             ["target"],
+            registry=r,
+        )
+        # -- database failover (db/leader.py, api/retry.py) ---------------------------------
+        self.db_read_only = Gauge(
+            "db_read_only",
+            "1 while this instance has no database leader for writes (read-only mode)",
+            registry=r,
+        )
+        self.db_read_only_seconds = Counter(
+            "db_read_only_seconds_total",
+            "Seconds this instance has spent in read-only mode",
+            registry=r,
+        )
+        self.db_write_retries = Counter(
+            "db_write_retries_total",
+            "Requests that met a database failover, by how they ended: recovered, "
+            "read_only, commit_unknown, conflict",
+            ["outcome"],
             registry=r,
         )
 

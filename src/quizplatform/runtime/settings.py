@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     # connection costs ~9 ms of server CPU): a larger pool and no overflow queue instead.
     db_max_overflow: int = 0
     db_pool_timeout_seconds: float = 5.0
+    # Database failover (read-only mode, api/retry.py): a request interrupted because the
+    # database has no leader is run again for up to this long after its first failure
+    # (a planned switchover takes 2-5 s), then answered 503 read_only. 0: never run again.
+    db_leader_wait_seconds: float = Field(default=10.0, ge=0, le=60)
     redis_url: str | None = None
     # Every key this deployment writes starts with it: deployments can share one Redis.
     redis_prefix: str = Field(default="qp:", min_length=1, max_length=64)

@@ -170,7 +170,9 @@ class AttemptService:
             stored = parse_response(question, payload)
         except InvalidResponse as exc:
             raise Invalid(str(exc), [{"loc": ["body"], "message": str(exc)}]) from exc
-        async with self.db.autocommit() as conn:
+        # Idempotent: saving the same answer again is the same state (a request cut by a
+        # database failover while it saved may simply run again).
+        async with self.db.autocommit(idempotent=True) as conn:
             saved = await conn.execute(
                 self._upsert,
                 {

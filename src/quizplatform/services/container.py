@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from quizplatform.ai.providers import build_providers
 from quizplatform.db.engine import Database
+from quizplatform.db.failover import DatabaseFailover
 from quizplatform.db.kv import KeyValueStore, create_store
 from quizplatform.db.migrate import head_revision
 from quizplatform.runtime.metrics import Metrics
@@ -214,6 +215,9 @@ class Services:
                 runs.labels("attempt_sweep", "ok").inc()
                 if done:
                     log.info("expired attempts submitted", count=done)
+            except DatabaseFailover as exc:  # no leader now: the next sweep does it
+                runs.labels("attempt_sweep", "failed").inc()
+                log.warning("attempt sweep skipped: database failover", error=str(exc))
             except Exception:  # the sweep must survive a database hiccup
                 runs.labels("attempt_sweep", "failed").inc()
                 log.exception("attempt sweep failed")

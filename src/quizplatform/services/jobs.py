@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from quizplatform.db import models
 from quizplatform.db.engine import Database
+from quizplatform.db.failover import DatabaseFailover
 from quizplatform.db.kv import KeyValueStore
 from quizplatform.runtime.clock import utcnow
 from quizplatform.runtime.metrics import Metrics
@@ -241,6 +242,8 @@ class JobRunner:
             self._wake.clear()  # before looking: a job queued meanwhile wakes the wait
             try:
                 await self._fill()
+            except DatabaseFailover as exc:  # no leader: look again at the next poll
+                log.warning("claiming jobs failed: database failover", error=str(exc))
             except Exception:  # a database hiccup must not end the runner
                 log.exception("claiming jobs failed")
             with contextlib.suppress(TimeoutError):
@@ -313,6 +316,12 @@ class JobRunner:
         except LeaseLost:
             self.metrics.jobs_lost_leases.labels(KIND).inc()
             log.warning("job result dropped: another worker holds the job now")
+        except DatabaseFailover as exc:
+            # Not the job's fault: hand it back to run again (if the database lets us;
+            # otherwise its lease expires and a worker takes it over).
+            log.warning("job interrupted by a database failover; it will run again", error=str(exc))
+            with contextlib.suppress(Exception):
+                await self.queue.release(lease)
         except Exception:
             log.exception("job failed unexpectedly")
             await self.queue.fail(

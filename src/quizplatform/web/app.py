@@ -65,7 +65,9 @@ def error_page_renderer(web_app: FastAPI) -> ErrorPageRenderer:
     state: WebState = web_app.state.web
 
     def render(status: int, message: str, request_id: str) -> bytes:
-        return error_page_html(state.templates, status, message, request_id).encode()
+        read_only = state.services.db.leader.read_only
+        html = error_page_html(state.templates, status, message, request_id, read_only=read_only)
+        return html.encode()
 
     return render
 

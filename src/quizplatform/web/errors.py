@@ -20,6 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from quizplatform.db.failover import DatabaseFailover, record_failover
 from quizplatform.services.errors import NotAuthenticated, RateLimited, ServiceError
 from quizplatform.web.paths import PRESESSION_COOKIE, SESSION_COOKIE
 from quizplatform.web.rendering import html_response
@@ -51,6 +52,10 @@ TITLES = {
     500: "Something went wrong",
     503: "Temporarily unavailable",
 }
+FAILOVER_TITLES = {
+    "read_only": "Saving is paused for a moment",
+    "commit_unknown": "Your change may not have been saved",
+}
 DEFAULT_MESSAGES = {
     404: "There is no page at this address. Check the link, or start again from the home page.",
     405: "This page does not accept that kind of request.",
@@ -69,9 +74,10 @@ def error_page_html(
     title: str | None = None,
     user: object = None,
     csrf_token: str = "",
+    read_only: bool = False,
 ) -> str:
     """The error page (a full page in the site's layout, without anything personal
-    unless ``user`` is given)."""
+    unless ``user`` is given; ``read_only`` shows the "saving is paused" banner)."""
     return templates.get_template("errors/error.html").render(
         status=status,
         title=title or TITLES.get(status, "Something went wrong"),
@@ -81,6 +87,7 @@ def error_page_html(
         csrf_token=csrf_token,
         notice=None,
         path="",
+        read_only=read_only,
     )
 
 
@@ -92,7 +99,13 @@ def _sentence(text: str) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def _page(request: Request, status: int, message: str, title: str | None = None) -> Response:
+def _page(
+    request: Request,
+    status: int,
+    message: str,
+    title: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     """Render the error page without new look-ups: a failing store must not fail the
     error page too (the user is shown only if already resolved)."""
     web = get_web(request)
@@ -108,8 +121,9 @@ def _page(request: Request, status: int, message: str, title: str | None = None)
         user=user,
         csrf_token=token,
         title=title,
+        read_only=web.services.db.leader.read_only,
     )
-    return html_response(request, html, status=status)
+    return html_response(request, html, status=status, headers=headers)
 
 
 async def _service_error(request: Request, exc: Exception) -> Response:
@@ -167,6 +181,18 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
     return response
 
 
+async def _failover(request: Request, exc: Exception) -> Response:
+    """A database failover: recorded for the retry layer (``api/retry.py``); this page is
+    what the browser gets when the request is not run again. htmx requests get the same
+    503, which app.js recognises (``X-Quiz-Read-Only``) to keep and resend answers."""
+    assert isinstance(exc, DatabaseFailover)
+    message = record_failover(request.scope["state"], exc)
+    headers = {"Retry-After": str(exc.retry_after)}
+    if exc.code == "read_only":
+        headers["X-Quiz-Read-Only"] = "1"
+    return _page(request, 503, message, title=FAILOVER_TITLES.get(exc.code), headers=headers)
+
+
 async def _unhandled(request: Request, exc: Exception) -> Response:
     # Not logged here: the exception goes on to the outer app, whose handler logs it once.
     return _page(request, 500, "")
@@ -176,6 +202,7 @@ def install_web_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DatabaseFailover, _failover)
     for unavailable in UNAVAILABLE_ERRORS:
         app.add_exception_handler(unavailable, _unavailable)
     app.add_exception_handler(Exception, _unhandled)

@@ -119,6 +119,8 @@ async def render(
         "notice": NOTICES.get(notice_key),
         "settings": web.settings,
         "path": request.url.path,
+        # Shows the "saving is paused" banner while the database has no leader.
+        "read_only": web.services.db.leader.read_only,
         **(context or {}),
     }
     html = web.templates.get_template(template).render(values)

@@ -1,0 +1,199 @@
+"""Run a request again when a database failover interrupted it ("read-only mode instead of
+an outage").
+
+Where it sits: directly inside ``RequestContextMiddleware``, which has by then given the
+request its id, checked its body, applied the rate limits (once per request) and perhaps
+answered it from the near cache; none of that runs again. It is outside FastAPI's
+``ExceptionMiddleware`` (the app's, and the web sub-app's inside the router), whose
+handlers turn an exception into a response before any outer layer could see the
+exception. So the decision takes two steps:
+
+1. The handler for ``DatabaseFailover`` (``api/errors.py``, ``web/errors.py``) renders the
+   answer the client gets if the request is not run again (503 ``read_only`` or
+   ``commit_unknown``, with ``Retry-After``) and records the failure in
+   ``scope["state"]`` (``db.failover.record_failover``).
+2. This layer holds back a response whose start finds that record, and when the attempt
+   has ended either runs the request again (its body replayed) or sends what it held.
+
+A request runs again, whatever its method, when its failure is ``WriteAborted`` (nothing of
+the failed transaction happened), nothing of it has committed (``RequestCommits``, kept
+by ``Database``), and fewer than ``db_leader_wait_seconds`` have passed since its first
+failure. Between attempts it waits 50 ms, doubling up to 1 s, each wait half fixed and half
+random (so instances do not retry in step), the last one cut to the deadline. While the
+instance knows it has no leader, safe requests read from a replica on the next attempt
+(``db/engine.py``). ``CommitOutcomeUnknown`` is never repeated.
+
+Every attempt gets a fresh copy of the ASGI scope (routing writes into it) sharing the
+request's ``state``; the last attempt's copy is merged back, so the access log and the
+metrics see the route it matched. ``db_write_retries_total{outcome}`` counts the requests
+that met a failover: ``recovered``, ``read_only``, ``commit_unknown``, ``conflict``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from quizplatform.db.failover import (
+    FAILOVER_STATE_KEY,
+    CommitOutcomeUnknown,
+    Kind,
+    RequestCommits,
+    WriteAborted,
+    stop_tracking,
+    track_commits,
+)
+from quizplatform.runtime.metrics import Metrics
+
+log = structlog.get_logger(__name__)
+
+FIRST_DELAY_SECONDS = 0.05
+MAX_DELAY_SECONDS = 1.0
+
+
+class Backoff:
+    """Exponential backoff with jitter: ``first`` doubling up to ``cap``, each wait
+    between half of that and all of it.
+
+    Hand-written rather than tenacity's: the retry loop is an ASGI layer deciding
+    from recorded state, not a function call to wrap; only these three lines would be
+    borrowed."""
+
+    def __init__(self, first: float = FIRST_DELAY_SECONDS, cap: float = MAX_DELAY_SECONDS) -> None:
+        self._next = first
+        self._cap = cap
+
+    def delay(self, remaining: float) -> float:
+        """The next wait, never past ``remaining`` seconds."""
+        step = self._next
+        self._next = min(self._cap, step * 2)
+        return max(0.0, min(remaining, step / 2 + random.uniform(0, step / 2)))
+
+
+class FailoverRetryMiddleware:
+    """See the module docstring."""
+
+    def __init__(self, app: ASGIApp, *, wait_seconds: float, metrics: Metrics) -> None:
+        self.app = app
+        self.wait_seconds = wait_seconds
+        self._outcomes = {
+            outcome: metrics.db_write_retries.labels(outcome)
+            for outcome in ("recovered", "read_only", "commit_unknown", "conflict")
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        commits, token = track_commits()
+        try:
+            await self._serve(scope, receive, send, commits)
+        finally:
+            stop_tracking(token)
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, commits: RequestCommits
+    ) -> None:
+        state: dict[str, Any] = scope.setdefault("state", {})
+        original = dict(scope)
+        body = _RecordedBody(receive)
+        backoff = Backoff()
+        first_failure: float | None = None
+        attempts = 0
+        while True:
+            attempts += 1
+            state.pop(FAILOVER_STATE_KEY, None)
+            attempt_scope = dict(original)
+            held = _HoldFailoverAnswer(send, state)
+            await self.app(attempt_scope, body.replay(), held)
+            scope.update(attempt_scope)
+            if not held.holding:
+                if first_failure is not None:
+                    self._finish("recovered", attempts, first_failure)
+                return
+            failure = state.get(FAILOVER_STATE_KEY)
+            now = time.monotonic()
+            if first_failure is None:
+                first_failure = now
+            remaining = self.wait_seconds - (now - first_failure)
+            if isinstance(failure, WriteAborted) and commits.repeatable and remaining > 0:
+                log.debug("request interrupted by a database failover; running it again")
+                await asyncio.sleep(backoff.delay(remaining))
+                continue
+            self._finish(_outcome(failure), attempts, first_failure)
+            await held.release()
+            return
+
+    def _finish(self, outcome: str, attempts: int, first_failure: float) -> None:
+        self._outcomes[outcome].inc()
+        waited = round(time.monotonic() - first_failure, 3)
+        if outcome == "recovered":
+            log.info("request recovered from a database failover", attempts=attempts, waited=waited)
+        else:
+            log.warning(
+                "request failed by a database failover",
+                outcome=outcome,
+                attempts=attempts,
+                waited=waited,
+            )
+
+
+def _outcome(failure: object) -> str:
+    if isinstance(failure, CommitOutcomeUnknown):
+        return "commit_unknown"
+    if isinstance(failure, WriteAborted) and failure.verdict.kind is Kind.CONFLICT:
+        return "conflict"
+    return "read_only"
+
+
+class _RecordedBody:
+    """The request's messages as the first attempt received them, replayed to the next
+    attempts (then read on from the client where an attempt stopped)."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._messages: list[Message] = []
+
+    def replay(self) -> Receive:
+        position = 0
+
+        async def receive() -> Message:
+            nonlocal position
+            if position == len(self._messages):
+                self._messages.append(await self._receive())
+            message = self._messages[position]
+            position += 1
+            return message
+
+        return receive
+
+
+class _HoldFailoverAnswer:
+    """Passes an attempt's response through, unless its start finds a failover recorded:
+    then it holds the whole response until ``release``."""
+
+    def __init__(self, send: Send, state: dict[str, Any]) -> None:
+        self._send = send
+        self._state = state
+        self._held: list[Message] | None = None
+
+    @property
+    def holding(self) -> bool:
+        return self._held is not None
+
+    async def __call__(self, message: Message) -> None:
+        if self._held is not None:
+            self._held.append(message)
+        elif message["type"] == "http.response.start" and FAILOVER_STATE_KEY in self._state:
+            self._held = [message]
+        else:
+            await self._send(message)
+
+    async def release(self) -> None:
+        for message in self._held or ():
+            await self._send(message)
