@@ -102,6 +102,8 @@ def test_rendered_config_has_the_pools_and_failover(rendered: Rendered) -> None:
     assert text.count(f"server-template app 1-{SLOTS} ") == 2  # app and candidate
     assert "backend app\n" in text and "backend candidate\n" in text
     assert "retry-on " in text
+    # ...for GET and HEAD only: a write's 503 may be `commit_unknown`.
+    assert "http-request disable-l7-retry unless METH_GET" in text
     assert "option redispatch" in text
     assert text.count("balance leastconn") == 2
     assert "fall 3 rise 2" in text
