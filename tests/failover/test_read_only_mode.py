@@ -406,3 +406,26 @@ async def test_background_work_survives_a_failover(rig: FailoverRig, tmp_path: P
             lambda: a.metric("background_task_runs_total", task="attempt_sweep", outcome="ok") > ok,
             what="a sweep after the failover",
         )
+
+
+async def test_a_replica_read_whose_connection_is_cut_runs_again(
+    rig: FailoverRig, tmp_path: Path
+) -> None:
+    # HAProxy cuts the read frontend's sessions to a replica it stops routing to (it was
+    # promoted, or fell behind): the pooled connections die under the next reads.
+    async with instance(rig, tmp_path) as a:
+        teacher = await a.api.user("teacher")
+        await a.api.quiz(teacher, titled("Catalogued quiz"), publish=True)
+        await rig.wait_replayed()
+        await asyncio.sleep(1.5)  # past the read-your-writes window: reads use the replica
+        for _ in range(3):  # the replica pool holds connections now
+            r = await a.http.get("/api/v1/quizzes")
+            assert r.status_code == 200, r.text
+        before = a.metric("db_route_total", target="replica_read")
+        assert before > 0
+        rig.command("shutdown sessions server read/replica")
+        for _ in range(3):
+            r = await a.http.get("/api/v1/quizzes")
+            assert r.status_code == 200, r.text
+            assert r.json()["total"] >= 1
+        assert a.metric("db_route_total", target="replica_read") > before

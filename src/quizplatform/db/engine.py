@@ -174,9 +174,12 @@ class Database:
             replica_session = await self._replica_session(route)
             if replica_session is not None:
                 self._routes.replica_read()
+                # A replica's connection is cut when HAProxy stops routing to it (it was
+                # promoted, or fell behind): WriteAborted, and the request runs again.
                 async with replica_session:
-                    yield replica_session
-                    await replica_session.commit()
+                    with self._failover(False):
+                        yield replica_session
+                        await replica_session.commit()
                 return
             self._routes.replica_fallback()
             count = _nothing
