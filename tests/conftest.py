@@ -13,6 +13,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 import pytest
@@ -21,6 +22,9 @@ from quizplatform.db import models
 from quizplatform.db.migrate import upgrade
 from quizplatform.runtime.settings import Settings
 from quizplatform.services.container import Services
+
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
 
 PG_URL = os.environ.get("QUIZ_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("QUIZ_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -125,3 +129,20 @@ async def _close_services() -> AsyncIterator[None]:
     _services.clear()
     if "postgres" in _migrated:
         await _drop_pg_database()
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    """Debian's chromium through Playwright, for the browser tests and the stack drills."""
+    from playwright.async_api import async_playwright
+
+    from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS
+
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run scripts/system-deps.sh as root (apt chromium)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+        )
+        yield launched
+        await launched.close()

@@ -12,9 +12,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser
 
-from tests.browser.harness import CHROMIUM, CHROMIUM_ARGS, BrowserPage, Seeder
+from tests.browser.harness import BrowserPage, Seeder
 from tests.e2e.procs import Instance, quiz, quiz_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,18 +39,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def seed(server: str) -> Seeder:
     return Seeder(server)
-
-
-@pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: run scripts/system-deps.sh as root (apt chromium)")
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        yield launched
-        await launched.close()
 
 
 @pytest.fixture

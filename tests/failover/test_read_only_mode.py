@@ -14,9 +14,10 @@ from typing import Any
 
 import asyncpg
 import httpx
+from sqlalchemy import text
 from structlog.testing import capture_logs
 
-from quizplatform.db.failover import READ_ONLY_MESSAGE
+from quizplatform.db.failover import READ_ONLY_MESSAGE, stop_tracking, track_commits
 from quizplatform.web.paths import SESSION_COOKIE
 from tests.api.helpers import User
 from tests.api.samples import all_types_quiz, by_type
@@ -429,3 +430,27 @@ async def test_a_replica_read_whose_connection_is_cut_runs_again(
             assert r.status_code == 200, r.text
             assert r.json()["total"] >= 1
         assert a.metric("db_route_total", target="replica_read") > before
+
+
+async def test_a_read_after_the_request_committed_waits_for_the_leader(
+    rig: FailoverRig, tmp_path: Path
+) -> None:
+    # A request that has written cannot be run again; its later reads of the primary
+    # (the quiz it just created) wait for a leader where the connection is opened.
+    async with instance(rig, tmp_path, db_leader_wait_seconds=20) as a:
+        db = a.services.db
+        commits, token = track_commits()
+        try:
+            async with db.session() as session:
+                await session.execute(text("SELECT 1"))
+            assert commits.committed
+            db.engine.pool.dispose()  # type: ignore[attr-defined]  # the next read connects
+            rig.no_leader()
+            loop = asyncio.get_running_loop()
+            loop.call_later(1.5, rig.leader_back)
+            async with db.read_session(fresh=True) as session:
+                assert await session.scalar(text("SELECT NOT pg_is_in_recovery()")) is True
+            assert commits.deadline is not None  # it waited
+        finally:
+            stop_tracking(token)
+            rig.leader_back()

@@ -18,10 +18,15 @@ exception. So the decision takes two steps:
 A request runs again, whatever its method, when its failure is ``WriteAborted`` (nothing of
 the failed transaction happened), nothing of it has committed (``RequestCommits``, kept
 by ``Database``), and fewer than ``db_leader_wait_seconds`` have passed since its first
-failure. Between attempts it waits 50 ms, doubling up to 1 s, each wait half fixed and half
-random (so instances do not retry in step), the last one cut to the deadline. While the
-instance knows it has no leader, safe requests read from a replica on the next attempt
+failover failure. Between attempts it waits 50 ms, doubling up to 1 s, each wait half fixed
+and half random (so instances do not retry in step), the last one cut to the deadline. While
+the instance knows it has no leader, safe requests read from a replica on the next attempt
 (``db/engine.py``). ``CommitOutcomeUnknown`` is never repeated.
+
+Most waits never get here: a session that cannot open a connection for lack of a leader
+waits and connects again in place (``Database._wait_for_leader``: nothing was sent), which
+also serves a request that has already committed (its read after the write). The deadline
+is one per request (``RequestCommits.remaining``), shared by both kinds of wait.
 
 Every attempt gets a fresh copy of the ASGI scope (routing writes into it) sharing the
 request's ``state``; the last attempt's copy is merged back, so the access log and the
@@ -32,7 +37,6 @@ that met a failover: ``recovered``, ``read_only``, ``commit_unknown``, ``conflic
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from typing import Any
 
@@ -41,6 +45,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quizplatform.db.failover import (
     FAILOVER_STATE_KEY,
+    Backoff,
     CommitOutcomeUnknown,
     Kind,
     RequestCommits,
@@ -54,25 +59,6 @@ log = structlog.get_logger(__name__)
 
 FIRST_DELAY_SECONDS = 0.05
 MAX_DELAY_SECONDS = 1.0
-
-
-class Backoff:
-    """Exponential backoff with jitter: ``first`` doubling up to ``cap``, each wait
-    between half of that and all of it.
-
-    Hand-written rather than tenacity's: the retry loop is an ASGI layer deciding
-    from recorded state, not a function call to wrap; only these three lines would be
-    borrowed."""
-
-    def __init__(self, first: float = FIRST_DELAY_SECONDS, cap: float = MAX_DELAY_SECONDS) -> None:
-        self._next = first
-        self._cap = cap
-
-    def delay(self, remaining: float) -> float:
-        """The next wait, never past ``remaining`` seconds."""
-        step = self._next
-        self._next = min(self._cap, step * 2)
-        return max(0.0, min(remaining, step / 2 + random.uniform(0, step / 2)))
 
 
 class FailoverRetryMiddleware:
@@ -102,8 +88,7 @@ class FailoverRetryMiddleware:
         state: dict[str, Any] = scope.setdefault("state", {})
         original = dict(scope)
         body = _RecordedBody(receive)
-        backoff = Backoff()
-        first_failure: float | None = None
+        backoff = Backoff(FIRST_DELAY_SECONDS, MAX_DELAY_SECONDS)
         attempts = 0
         while True:
             attempts += 1
@@ -113,24 +98,23 @@ class FailoverRetryMiddleware:
             await self.app(attempt_scope, body.replay(), held)
             scope.update(attempt_scope)
             if not held.holding:
-                if first_failure is not None:
-                    self._finish("recovered", attempts, first_failure)
+                if commits.deadline is not None:  # it waited for a leader, or ran again
+                    self._finish("recovered", attempts, commits)
                 return
             failure = state.get(FAILOVER_STATE_KEY)
-            now = time.monotonic()
-            if first_failure is None:
-                first_failure = now
-            remaining = self.wait_seconds - (now - first_failure)
+            remaining = commits.remaining(self.wait_seconds)
             if isinstance(failure, WriteAborted) and commits.repeatable and remaining > 0:
                 log.debug("request interrupted by a database failover; running it again")
                 await asyncio.sleep(backoff.delay(remaining))
                 continue
-            self._finish(_outcome(failure), attempts, first_failure)
+            self._finish(_outcome(failure), attempts, commits)
             await held.release()
             return
 
-    def _finish(self, outcome: str, attempts: int, first_failure: float) -> None:
+    def _finish(self, outcome: str, attempts: int, commits: RequestCommits) -> None:
         self._outcomes[outcome].inc()
+        assert commits.deadline is not None
+        first_failure = commits.deadline - self.wait_seconds
         waited = round(time.monotonic() - first_failure, 3)
         if outcome == "recovered":
             log.info("request recovered from a database failover", attempts=attempts, waited=waited)

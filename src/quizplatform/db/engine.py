@@ -13,6 +13,7 @@ safe request's primary sessions are served by a replica (``db_route_total{target
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -31,7 +32,14 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
 
-from quizplatform.db.failover import Kind, WriteAborted, failover_errors, note_commit
+from quizplatform.db.failover import (
+    Backoff,
+    Kind,
+    WriteAborted,
+    current_commits,
+    failover_errors,
+    note_commit,
+)
 from quizplatform.db.leader import LeaderState
 from quizplatform.db.routing import ReadRoute, current_route, pin_to_primary
 from quizplatform.runtime.metrics import Metrics
@@ -108,6 +116,7 @@ class Database:
         self._routes = _RouteCounters(metrics)
         # Read-only mode (no leader); only the primary's is ever entered and exported.
         self.leader = LeaderState(self._leader_writable, None if read_only else metrics)
+        self.leader_wait_seconds = settings.db_leader_wait_seconds
         if metrics is not None:
             _instrument(self.engine.sync_engine, metrics, name)
         if not self.is_sqlite and not read_only:
@@ -146,9 +155,15 @@ class Database:
         same value): then it is ``WriteAborted`` and the request may run again."""
         pin_to_primary()
         self._routes.primary_write()
-        conn = self._autocommit_engine.connect()
-        with self._failover(True, connecting=True):
-            await conn.start()
+        backoff = Backoff()
+        while True:
+            conn = self._autocommit_engine.connect()
+            try:
+                with self._failover(True, connecting=True):
+                    await conn.start()
+                break
+            except WriteAborted as exc:
+                await self._wait_for_leader(exc, backoff)
         try:
             with self._failover(True, committing=not idempotent):
                 yield conn
@@ -200,22 +215,39 @@ class Database:
             replica_session = await self._stand_in(route)
             if replica_session is not None:
                 return replica_session, False
-        session = self.sessionmaker()
-        try:
-            with self._failover(True, connecting=True):
-                await session.connection()
-        except WriteAborted as exc:
-            await session.close()
-            if stand_in and exc.verdict.kind is Kind.NO_LEADER:
-                replica_session = await self._stand_in(route)
-                if replica_session is not None:
-                    return replica_session, False
-            raise
-        except BaseException:
-            await session.close()
-            raise
-        count_primary()
-        return session, True
+        backoff = Backoff()
+        while True:
+            session = self.sessionmaker()
+            try:
+                with self._failover(True, connecting=True):
+                    await session.connection()
+            except WriteAborted as exc:
+                await session.close()
+                if stand_in and exc.verdict.kind is Kind.NO_LEADER:
+                    replica_session = await self._stand_in(route)
+                    if replica_session is not None:
+                        return replica_session, False
+                await self._wait_for_leader(exc, backoff)
+                continue
+            except BaseException:
+                await session.close()
+                raise
+            count_primary()
+            return session, True
+
+    async def _wait_for_leader(self, exc: WriteAborted, backoff: Backoff) -> None:
+        """A connection could not be opened because there is no leader: nothing was sent,
+        so wait (backoff) and try again, within the request's leader wait; re-raise when
+        it is over or outside a request. Waiting here rather than running the whole
+        request again also covers a request that has already committed (a read after its
+        write, e.g. the quiz just created)."""
+        commits = current_commits()
+        if exc.verdict.kind is not Kind.NO_LEADER or exc.verdict.in_flight or commits is None:
+            raise exc
+        remaining = commits.remaining(self.leader_wait_seconds)
+        if remaining <= 0:
+            raise exc
+        await asyncio.sleep(backoff.delay(remaining))
 
     async def _stand_in(self, route: ReadRoute | None) -> AsyncSession | None:
         assert route is not None

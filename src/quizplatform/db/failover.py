@@ -40,6 +40,8 @@ request is not repeated, whatever failed later.
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
@@ -185,17 +187,47 @@ class CommitOutcomeUnknown(DatabaseFailover):
 
 # -- per request: has anything committed? ------------------------------------------------
 class RequestCommits:
-    """What the current request has committed: whether it may still be run again."""
+    """What the current request has committed (whether it may still be run again), and
+    until when it may wait for a database leader."""
 
-    __slots__ = ("committed", "in_doubt")
+    __slots__ = ("committed", "deadline", "in_doubt")
 
     def __init__(self) -> None:
         self.committed = False  # a transaction (or autocommit statement) committed
         self.in_doubt = False  # a commit's outcome is unknown
+        self.deadline: float | None = None  # set by the request's first failover failure
 
     @property
     def repeatable(self) -> bool:
         return not (self.committed or self.in_doubt)
+
+    def remaining(self, wait_seconds: float) -> float:
+        """Seconds this request may still wait for a leader: ``wait_seconds`` from its
+        first failover failure, shared by every wait of the request (a connection
+        waiting for a leader, the request run again)."""
+        now = time.monotonic()
+        if self.deadline is None:
+            self.deadline = now + wait_seconds
+        return max(0.0, self.deadline - now)
+
+
+class Backoff:
+    """Exponential backoff with jitter: ``first`` doubling up to ``cap``, each wait
+    between half of that and all of it (so instances do not retry in step).
+
+    Hand-written rather than tenacity's: the waits are taken by an ASGI layer deciding
+    from recorded state and by a connection loop with a shared deadline, not by a
+    function call to wrap; only these three lines would be borrowed."""
+
+    def __init__(self, first: float = 0.05, cap: float = 1.0) -> None:
+        self._next = first
+        self._cap = cap
+
+    def delay(self, remaining: float) -> float:
+        """The next wait, never past ``remaining`` seconds."""
+        step = self._next
+        self._next = min(self._cap, step * 2)
+        return max(0.0, min(remaining, step / 2 + random.uniform(0, step / 2)))
 
 
 _commits: ContextVar[RequestCommits | None] = ContextVar("quizplatform_commits", default=None)

@@ -24,9 +24,10 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from quizplatform.api.errors import install_error_handlers
-from quizplatform.api.retry import Backoff, FailoverRetryMiddleware
+from quizplatform.api.retry import FailoverRetryMiddleware
 from quizplatform.db.failover import (
     READ_ONLY_PARTLY_SAVED_MESSAGE,
+    Backoff,
     CommitOutcomeUnknown,
     Kind,
     Verdict,
