@@ -454,3 +454,24 @@ async def test_a_read_after_the_request_committed_waits_for_the_leader(
         finally:
             stop_tracking(token)
             rig.leader_back()
+
+
+async def test_the_quiz_read_after_its_write_survives_a_cut_connection(
+    rig: FailoverRig, tmp_path: Path
+) -> None:
+    # The response to a write reads what was written (QuizService.snapshot) after the
+    # commit, when the request can no longer be run again: the read itself runs again.
+    async with instance(rig, tmp_path, db_leader_wait_seconds=20) as a:
+        teacher = await a.api.user("teacher")
+        quiz = await a.api.quiz(teacher, titled("Read after write"))
+        commits, token = track_commits()
+        try:
+            async with a.services.db.session() as session:
+                await session.execute(text("SELECT 1"))
+            assert commits.committed and not commits.repeatable
+            a.services.cache.clear()
+            rig.command("shutdown sessions server write/leader")  # the pool's connections die
+            snap = await a.services.quizzes.snapshot(quiz["id"])
+            assert snap is not None and snap.title == "Read after write"
+        finally:
+            stop_tracking(token)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from sqlalchemy import event, text
@@ -46,6 +46,7 @@ from quizplatform.runtime.metrics import Metrics
 from quizplatform.runtime.settings import Settings, to_async_url
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 # What a replica that cannot be reached raises when a session connects: refused or timed
 # out (OSError, TimeoutError), or a driver error (unknown host, too many connections,
@@ -205,6 +206,27 @@ class Database:
             with self._failover(on_primary):
                 yield session
                 await session.commit()
+
+    async def run_read(
+        self, read: Callable[[AsyncSession], Awaitable[T]], *, fresh: bool = False
+    ) -> T:
+        """``read(session)`` in a ``read_session``; run again on a fresh session when a
+        failover cuts it, within the request's leader wait. For a pure read that comes
+        after the request's own commit (which the request layer can no longer run again),
+        such as the quiz just created: reading twice changes nothing."""
+        backoff = Backoff()
+        while True:
+            try:
+                async with self.read_session(fresh=fresh) as session:
+                    return await read(session)
+            except WriteAborted as exc:
+                commits = current_commits()
+                if commits is None or exc.verdict.kind is Kind.CONFLICT:
+                    raise
+                remaining = commits.remaining(self.leader_wait_seconds)
+                if remaining <= 0:
+                    raise
+                await asyncio.sleep(backoff.delay(remaining))
 
     async def _open(self, count_primary: Callable[[], None]) -> tuple[AsyncSession, bool]:
         """A connected session on the primary (True), or, for a safe request while the

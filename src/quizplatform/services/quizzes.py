@@ -177,12 +177,16 @@ class QuizService:
             return cached
         started = time.monotonic()
         fresh = self.cache.recently_invalidated(key)
-        async with self.db.read_session(fresh=fresh) as session:
+
+        async def read(session: AsyncSession) -> QuizSnapshot | None:
             row = await session.scalar(_snapshot_query().where(models.Quiz.id == quiz_id))
-            if row is None:
-                return None
-            snap = snapshot_from_row(row)
-        self.cache.put(key, snap, since=started)
+            return None if row is None else snapshot_from_row(row)
+
+        # Often read right after the request's own write: run_read survives a failover
+        # then, when the request itself can no longer be run again.
+        snap = await self.db.run_read(read, fresh=fresh)
+        if snap is not None:
+            self.cache.put(key, snap, since=started)
         return snap
 
     async def visible(self, caller: Principal | None, quiz_id: str) -> tuple[QuizSnapshot, bool]:
