@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from playwright.async_api import Browser, expect
 
@@ -94,26 +95,27 @@ def wait_settled(stack: Stack, timeout: float = 120) -> None:
 
 def kill_member(stack: Stack, member: Member, sig: int = signal.SIGKILL) -> list[int]:
     """Send ``sig`` to the member's Patroni and to every process of its PostgreSQL (the
-    postmaster and its backends share a process group of their own): its node dying, or
-    freezing with SIGSTOP. Returns what to send SIGCONT/SIGKILL to afterwards: the Patroni
-    PID and the negated process group."""
+    postmaster first, so it forks nothing new, then each backend, which PostgreSQL puts
+    in a process group of its own): its node dying, or freezing with SIGSTOP. Returns the
+    PIDs, for ``release``."""
     patroni = stack.supervisor.program_pid(member.program)
     postmaster = member.postmaster_pid()
     assert patroni and postmaster, f"{member.name}: patroni {patroni}, postmaster {postmaster}"
-    group = os.getpgid(postmaster)
-    assert group not in (os.getpgrp(), os.getpgid(patroni)), "not PostgreSQL's own group"
     os.kill(patroni, sig)
-    os.killpg(group, sig)
-    return [patroni, -group]
+    os.kill(postmaster, sig)
+    children = [child.pid for child in psutil.Process(postmaster).children(recursive=True)]
+    for pid in children:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+    return [patroni, postmaster, *children]
 
 
 def release(frozen: list[int]) -> None:
     """Kill what ``kill_member`` froze (supervisord then restarts the member)."""
-    for target in frozen:
-        kill = os.killpg if target < 0 else os.kill
+    for pid in frozen:
         for sig in (signal.SIGKILL, signal.SIGCONT):
             with contextlib.suppress(ProcessLookupError):
-                kill(abs(target), sig)
+                os.kill(pid, sig)
 
 
 def read_only_seconds(stack: Stack) -> float:
@@ -351,7 +353,9 @@ async def test_a_student_answers_through_a_failover_in_the_browser(
     try:
         await page.goto(f"{stack.url}/attempts/{attempt['id']}")
         await page.locator(f"#o-{q['single_choice']}-{options['4']}").check()
-        await expect(page.locator(f"#status-{q['single_choice']}")).to_contain_text("Saved at")
+        await expect(page.locator(f"#status-{q['single_choice']}")).to_contain_text(
+            "Saved at", timeout=BROWSER_WAIT_MS
+        )
 
         victim = leader(stack)
         frozen = kill_member(stack, victim, signal.SIGSTOP)
@@ -361,10 +365,12 @@ async def test_a_student_answers_through_a_failover_in_the_browser(
         await page.locator(f"#a-{q['short_answer']}").press("Tab")
         await page.locator(f"#a-{q['numeric']}").fill("3.14")
         await page.locator(f"#a-{q['numeric']}").press("Tab")
-        await expect(banner).to_contain_text("Saving is paused")
+        await expect(banner).to_contain_text("Saving is paused", timeout=BROWSER_WAIT_MS)
         MEASURED["browser_banner_after_s"] = round(time.monotonic() - frozen_at, 2)
         await page.locator("#submit-attempt").click()
-        await page.wait_for_url(re.compile(r".*/attempts/[0-9a-f]{32}/result.*"))
+        await page.wait_for_url(
+            re.compile(r".*/attempts/[0-9a-f]{32}/result.*"), timeout=BROWSER_WAIT_MS
+        )
         MEASURED["browser_submitted_after_s"] = round(time.monotonic() - frozen_at, 2)
         assert leader(stack).name != victim.name
     finally:
