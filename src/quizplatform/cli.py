@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from quizplatform.cli_backup import backup_app
 from quizplatform.cli_config import config_app
 from quizplatform.cli_stack import deploy, releases, rollback, stack_app
 from quizplatform.runtime.settings import Settings, SettingsError, load_settings
@@ -29,6 +30,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(config_app, name="config")
 app.add_typer(stack_app, name="stack")
+app.add_typer(backup_app, name="backup")
 app.command("deploy")(deploy)
 app.command("rollback")(rollback)
 app.command("releases")(releases)

@@ -26,6 +26,7 @@ import psutil
 import structlog
 
 from quizplatform.ops import haproxy as lb
+from quizplatform.ops.backup import BackupSettings, PgTarget
 from quizplatform.ops.postgres import (
     PgCluster,
     ensure_primary,
@@ -87,6 +88,16 @@ class StackConfig:
     db_pool_size: int = 5
     # Cluster data lives outside the checkout: the postgres user must reach it.
     data_root: str = ""
+    # Backups (ops/backup.py): repository ("" = <data_root>/pgbackrest), schedule in seconds,
+    # retention (a recovery window in days; 0 = keep backup_retention_full full backups).
+    backup_repo_path: str = ""
+    backup_full_interval: float = 86400.0
+    backup_incr_interval: float = 3600.0
+    backup_verify_interval: float = 86400.0
+    backup_retry_interval: float = 300.0
+    backup_recovery_window_days: int = 7
+    backup_retention_full: int = 2
+    backup_metrics_port: int = 9098
     instance_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -207,6 +218,22 @@ class Stack:
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.config.https_port}"
+
+    # ------------------------------------------------------------------ backups --------
+    def backup_settings(self) -> BackupSettings:
+        """Where this stack's pgBackRest repository and files live, and its retention."""
+        cfg = self.config
+        overrides: dict[str, Any] = {
+            "recovery_window_days": cfg.backup_recovery_window_days,
+            "retention_full": cfg.backup_retention_full,
+        }
+        if cfg.backup_repo_path:
+            overrides["repo_path"] = Path(cfg.backup_repo_path)
+        return BackupSettings.under(Path(cfg.data_root), **overrides)
+
+    def backup_target(self) -> PgTarget:
+        """The cluster backups are taken and WAL is archived from: the primary."""
+        return PgTarget(self.primary.data_dir, self.primary.port, self.primary.socket_dir)
 
     # ------------------------------------------------------------------ up -------------
     def up(self, progress: Any = None) -> None:
