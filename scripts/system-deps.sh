@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the stack, its drills and the browser tests need (HAProxy,
-# Prometheus, Alertmanager, PostgreSQL, Redis, wrk, chromium) when one is missing. As root
-# only; otherwise it names what to install and fails.
+# Prometheus, Alertmanager, PostgreSQL, pgBackRest, Redis, wrk, chromium) when one is
+# missing. As root only; otherwise it names what to install and fails.
 set -euo pipefail
 declare -A need=(
   [haproxy]=haproxy
@@ -9,6 +9,7 @@ declare -A need=(
   [promtool]=prometheus
   [prometheus-alertmanager]=prometheus-alertmanager
   [amtool]=prometheus-alertmanager
+  [pgbackrest]=pgbackrest
   [redis-server]=redis-server
   [wrk]=wrk
   [chromium]=chromium

@@ -285,6 +285,14 @@ class BackupRepository:
         self.settings = settings
 
     # ------------------------------------------------------------------ configuration --
+    def archive_settings(self, member: PgTarget) -> dict[str, str]:
+        """The PostgreSQL settings (unquoted values) that archive ``member``'s WAL here."""
+        return {
+            "archive_mode": "on",
+            "archive_command": self.archive_command(member),
+            "wal_level": "replica",
+        }
+
     def archive_command(self, member: PgTarget) -> str:
         """The ``archive_command`` every member's PostgreSQL must have (``%p`` is the WAL
         file, relative to the member's data directory)."""
@@ -543,6 +551,8 @@ class BackupRepository:
                 self._verify_steps(record, expected, scratch, report, step)
             finally:
                 step("removing the scratch cluster")
+                if report.problems:
+                    self._keep_log(scratch, report)
                 report.scratch_removed = _remove_scratch(scratch)
             report.total_seconds = time.monotonic() - started
             if not report.scratch_removed:
@@ -557,6 +567,15 @@ class BackupRepository:
                 verify_seconds=round(report.total_seconds, 3),
             )
         return report
+
+    def _keep_log(self, scratch: PgCluster, report: VerifyReport) -> None:
+        """Keep a failed verification's server log (the scratch cluster goes)."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        kept = self.settings.home / "log" / f"verify-{report.label}-{stamp}.postgres.log"
+        with contextlib.suppress(OSError):
+            shutil.copyfile(scratch.log_file, kept)
+            hand_over(kept, 0o640, postgres_ids())
+            report.problems = [p.replace(str(scratch.log_file), str(kept)) for p in report.problems]
 
     def _verify_steps(
         self,
@@ -635,68 +654,14 @@ class BackupRepository:
             ) from exc
 
     def _recover(self, scratch: PgCluster, record: BackupRecord) -> None:
-        root = scratch.data_dir.parent
-        hba = root / "pg_hba.conf"
-        ident = root / "pg_ident.conf"
-        write_owned(hba, "local all all trust\n")
-        write_owned(ident, "")
-        overrides = {
-            # Harmless and standalone: socket only, its own port, no archiving into the
-            # real repository, no synchronous standby to wait for, no upstream.
-            "port": str(scratch.port),
-            "listen_addresses": "",
-            "unix_socket_directories": str(scratch.socket_dir),
-            "unix_socket_permissions": "0700",
-            "archive_mode": "off",
-            "synchronous_standby_names": "",
-            "hot_standby": "on",
-            "primary_conninfo": "",
-            "primary_slot_name": "",
-            "shared_buffers": "32MB",
-            "hba_file": str(hba),
-            "ident_file": str(ident),
-            "logging_collector": "off",
-            "ssl": "off",
-            "cluster_name": "quiz-verify",
-        }
-        options = " ".join(f"-c {shlex.quote(f'{k}={v}')}" for k, v in overrides.items())
-        timeout = self.settings.restore_timeout
         try:
-            run(
-                [
-                    pg_bin() / "pg_ctl",
-                    "-D",
-                    scratch.data_dir,
-                    "-l",
-                    scratch.log_file,
-                    "-o",
-                    options,
-                    "-w",
-                    "-t",
-                    str(int(timeout)),
-                    "-s",
-                    "start",
-                ],
-                what="pg_ctl start of the scratch cluster",
-                user=PG_USER,
-                cwd=_ROOT,
-                timeout=timeout + 30,
+            start_restored(
+                scratch,
+                what=f"backup {record.label} to its restore point {record.restore_point}",
+                timeout=self.settings.restore_timeout,
             )
         except OpsError as exc:
-            raise _StepFailed(_recovery_failure(scratch, record, exc)) from exc
-        deadline = time.monotonic() + timeout
-        while True:
-            if not scratch.running():
-                raise _StepFailed(_recovery_failure(scratch, record, None))
-            with contextlib.suppress(OpsError):
-                if _psql(scratch.socket_dir, scratch.port, ["SELECT pg_is_in_recovery()"]) == "f":
-                    return
-            if time.monotonic() > deadline:
-                raise _StepFailed(
-                    f"the restored backup {record.label} did not reach its restore point "
-                    f"{record.restore_point} within {timeout:.0f} s"
-                )
-            time.sleep(0.2)
+            raise _StepFailed(str(exc)) from exc
 
     def _amcheck(self, scratch: PgCluster, report: VerifyReport) -> None:
         argv = [
@@ -1024,10 +989,59 @@ def _app_checks(
         raise _StepFailed(" ".join(problems))
 
 
-def _recovery_failure(scratch: PgCluster, record: BackupRecord, exc: OpsError | None) -> str:
-    """The operator's sentence for a scratch cluster that did not come up or died."""
+def start_restored(cluster: PgCluster, *, what: str, timeout: float) -> None:
+    """Start a data directory pgBackRest restored, standalone and harmless, and return once
+    it reached its recovery target and promoted; OpsError naming the problem otherwise.
+
+    Whatever the source's configuration says (a Patroni leader's names its synchronous
+    standby, archives into the real repository, listens on TCP), the overrides make it a
+    socket-only cluster on ``cluster``'s port that archives nothing and waits for nobody.
+    Its ``pg_hba.conf`` and ``pg_ident.conf`` are written beside the data directory.
+    """
+    root = cluster.data_dir.parent
+    hba, ident = root / "pg_hba.conf", root / "pg_ident.conf"
+    write_owned(hba, "local all all trust\n")
+    write_owned(ident, "")
+    overrides = {
+        "port": str(cluster.port),
+        "listen_addresses": "",
+        "unix_socket_directories": str(cluster.socket_dir),
+        "unix_socket_permissions": "0700",
+        "archive_mode": "off",
+        "synchronous_standby_names": "",
+        "hot_standby": "on",
+        "primary_conninfo": "",
+        "primary_slot_name": "",
+        "shared_buffers": "32MB",
+        "hba_file": str(hba),
+        "ident_file": str(ident),
+        "logging_collector": "off",
+        "ssl": "off",
+        "cluster_name": "quiz-restored",
+    }
+    options = " ".join(f"-c {shlex.quote(f'{k}={v}')}" for k, v in overrides.items())
+    argv: list[str | Path] = [pg_bin() / "pg_ctl", "-D", cluster.data_dir, "-l", cluster.log_file]
+    argv += ["-o", options, "-w", "-t", str(int(timeout)), "-s", "start"]
     try:
-        lines = scratch.log_file.read_text(errors="replace").splitlines()
+        run(argv, what="pg_ctl start", user=PG_USER, cwd=_ROOT, timeout=timeout + 30)
+    except OpsError as exc:
+        raise OpsError(_recovery_failure(cluster, what, exc)) from exc
+    deadline = time.monotonic() + timeout
+    while True:
+        if not cluster.running():
+            raise OpsError(_recovery_failure(cluster, what, None))
+        with contextlib.suppress(OpsError):
+            if _psql(cluster.socket_dir, cluster.port, ["SELECT pg_is_in_recovery()"]) == "f":
+                return
+        if time.monotonic() > deadline:
+            raise OpsError(f"PostgreSQL did not recover {what} within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+def _recovery_failure(cluster: PgCluster, what: str, exc: OpsError | None) -> str:
+    """The operator's sentence for a restored cluster that did not come up or died."""
+    try:
+        lines = cluster.log_file.read_text(errors="replace").splitlines()
     except OSError:
         lines = []
     fatal = [line.split("FATAL:", 1)[1].strip() for line in lines if "FATAL:" in line]
@@ -1036,20 +1050,17 @@ def _recovery_failure(scratch: PgCluster, record: BackupRecord, exc: OpsError | 
         m.group(1) for line in lines if (m := re.search(r'restored log file "([0-9A-F]+)"', line))
     ]
     said = fatal[-1] if fatal else (str(exc) if exc else "the server stopped")
-    message = (
-        f"PostgreSQL could not recover backup {record.label} to its restore point "
-        f"{record.restore_point}: {said}."
-    )
+    message = f"PostgreSQL could not recover {what}: {said}."
     if any("recovery ended before configured recovery target" in f for f in fatal):
         last = restored[-1] if restored else "none"
         message += (
             f" The WAL it could read from the repository ends with segment {last}: the next "
-            "one is missing or unreadable, so this backup cannot reach the point it recorded "
-            "(nor any later point in time)."
+            "one is missing or unreadable, so the backup cannot reach that point (nor any "
+            "later point in time)."
         )
     if errors:
         message += f" pgBackRest: {errors[-1]}"
-    return message + f" (log: {scratch.log_file} is removed with the scratch cluster)"
+    return message + f" (server log: {cluster.log_file})"
 
 
 def _remove_scratch(scratch: PgCluster) -> bool:

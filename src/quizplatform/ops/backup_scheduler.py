@@ -154,12 +154,14 @@ class BackupMetrics:
         """Set every gauge from the repository's records."""
         complete = [r for r in records if r.complete]
         self.last_success.set(complete[-1].finished_at.timestamp() if complete else 0)
-        verified = [r for r in records if r.verified_at is not None]
-        newest = max(verified, key=lambda r: r.verified_at.timestamp() if r.verified_at else 0.0)
-        self.last_verify.set(
-            newest.verified_at.timestamp() if verified and newest.verified_at else 0
-        )
-        self.verify_duration.set((newest.verify_seconds or 0) if verified else 0)
+        verified = [(r.verified_at.timestamp(), r) for r in records if r.verified_at]
+        if verified:
+            when, newest = max(verified, key=lambda pair: pair[0])
+            self.last_verify.set(when)
+            self.verify_duration.set(newest.verify_seconds or 0)
+        else:
+            self.last_verify.set(0)
+            self.verify_duration.set(0)
         for kind in KINDS:
             of_kind = [r for r in complete if r.type == kind]
             if not of_kind:
