@@ -83,19 +83,24 @@ def list_backups(
     if not records:
         console.print("no backups yet (run `quiz backup create`)")
         return
-    table = Table("label", "type", "finished (UTC)", "took", "stored", "database", "verified")
+    table = Table(caption="times in UTC; stored: bytes this backup added to the repository")
+    table.add_column("label", no_wrap=True)  # the one thing to copy from this table
+    for heading in ("type", "finished", "took", "stored", "verified"):
+        table.add_column(heading, no_wrap=True)
     for r in records:
         table.add_row(
             r.label,
             r.type if r.complete else f"{r.type} [red](incomplete)[/red]",
-            r.finished_at.strftime("%Y-%m-%d %H:%M"),
+            r.finished_at.strftime("%m-%d %H:%M"),
             f"{r.duration_seconds:.1f} s" if r.duration_seconds is not None else "-",
             _size(r.size_bytes),
-            _size(r.database_size_bytes),
             r.verified_at.strftime("%m-%d %H:%M") if r.verified_at else "-",
         )
     console.print(table)
-    console.print(f"repository: {repository.settings.repo_path}")
+    console.print(
+        f"repository: {repository.settings.repo_path} "
+        f"(database size at the newest backup: {_size(records[-1].database_size_bytes)})"
+    )
 
 
 @backup_app.command("verify")
@@ -209,8 +214,9 @@ def _print_restore_plan(
         if moment is not None
         else f"the restore point of backup {label}"
     )
+    chosen = next((a.split("=", 1)[1] for a in argv if a.startswith("--set=")), "the newest")
     console.print(f"[bold]dry run[/bold] (add --yes to do it): restore the stack in {stack.dir}")
-    console.print(f"to {target}. That would:")
+    console.print(f"to {target}, starting from backup {chosen}. That would:")
     for number, line in enumerate(
         (
             "stop the instances and the worker (the site is unavailable meanwhile)",

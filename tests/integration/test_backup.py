@@ -265,26 +265,29 @@ def test_a_backup_that_fails_records_nothing_and_says_why(env: Env) -> None:
 
 # -- verification -------------------------------------------------------------------------------
 def test_verify_passes_on_a_database_written_to_during_and_after_the_backup(env: Env) -> None:
-    with Writer(env.cluster.url) as writer:
+    with Writer(env.cluster.url) as writer, Writer(env.cluster.url) as other:
         time.sleep(0.3)
         backup = env.repo.backup(env.target, "incr")
-        at_backup = writer.rows
+        at_backup = writer.rows + other.rows
         time.sleep(0.3)
         began = time.monotonic()
         report = env.repo.verify()
         verify_seconds = time.monotonic() - began
-    assert writer.errors == [] and writer.rows > at_backup > 0
+    written = writer.rows + other.rows
+    assert writer.errors == other.errors == [] and written > at_backup > 0
     assert report.ok and report.label == backup.label
     by_table = {t.table: t for t in report.tables}
     restored = by_table["load_probe"].found
     assert restored == by_table["load_probe"].expected
-    assert restored is not None and 520 < restored < 520 + writer.rows  # cut at the point
+    assert restored is not None and 520 < restored < 520 + written  # cut at the point
     assert int(sql(env.cluster, "SELECT count(*) FROM load_probe")) > restored
     assert report.schema_found == report.schema_recorded == report.schema_head == "0002"
     assert "no corruption" in report.amcheck
     assert report.steps[0][0].startswith("checking the repository")
     assert report.scratch_removed and not Path(report.scratch_dir).exists()
     assert verify_seconds < 60
+    record = json.loads((env.repo.settings.records_dir / f"{backup.label}.json").read_text())
+    assert record["write_block_seconds"] < 0.5  # writers waited only for the marking
     listed = {r.label: r for r in env.repo.list()}
     assert listed[backup.label].verified_at is not None
     assert env.repo.last_verify() == listed[backup.label]

@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from quizplatform.db.migrate import code_head_revision
+from quizplatform.ops.backup_mark import COUNT_PUBLIC_TABLES, mark_restore_point, psql
 from quizplatform.ops.postgres import (
     PG_USER,
     PgCluster,
@@ -66,6 +67,7 @@ RESTORE_POINT_PREFIX = "quiz-"
 RECORDS_DIR = "quiz-records"
 CIPHER_TYPE = "aes-256-cbc"
 _ROOT = Path("/")  # working directory for commands run as postgres
+_SOCKET_PATH_MAX = 107  # sun_path is 108 bytes on Linux, NUL included
 _LABEL = re.compile(r"^\d{8}-\d{6}F(_\d{8}-\d{6}[DI])?$")
 
 Progress = Callable[[str], None]
@@ -427,42 +429,30 @@ class BackupRepository:
         return self._record(label)
 
     def _mark(self, target: PgTarget, label: str) -> dict[str, Any]:
-        """The write-blocking step: lock, count, restore point, commit (one transaction)."""
-        name = RESTORE_POINT_PREFIX + label
-        timeout_ms = int(self.settings.lock_timeout_seconds * 1000)
-        started = time.monotonic()
-        out = _psql(
+        """The restore point with writers blocked for a moment, and the rows at it."""
+        mark = mark_restore_point(
             target.socket_dir,
             target.port,
-            [
-                f"SET LOCAL lock_timeout = {timeout_ms}",
-                _LOCK_PUBLIC_TABLES,
-                _COUNT_PUBLIC_TABLES,
-                _CHECK_ALL_LOCKED,
-                f"SELECT pg_create_restore_point({_sql_literal(name)})",
-            ],
             database=self.settings.database,
-            single_transaction=True,
-            what=f"the restore point step of backup {label}",
+            name=RESTORE_POINT_PREFIX + label,
+            lock_timeout=self.settings.lock_timeout_seconds,
+            work_dir=self.settings.home,
         )
-        blocked = time.monotonic() - started
-        lines = out.splitlines()
-        counted = json.loads(lines[0])
         return {
             "label": label,
-            "restore_point": name,
-            "restore_point_lsn": lines[1].strip(),
+            "restore_point": mark.restore_point,
+            "restore_point_lsn": mark.lsn,
             "restore_point_at": _rfc3339(datetime.now(UTC)),
-            "tables": counted["tables"],
-            "alembic_version": counted["alembic_version"],
-            "write_block_seconds": round(blocked, 3),
+            "tables": mark.tables,
+            "alembic_version": mark.alembic_version,
+            "write_block_seconds": mark.write_block_seconds,
             "verified_at": None,
             "verify_seconds": None,
         }
 
     def _archive_current_segment(self, target: PgTarget) -> None:
         """Switch WAL and wait until the segment holding the restore point is archived."""
-        segment = _psql(
+        segment = psql(
             target.socket_dir,
             target.port,
             ["SELECT pg_walfile_name(pg_switch_wal())"],
@@ -470,7 +460,7 @@ class BackupRepository:
         ).strip()
         deadline = time.monotonic() + self.settings.archive_timeout
         while True:
-            archived, failed, failed_at = _psql(
+            archived, failed, failed_at = psql(
                 target.socket_dir,
                 target.port,
                 [
@@ -832,13 +822,20 @@ class BackupRepository:
             yield
 
     def _scratch_cluster(self, label: str) -> PgCluster:
-        root = Path(tempfile.mkdtemp(prefix=f"verify-{label}-", dir=self.settings.home))
+        root = Path(tempfile.mkdtemp(prefix="verify-", dir=self.settings.home))
         root.chmod(0o755)  # postgres must traverse it
+        (root / "label").write_text(label + "\n")  # whose scratch cluster this is
+        port = free_port()
+        socket_dir = root / "s"
+        if len(str(socket_dir / f".s.PGSQL.{port}").encode()) > _SOCKET_PATH_MAX:
+            # A deep home: the socket goes to a short directory (removed with the rest).
+            socket_dir = Path(tempfile.mkdtemp(prefix="quiz-verify-"))
+            socket_dir.chmod(0o755)
         cluster = PgCluster(
             name="verify",
             data_dir=root / "data",
-            port=free_port(),
-            socket_dir=root / "sock",
+            port=port,
+            socket_dir=socket_dir,
             log_file=root / "postgres.log",
         )
         prepare_cluster_dirs(cluster)
@@ -878,89 +875,13 @@ class BackupRepository:
                 path.unlink(missing_ok=True)
 
 
-# -- SQL ---------------------------------------------------------------------------------------
-
-# Every table of the public schema, locked against writers (readers go on).
-_LOCK_PUBLIC_TABLES = """DO $$
-DECLARE t text;
-BEGIN
-  FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename LOOP
-    EXECUTE format('LOCK TABLE public.%I IN EXCLUSIVE MODE', t);
-  END LOOP;
-END $$"""
-
-# One JSON object: rows per table of the public schema, and the Alembic revision.
-_COUNT_PUBLIC_TABLES = """SELECT json_build_object(
-  'tables', coalesce((
-    SELECT json_object_agg(tablename, (xpath('/row/n/text()', query_to_xml(
-      format('SELECT count(*) AS n FROM public.%I', tablename), false, true, '')))[1]::text::bigint
-      ORDER BY tablename)
-    FROM pg_tables WHERE schemaname = 'public'), '{}'::json),
-  'alembic_version', CASE WHEN to_regclass('public.alembic_version') IS NOT NULL THEN
-    (xpath('/row/v/text()', query_to_xml(
-      'SELECT string_agg(version_num, '','' ORDER BY version_num) AS v FROM public.alembic_version',
-      false, true, '')))[1]::text END)::text"""
-
-# A table created between the locking and the counting would be counted unlocked.
-_CHECK_ALL_LOCKED = """DO $$
-BEGIN
-  IF EXISTS (
-    SELECT 1 FROM pg_tables t WHERE t.schemaname = 'public' AND NOT EXISTS (
-      SELECT 1 FROM pg_locks l WHERE l.pid = pg_backend_pid() AND l.mode = 'ExclusiveLock'
-        AND l.relation = format('public.%I', t.tablename)::regclass))
-  THEN
-    RAISE EXCEPTION 'a table was created while the backup was being marked; try again';
-  END IF;
-END $$"""
-
-
-def _sql_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def _psql(
-    socket_dir: Path,
-    port: int,
-    statements: list[str],
-    *,
-    database: str = "postgres",
-    single_transaction: bool = False,
-    what: str = "psql",
-    timeout: float = 120,
-) -> str:
-    """Run SQL with psql as postgres over the socket; unaligned rows, fields split by NUL."""
-    argv: list[str | Path] = [
-        pg_bin() / "psql",
-        "-X",
-        "-q",
-        "-A",
-        "-t",
-        "-z",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-h",
-        socket_dir,
-        "-p",
-        str(port),
-        "-U",
-        PG_USER,
-        "-d",
-        database,
-    ]
-    if single_transaction:
-        argv.append("-1")
-    for statement in statements:
-        argv += ["-c", statement]
-    return run(argv, what=what, user=PG_USER, cwd=_ROOT, timeout=timeout).strip()
-
-
 def _app_checks(
     scratch: PgCluster, database: str, expected: dict[str, Any], report: VerifyReport
 ) -> None:
     """The schema is at the recorded revision and at this code's head; every table holds
     the rows counted at the restore point."""
     found = json.loads(
-        _psql(scratch.socket_dir, scratch.port, [_COUNT_PUBLIC_TABLES], database=database)
+        psql(scratch.socket_dir, scratch.port, [COUNT_PUBLIC_TABLES], database=database)
     )
     report.schema_recorded = expected.get("alembic_version")
     report.schema_found = found["alembic_version"]
@@ -1031,7 +952,7 @@ def start_restored(cluster: PgCluster, *, what: str, timeout: float) -> None:
         if not cluster.running():
             raise OpsError(_recovery_failure(cluster, what, None))
         with contextlib.suppress(OpsError):
-            if _psql(cluster.socket_dir, cluster.port, ["SELECT pg_is_in_recovery()"]) == "f":
+            if psql(cluster.socket_dir, cluster.port, ["SELECT pg_is_in_recovery()"]) == "f":
                 return
         if time.monotonic() > deadline:
             raise OpsError(f"PostgreSQL did not recover {what} within {timeout:.0f} s")
@@ -1069,7 +990,9 @@ def _remove_scratch(scratch: PgCluster) -> bool:
         stop_cluster(scratch, timeout=30)
     root = scratch.data_dir.parent
     shutil.rmtree(root, ignore_errors=True)
-    return not root.exists()
+    if not scratch.socket_dir.is_relative_to(root):
+        shutil.rmtree(scratch.socket_dir, ignore_errors=True)
+    return not root.exists() and not scratch.socket_dir.exists()
 
 
 def _run_capture(argv: list[str], timeout: float) -> tuple[int, str]:
