@@ -15,6 +15,10 @@ from rich.table import Table
 from quizplatform.cli_stack import DEFAULT_DIR, DirOption, _fail, _stack, console
 from quizplatform.ops.process import OpsError
 
+# What a command reports as `error: …`: our own errors and the file system's (a user
+# that may not read the repository's files).
+_ERRORS = (OpsError, OSError)
+
 if TYPE_CHECKING:
     from quizplatform.ops.backup import BackupRepository, VerifyReport
 
@@ -31,7 +35,7 @@ def _repository(directory: Path) -> tuple[Any, BackupRepository]:
     stack = _stack(directory)
     try:
         return stack, BackupRepository(stack.backup_settings())
-    except OpsError as exc:
+    except _ERRORS as exc:
         raise _fail(exc) from exc
 
 
@@ -56,7 +60,7 @@ def create(
                 kind,
                 progress=lambda m: status.update(m),
             )
-    except OpsError as exc:
+    except _ERRORS as exc:
         raise _fail(exc) from exc
     console.print(
         f"[green]backup {record.label}[/green] ({record.type}) in "
@@ -75,7 +79,7 @@ def list_backups(
     _, repository = _repository(directory)
     try:
         records = repository.list()
-    except OpsError as exc:
+    except _ERRORS as exc:
         raise _fail(exc) from exc
     if as_json:
         typer.echo(json.dumps({"backups": [r.to_json() for r in records]}, indent=2))
@@ -124,7 +128,7 @@ def verify(
     except BackupVerifyError as exc:
         _print_report(exc.report)
         raise _fail(exc) from exc
-    except OpsError as exc:
+    except _ERRORS as exc:
         raise _fail(exc) from exc
     _print_report(report)
     console.print(f"[green]backup {report.label} verified[/green] in {report.total_seconds:.1f} s")
@@ -160,7 +164,7 @@ def restore(
     data_dir = stack.backup_target().data_dir
     try:
         argv = repository.restore_argv(data_dir, to_time=moment, label=label)
-    except OpsError as exc:
+    except _ERRORS as exc:
         raise _fail(exc) from exc
     if not yes:
         _print_restore_plan(stack, argv, moment, label)
@@ -171,7 +175,7 @@ def restore(
     try:
         with console.status("restoring") as status:
             hook(to_time=moment, label=label, progress=lambda m: status.update(f"restore: {m}"))
-    except OpsError as exc:
+    except _ERRORS as exc:
         raise _fail(exc) from exc
     console.print("[green]restored[/green]: take a full backup now (`quiz backup create`)")
 

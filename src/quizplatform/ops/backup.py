@@ -311,6 +311,14 @@ class BackupRepository:
         """Create the directories (postgres, 0750), the passphrase file (once, 0600) and
         ``pgbackrest.conf``. Idempotent; refuses to invent a new passphrase for a repository
         that already holds backups."""
+        try:
+            self._prepare()
+        except PermissionError as exc:
+            raise OpsError(
+                f"cannot prepare the backup files ({exc}): run as root or as postgres"
+            ) from exc
+
+    def _prepare(self) -> None:
         s = self.settings
         ids = postgres_ids()
         for directory in (s.home, s.repo_path, s.include_dir):
@@ -580,6 +588,8 @@ class BackupRepository:
             began = time.monotonic()
             try:
                 action()
+            except OpsError as exc:  # a tool failed in a way the step did not foresee
+                raise _StepFailed(f"{name}: {exc}") from exc
             finally:
                 report.steps.append((name, time.monotonic() - began))
 

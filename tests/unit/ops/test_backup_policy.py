@@ -24,9 +24,12 @@ from quizplatform.ops.backup_scheduler import (
     due_verify,
     facts_from,
     next_wake,
+    schedule_for,
+    scheduler_program,
 )
 from quizplatform.ops.postgres import PgCluster
 from quizplatform.ops.process import OpsError
+from quizplatform.ops.stack import Stack, StackConfig
 
 HOUR = 3600.0
 DAY = 24 * HOUR
@@ -235,3 +238,34 @@ def test_a_recovery_that_ran_out_of_wal_is_explained(tmp_path: Path) -> None:
     assert message.startswith("PostgreSQL could not recover backup X to its restore point")
     assert "ends with segment 000000010000000000000003" in message
     assert "missing or unreadable" in message
+
+
+# -- the stack's side ------------------------------------------------------------------------
+def test_the_stack_gives_settings_target_schedule_and_program(tmp_path: Path) -> None:
+    config = StackConfig(
+        data_root=str(tmp_path / "root"),
+        backup_incr_interval=600,
+        backup_recovery_window_days=0,
+        backup_retention_full=3,
+        backup_metrics_port=19098,
+    )
+    stack = Stack(tmp_path / "s", config)
+    settings = stack.backup_settings()
+    assert settings.repo_path == tmp_path / "root" / "pgbackrest"
+    assert (settings.recovery_window_days, settings.retention_full) == (0, 3)
+    other = Stack(tmp_path / "s", StackConfig(data_root="/d", backup_repo_path="/mnt/backups"))
+    assert other.backup_settings().repo_path == Path("/mnt/backups")
+    target = stack.backup_target()
+    assert (target.data_dir, target.port) == (stack.primary.data_dir, stack.primary.port)
+    assert schedule_for(stack).incr_interval == 600
+    program = scheduler_program(stack)
+    assert program.name == "backup-scheduler"
+    assert program.command[-6:] == [
+        "backup",
+        "scheduler",
+        "--dir",
+        str(stack.dir),
+        "--metrics-port",
+        "19098",
+    ]
+    assert program.environment["QUIZ_BACKUP_SCHEDULE"] == "86400,600,86400,300"
