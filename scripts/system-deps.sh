@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the stack, its drills and the browser tests need (HAProxy,
-# Prometheus, Alertmanager, PostgreSQL, etcd, Redis, wrk, chromium, and python3-venv for
-# Patroni's virtualenv) when one is missing. As root only; otherwise it names what to
-# install and fails.
+# Prometheus, Alertmanager, PostgreSQL, etcd, pgBackRest, Redis, wrk, chromium, and
+# python3-venv for Patroni's virtualenv) when one is missing. As root only; otherwise it
+# names what to install and fails.
 set -euo pipefail
 declare -A need=(
   [haproxy]=haproxy
@@ -10,6 +10,7 @@ declare -A need=(
   [promtool]=prometheus
   [prometheus-alertmanager]=prometheus-alertmanager
   [amtool]=prometheus-alertmanager
+  [pgbackrest]=pgbackrest
   [redis-server]=redis-server
   [etcd]=etcd-server
   [wrk]=wrk

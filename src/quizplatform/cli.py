@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
+from quizplatform.cli_backup import backup_app
 from quizplatform.cli_config import config_app
 from quizplatform.cli_stack import (
     db_status,
@@ -42,6 +43,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(stack_app, name="stack")
 db_app.command("switchover")(db_switchover)
 db_app.command("status")(db_status)
+app.add_typer(backup_app, name="backup")
 app.command("deploy")(deploy)
 app.command("rollback")(rollback)
 app.command("releases")(releases)

@@ -34,6 +34,11 @@ def head_revision(settings: Settings) -> str | None:
     return ScriptDirectory.from_config(alembic_config(settings)).get_current_head()
 
 
+def code_head_revision() -> str | None:
+    """The head revision of this code's migrations (no database or settings needed)."""
+    return ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
+
+
 def current_revision(connection: Connection) -> str | None:
     """The revision the connected database is at (None when never migrated)."""
     return MigrationContext.configure(connection).get_current_revision()

@@ -32,7 +32,7 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,7 +151,7 @@ class PatroniCluster:
         etcd_peer_port: int,
         timing: Timing = Timing(),
         synchronous: bool = True,
-        archive_command: str | None = None,
+        archive_command: Callable[[Member], str] | None = None,
     ) -> None:
         if members < 1:
             raise OpsError("a database needs at least one member")
@@ -272,9 +272,7 @@ class PatroniCluster:
             "log_line_prefix": "%m [%p] %q%a ",
         }
         if self.archive_command:
-            parameters["archive_command"] = self.archive_command.replace(
-                "{data_dir}", str(member.data_dir)
-            )
+            parameters["archive_command"] = self.archive_command(member)
         return {
             "scope": SCOPE,
             "namespace": NAMESPACE,

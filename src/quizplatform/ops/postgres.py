@@ -102,13 +102,21 @@ def pg_bin() -> Path:
     return Path(which("pg_ctl")).parent
 
 
-def ensure_primary(cluster: PgCluster, *, sync_replica: bool = False) -> None:
+def ensure_primary(
+    cluster: PgCluster,
+    *,
+    sync_replica: bool = False,
+    extra_settings: dict[str, str] | None = None,
+) -> None:
     """Create (initdb), configure and start a primary, and create database ``quiz``.
 
     Idempotent: an existing cluster is reused and a running one is left running (its
     configuration is reloaded when it changed, e.g. to switch ``sync_replica``). With
     ``sync_replica`` commits wait for a standby named ``walreceiver`` (the default name
-    of a ``pg_basebackup -R`` replica), so start one before writing.
+    of a ``pg_basebackup -R`` replica), so start one before writing. ``extra_settings``
+    are more ``quiz.conf`` lines, values written as given (quote strings yourself), e.g.
+    WAL archiving; a setting that needs a restart (``archive_mode``) must be there from
+    the first start.
     """
     _prepare_dirs(cluster)
     if not (cluster.data_dir / "PG_VERSION").exists():
@@ -116,7 +124,9 @@ def ensure_primary(cluster: PgCluster, *, sync_replica: bool = False) -> None:
         _initdb(cluster)
     elif (cluster.data_dir / "standby.signal").exists():
         raise OpsError(f"{cluster.name}: {cluster.data_dir} is a standby; promote it first")
-    changed = _write_config(cluster, sync_names=SYNC_STANDBY_NAMES if sync_replica else "")
+    changed = _write_config(
+        cluster, sync_names=SYNC_STANDBY_NAMES if sync_replica else "", extra=extra_settings
+    )
     if cluster.running():
         _check_running_port(cluster)
         if changed:
@@ -395,7 +405,9 @@ def _initdb(cluster: PgCluster) -> None:
         out.write("include_if_exists = 'quiz.conf'\n")
 
 
-def _write_config(cluster: PgCluster, *, sync_names: str) -> bool:
+def _write_config(
+    cluster: PgCluster, *, sync_names: str, extra: dict[str, str] | None = None
+) -> bool:
     settings = {
         "listen_addresses": _quote("127.0.0.1"),
         "port": str(cluster.port),
@@ -410,6 +422,7 @@ def _write_config(cluster: PgCluster, *, sync_names: str) -> bool:
         "synchronous_standby_names": _quote(sync_names),
         "shared_buffers": _quote("32MB"),
         "log_line_prefix": _quote("%m [%p] %q%a "),
+        **(extra or {}),
     }
     text = f"# {cluster.name}: written by quizplatform.ops.postgres, do not edit\n" + "".join(
         f"{key} = {value}\n" for key, value in settings.items()

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from quizplatform.ops.patroni import NAMESPACE, SCOPE, Member
-from quizplatform.ops.process import OpsError, wait_for
+from quizplatform.ops.process import OpsError
 
 if TYPE_CHECKING:
     from quizplatform.ops.stack import Stack
@@ -66,6 +66,8 @@ class RestoreReport:
     leader: str = ""
     steps: dict[str, float] = field(default_factory=dict)
     kept: list[str] = field(default_factory=list)
+    backup: str | None = None  # the full backup taken afterwards
+    backup_error: str | None = None
 
     @property
     def total_seconds(self) -> float:
@@ -89,6 +91,7 @@ def plan(stack: Stack, target: RestoreTarget) -> list[str]:
         "empty Redis: every session ends (users sign in again), caches and leaderboards "
         "are rebuilt",
         "start the instances and the worker again",
+        "take a full backup of the restored database (it continues on a new timeline)",
     ]
 
 
@@ -104,8 +107,9 @@ def restore(stack: Stack, target: RestoreTarget, progress: Progress | None = Non
         report.steps[name] = round(now - started, 2)
         started = now
 
-    repository = stack.backup_repository()
-    repository.check_restorable(to_time=target.to_time, label=target.label)
+    first, *others = stack.db.members
+    # Refused here, before anything stops, when no backup can reach the target.
+    argv = stack.backups.restore_argv(first.data_dir, to_time=target.to_time, label=target.label)
     say("archiving the current WAL")
     stack.archive_current_wal()
     step("archive_current_wal")
@@ -120,9 +124,7 @@ def restore(stack: Stack, target: RestoreTarget, progress: Progress | None = Non
     aside = move_data_aside(stack.db.members, suffix)
     report.kept = [str(p) for p in aside]
     try:
-        first, *others = stack.db.members
         say(f"restoring {first.name} from the backup repository")
-        argv = repository.restore_argv(first.data_dir, to_time=target.to_time, label=target.label)
         stack.start_database_member(first, bootstrap=custom_bootstrap(argv))
         leader = stack.db.wait_leader(timeout=3600)
         report.leader = leader.name
@@ -146,6 +148,13 @@ def restore(stack: Stack, target: RestoreTarget, progress: Progress | None = Non
     for path in aside:
         shutil.rmtree(path, ignore_errors=True)
     report.kept = []
+    # The restored database continues on a new timeline: a full backup starts it off.
+    say("taking a full backup of the restored database")
+    try:
+        report.backup = stack.backups.backup(stack.backup_target(), "full").label
+    except OpsError as exc:
+        report.backup_error = str(exc)
+    step("full_backup")
     return report
 
 
@@ -191,15 +200,6 @@ def move_data_aside(members: list[Member], suffix: str) -> list[Path]:
             member.data_dir.rename(target)
             moved.append(target)
     return moved
-
-
-def wait_serving(stack: Stack, timeout: float = 120) -> float:
-    """Seconds until every instance is ready behind HAProxy again."""
-    return wait_for(
-        lambda: stack.wait_lb_up(stack.active_instances(), timeout=timeout) >= 0,
-        timeout,
-        "the instances to serve again",
-    )
 
 
 def _b64(data: bytes) -> str:

@@ -18,8 +18,9 @@ import secrets
 import shutil
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ import psutil
 import structlog
 
 from quizplatform.ops import haproxy as lb
+from quizplatform.ops.backup import BackupRepository, BackupSettings, PgTarget, summary
+from quizplatform.ops.backup_scheduler import scheduler_program
 from quizplatform.ops.patroni import (
     Member,
     PatroniCluster,
@@ -39,6 +42,8 @@ from quizplatform.ops.postgres import stop_cluster
 from quizplatform.ops.process import OpsError, pid_alive, port_open, run, wait_for
 from quizplatform.ops.redis import RedisServer, ensure_redis, stop_redis
 from quizplatform.ops.releases import Release, ReleaseStore
+from quizplatform.ops.restore import RestoreReport, RestoreTarget
+from quizplatform.ops.restore import restore as restore_stack
 from quizplatform.ops.supervisor import Program, Supervisor
 from quizplatform.ops.templates import deploy_dir, render
 from quizplatform.ops.tls import TlsFiles, ensure_certificates, tls_files_from
@@ -106,6 +111,16 @@ class StackConfig:
     db_pool_size: int = 5
     # Cluster data lives outside the checkout: the postgres user must reach it.
     data_root: str = ""
+    # Backups (ops/backup.py): repository ("" = <data_root>/pgbackrest), schedule in seconds,
+    # retention (a recovery window in days; 0 = keep backup_retention_full full backups).
+    backup_repo_path: str = ""
+    backup_full_interval: float = 86400.0
+    backup_incr_interval: float = 3600.0
+    backup_verify_interval: float = 86400.0
+    backup_retry_interval: float = 300.0
+    backup_recovery_window_days: int = 7
+    backup_retention_full: int = 2
+    backup_metrics_port: int = 9098
     instance_env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -183,6 +198,7 @@ class Stack:
         self.haproxy = lb.HaproxyRuntime(
             self.run_dir / "haproxy.sock", self.run_dir / "haproxy.state"
         )
+        self.backups = BackupRepository(self.backup_settings())
         self.db = PatroniCluster(
             Path(config.data_root),
             members=config.db_members,
@@ -196,6 +212,9 @@ class Stack:
                 retry_timeout=config.patroni_retry_timeout,
             ),
             synchronous=config.sync_replica,
+            # Each member archives its WAL to the backup repository (only the leader's
+            # archiver runs): point-in-time recovery whoever leads.
+            archive_command=lambda member: self.backups.archive_command(_target(member)),
         )
         self.redis = RedisServer(config.redis_port, self.dir / "redis")
 
@@ -225,6 +244,25 @@ class Stack:
     @property
     def url(self) -> str:
         return f"https://127.0.0.1:{self.config.https_port}"
+
+    # ------------------------------------------------------------------ backups --------
+    def backup_settings(self) -> BackupSettings:
+        """Where this stack's pgBackRest repository and files live, and its retention."""
+        cfg = self.config
+        overrides: dict[str, Any] = {
+            "recovery_window_days": cfg.backup_recovery_window_days,
+            "retention_full": cfg.backup_retention_full,
+        }
+        if cfg.backup_repo_path:
+            overrides["repo_path"] = Path(cfg.backup_repo_path)
+        return BackupSettings.under(Path(cfg.data_root), **overrides)
+
+    def backup_target(self) -> PgTarget:
+        """The member backups are taken from: the current leader."""
+        leader = self.db.leader()
+        if leader is None:
+            raise OpsError("the database has no leader right now: no backup can be taken")
+        return _target(leader)
 
     # ------------------------------------------------------------------ up -------------
     def up(self, progress: Any = None) -> None:
@@ -268,6 +306,8 @@ class Stack:
         self._start_worker()
         step("Prometheus and Alertmanager")
         self._start_monitoring()
+        step("backup scheduler")
+        self.supervisor.add(scheduler_program(self))
         if self.config.autoscale:
             step("autoscaler")
             self._start_autoscaler()
@@ -278,6 +318,7 @@ class Stack:
         """etcd, then the Patroni members (the first one bootstraps the cluster, the
         others join it as standbys), then the application role and database."""
         venv = ensure_patroni()
+        self.backups.prepare()  # the members' archive_command needs its configuration
         self.supervisor.add(self.db.etcd_program(self.log_dir))
         wait_for(self.db.etcd_healthy, 30, f"etcd (log: {self.log_dir / 'etcd.log'})")
         if self.db.write_configs():
@@ -293,6 +334,8 @@ class Stack:
         self.db.wait_healthy(timeout=180)
         self.db.apply_pending_restarts()
         self.db.ensure_app_database()
+        if not self.backups.has_stanza():
+            self.backups.ensure_stanza(self.backup_target())
 
     def _wait_database_routed(self, leader: str | None = None) -> None:
         """Until HAProxy's write frontend routes to the leader (``leader`` when named)."""
@@ -465,6 +508,7 @@ class Stack:
                 worker_port=self.config.worker_port,
                 autoscaler_port=self.config.autoscaler_port if self.config.autoscale else None,
                 prometheus_port=self.config.prometheus_port,
+                backup_port=self.config.backup_metrics_port,
             )
         )
         run(["promtool", "check", "config", prom_cfg], what="promtool check config")
@@ -790,13 +834,24 @@ class Stack:
         self.db.write_configs({member.name: bootstrap} if bootstrap else None)
         self.supervisor.add(self.db.member_program(member, ensure_patroni(), self.log_dir))
 
-    def backup_repository(self) -> Any:
-        """The stack's pgBackRest repository (``ops/backup.py``)."""
-        raise OpsError("backups are not part of this stack yet")
+    def restore(
+        self,
+        *,
+        to_time: datetime | None = None,
+        label: str | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> RestoreReport:
+        """Point-in-time recovery of the whole stack (``ops/restore.py``)."""
+        return restore_stack(self, RestoreTarget(to_time=to_time, label=label), progress)
 
-    def archive_current_wal(self) -> None:
-        """Switch the leader to a new WAL segment and wait until the old one is archived."""
-        raise OpsError("backups are not part of this stack yet")
+    def archive_current_wal(self) -> bool:
+        """Switch the leader to a new WAL segment and wait until it is archived, so a
+        recovery can reach the last moments; False when there is no leader to ask."""
+        leader = self.db.leader()
+        if leader is None:
+            return False
+        self.backups.archive_current_segment(_target(leader))
+        return True
 
     def stop_serving(self) -> None:
         """Stop what uses the database: autoscaler, instances, worker, backup scheduler
@@ -834,7 +889,7 @@ class Stack:
 
     @property
     def backup_repository_path(self) -> Path:
-        return Path(self.config.data_root) / "pgbackrest"
+        return self.backups.settings.repo_path
 
     def purge(self, *, keep_backups: bool = False) -> list[Path]:
         """Delete the stack's data (after ``down``): the database members, etcd, Redis
@@ -843,8 +898,8 @@ class Stack:
             raise OpsError("the stack is running: `quiz stack down` first")
         root = Path(self.config.data_root)
         doomed = [root / "postgres", root / "etcd", self.dir / "redis"]
-        if not keep_backups:
-            doomed.append(self.backup_repository_path)
+        if not keep_backups:  # the repository, and its configuration and passphrase
+            doomed += [self.backup_repository_path, self.backups.settings.home]
         deleted = [path for path in doomed if path.exists()]
         for path in deleted:
             shutil.rmtree(path)
@@ -962,9 +1017,8 @@ class Stack:
             "read_only": leader is None,
             "write_url": f"127.0.0.1:{self.config.pg_port}",
             "read_url": f"127.0.0.1:{self.config.pg_replica_port}",
-            "backup_repository": str(Path(self.config.data_root) / "pgbackrest"),
-            "last_backup": None,
-            "last_verify": None,
+            "backup_repository": str(self.backups.settings.repo_path),
+            **summary(self.backups),
         }
 
     def current_alerts(self) -> list[dict[str, Any]]:
@@ -998,6 +1052,11 @@ class Stack:
         if body.get("status") != "success":
             raise OpsError(f"Prometheus query failed: {body.get('error')}")
         return list(body["data"]["result"])
+
+
+def _target(member: Member) -> PgTarget:
+    """A member as the backup module addresses it."""
+    return PgTarget(member.data_dir, member.pg_port, member.socket_dir)
 
 
 def _component(name: str, pid: int | None, where: Path | None) -> dict[str, Any]:

@@ -95,7 +95,9 @@ def test_timing_within_patronis_rule_is_kept(
 def test_archive_command_names_each_members_data_dir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cluster = _cluster(tmp_path, monkeypatch, archive_command="push --pg1-path={data_dir} %p")
+    cluster = _cluster(
+        tmp_path, monkeypatch, archive_command=lambda m: f"push --pg1-path={m.data_dir} %p"
+    )
     first, second = cluster.members
     assert cluster.dynamic_config()["postgresql"]["parameters"]["archive_mode"] == "on"
     for member in (first, second):
