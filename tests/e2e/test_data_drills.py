@@ -16,6 +16,7 @@ import shutil
 import signal
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -383,6 +384,110 @@ async def test_a_student_answers_through_a_failover_in_the_browser(
     wait_settled(stack)
 
 
+def _backups(stack: Stack) -> list[dict[str, object]]:
+    done = quiz_cli("backup", "list", "--json", "--dir", str(stack.dir))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)["backups"]  # type: ignore[no-any-return]
+
+
+def test_backup_create_list_and_verify_on_the_stack(stack: Stack) -> None:
+    # The scheduler took a full backup (and verified it) when the stack came up.
+    wait_for(lambda: len(_backups(stack)) >= 1, 120, "the scheduler's first backup")
+    started = time.monotonic()
+    done = quiz_cli("backup", "create", "--type", "incr", "--dir", str(stack.dir))
+    MEASURED["backup_incr_command_s"] = round(time.monotonic() - started, 2)
+    assert done.returncode == 0, done.stdout + done.stderr
+    backups = _backups(stack)
+    newest = backups[-1]
+    fields = {"label", "type", "started_at", "finished_at", "size_bytes", "wal_start"}
+    assert fields | {"wal_stop", "verified_at"} <= set(newest)
+    assert newest["type"] == "incr" and newest["label"] in done.stdout
+    assert [b["finished_at"] for b in backups] == sorted(b["finished_at"] for b in backups)
+    started = time.monotonic()
+    verified = quiz_cli("backup", "verify", "--dir", str(stack.dir))
+    MEASURED["backup_verify_command_s"] = round(time.monotonic() - started, 2)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    status = json.loads(quiz_cli("stack", "status", "--json", "--dir", str(stack.dir)).stdout)
+    database = status["database"]
+    assert database["last_backup"]["label"] == newest["label"]
+    assert database["last_verify"]["label"] == newest["label"]
+    assert database["last_verify"]["verified_at"]
+    # Prometheus has the scheduler's numbers (the backup alerts read them).
+    rows = stack.prometheus_query("quiz_backup_last_success_timestamp_seconds")
+    assert rows and float(rows[0]["value"][1]) > 0
+
+
+def test_verify_reports_a_damaged_repository(stack: Stack) -> None:
+    newest = _backups(stack)[-1]
+    settings = stack.backups.settings
+    full_label = str(newest["label"]).split("_")[0]
+    files = sorted(
+        (settings.repo_path / "backup" / settings.stanza / full_label / "pg_data").rglob("*.zst"),
+        key=lambda p: p.stat().st_size,
+    )
+    victim = files[-1]
+    original = victim.read_bytes()
+    damaged = bytearray(original)
+    middle = len(damaged) // 2
+    damaged[middle : middle + 64] = bytes(b ^ 0xFF for b in damaged[middle : middle + 64])
+    victim.write_bytes(bytes(damaged))
+    try:
+        done = quiz_cli("backup", "verify", "--set", str(newest["label"]), "--dir", str(stack.dir))
+    finally:
+        victim.write_bytes(original)
+    assert done.returncode == 1, done.stdout + done.stderr
+    said = done.stdout + done.stderr
+    assert "damaged or missing files" in said and "cannot be restored" in said, said
+    assert "Traceback" not in said
+
+
+def test_point_in_time_recovery_brings_back_a_deleted_quiz(stack: Stack) -> None:
+    """Quizzes made, the time noted, one deleted and another made: the stack restored to
+    that time has the deleted quiz and not the later one, and serves again."""
+    wait_settled(stack)
+    teacher = seed(stack)  # its own account: every session ends with the restore
+    api = f"{stack.url}/api/v1"
+    auth = {"Authorization": f"Bearer {teacher.teacher_token}"}
+    with httpx.Client(verify=False, timeout=60) as client:
+        kept = [
+            client.post(f"{api}/quizzes", json={"title": f"kept {n}"}, headers=auth).json()["id"]
+            for n in range(3)
+        ]
+        time.sleep(1.5)  # the target is clearly between the writes
+        target = datetime.now(UTC)
+        time.sleep(1.5)
+        assert client.delete(f"{api}/quizzes/{kept[0]}", headers=auth).status_code == 204
+        later = client.post(f"{api}/quizzes", json={"title": "later"}, headers=auth).json()["id"]
+    started = time.monotonic()
+    done = quiz_cli(
+        "backup",
+        "restore",
+        "--to-time",
+        target.isoformat(),
+        "--yes",
+        "--dir",
+        str(stack.dir),
+        timeout=900,
+    )
+    MEASURED["pitr_restore_command_s"] = round(time.monotonic() - started, 2)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "restored" in done.stdout
+    present = _query(
+        leader(stack).cluster(),
+        "SELECT id FROM quizzes WHERE id IN ("  # noqa: S608 - ids we generated
+        + ",".join(f"'{i}'" for i in [*kept, later])
+        + ")",
+        database="quiz",
+    ).split()
+    assert sorted(present) == sorted(kept)  # the deleted one is back, the later one gone
+    wait_settled(stack)
+    fresh = seed(stack)  # the stack serves: sign-up, sign-in, create, publish
+    quiz = httpx.get(f"{api}/quizzes/{fresh.quiz_id}", verify=False, timeout=30)
+    assert quiz.status_code == 200
+    # The restored database archives and backs up again (on its new timeline).
+    assert _backups(stack)[-1]["type"] == "full"
+
+
 def test_down_leaves_no_database_process_behind(stack: Stack, tmp_path: Path) -> None:
     report = database(stack)
     pids = [m["pid"] for m in report["members"]]  # type: ignore[attr-defined]
@@ -396,3 +501,16 @@ def test_down_leaves_no_database_process_behind(stack: Stack, tmp_path: Path) ->
     again = quiz_cli("stack", "up", "--dir", str(stack.dir))
     assert again.returncode == 0, again.stdout + again.stderr
     wait_settled(stack)
+
+
+def test_purge_deletes_data_and_backups_only_when_asked(stack: Stack) -> None:
+    repository = stack.backups.settings.repo_path
+    assert any(repository.rglob("backup.info"))
+    done = quiz_cli("stack", "down", "--purge", "--keep-backups", "--dir", str(stack.dir))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not any(m.data_dir.exists() for m in stack.db.members)
+    assert any(repository.rglob("backup.info"))  # kept, with its passphrase
+    assert stack.backups.settings.cipher_pass_file.exists()
+    done = quiz_cli("stack", "down", "--purge", "--dir", str(stack.dir))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not repository.exists() and not stack.backups.settings.home.exists()

@@ -936,6 +936,7 @@ class Stack:
             "prometheus",
             "alertmanager",
             "worker",
+            "backup-scheduler",
             "autoscaler",
         ):
             info = programs.get(name)
