@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the stack, its drills and the browser tests need (HAProxy,
-# Prometheus, Alertmanager, PostgreSQL, Redis, wrk, chromium) when one is missing. As root
-# only; otherwise it names what to install and fails.
+# Prometheus, Alertmanager, PostgreSQL, Redis and Redis Sentinel, wrk, chromium) when one
+# is missing. As root only; otherwise it names what to install and fails.
 set -euo pipefail
 declare -A need=(
   [haproxy]=haproxy
@@ -10,6 +10,7 @@ declare -A need=(
   [prometheus-alertmanager]=prometheus-alertmanager
   [amtool]=prometheus-alertmanager
   [redis-server]=redis-server
+  [redis-sentinel]=redis-sentinel
   [wrk]=wrk
   [chromium]=chromium
 )

@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
+from quizplatform.api.app import create_app
 from quizplatform.db.kv import RedisStore
 from quizplatform.db.migrate import upgrade
 from quizplatform.ops.process import free_port, wait_for
@@ -215,6 +217,13 @@ async def test_sessions_survive_a_master_crash_and_a_full_restart(topology: Topo
         probe = f"quiz:probe-{uuid.uuid4().hex}"
         await services.cache.invalidate(probe)
         await asyncio.to_thread(wait_for, lambda: probe in heard, 10, "the invalidation")
+
+        # The deep health check names the new master.
+        app = create_app(settings, services=services)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            cache = (await http.get("/health")).json()["checks"]["cache"]
+        assert cache["status"] == "ok" and cache["master"] == after["master"], cache
 
         # A full restart (stack down, stack up) keeps the data and the promoted master.
         supervisor.shutdown()
