@@ -164,6 +164,9 @@ async def test_sessions_survive_a_master_crash_and_a_full_restart(topology: Topo
 
         load = Load(store)
         load_task = asyncio.create_task(load.run())
+        # And one command in flight when the master dies (blocked on the server for 1 s):
+        # its retries must reconnect to the new master, not to the old address.
+        in_flight = asyncio.create_task(store.redis.blpop([f"{store.prefix}none"], timeout=1))
         await asyncio.sleep(0.5)
         heard.clear()
         killed_at = time.monotonic()
@@ -186,6 +189,7 @@ async def test_sessions_survive_a_master_crash_and_a_full_restart(topology: Topo
         await asyncio.sleep(0.5)
         load.stop.set()
         await load_task
+        assert await in_flight is None  # answered by the new master after its 1 s
 
         after = await asyncio.to_thread(ha.status)
         lost = [
@@ -238,6 +242,11 @@ async def test_sessions_survive_a_master_crash_and_a_full_restart(topology: Topo
     finally:
         await other.close()
         await services.close()
+
+    # Purge stops every program and deletes the data.
+    await asyncio.to_thread(ha.purge, supervisor)
+    assert not ha.directory.exists()
+    assert supervisor.all_info() == []
 
 
 def _command_line(pid: int) -> str:

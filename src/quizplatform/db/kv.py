@@ -24,6 +24,7 @@ from redis.exceptions import ReadOnlyError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from quizplatform.db.redis_retry import FailoverRetry
+from quizplatform.db.sentinel import MasterFollowingConnection, NewestMasterSentinel
 from quizplatform.runtime.metrics import Metrics
 
 log = structlog.get_logger(__name__)
@@ -169,7 +170,7 @@ class RedisStore:
         self.sentinel: Sentinel | None = None
         self.service = sentinel_service
         if sentinels:
-            self.sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py: untyped
+            self.sentinel = NewestMasterSentinel(  # type: ignore[no-untyped-call]  # untyped
                 [sentinel_address(entry) for entry in sentinels],
                 # One quick question per sentinel: a sentinel that is down is skipped for
                 # the next one at once (redis-py's default would retry it for seconds).
@@ -179,7 +180,9 @@ class RedisStore:
                     "retry": Retry(NoBackoff(), 0),
                 },
             )
-            self.redis: aioredis.Redis = self.sentinel.master_for(sentinel_service, **options)
+            self.redis: aioredis.Redis = self.sentinel.master_for(
+                sentinel_service, connection_class=MasterFollowingConnection, **options
+            )
         elif url:
             self.redis = aioredis.Redis.from_url(url, **options)
         else:

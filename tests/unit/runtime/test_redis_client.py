@@ -1,4 +1,5 @@
-"""FailoverRetry: retries for a time after the first failure, shared by nested retries."""
+"""The store's Redis client: FailoverRetry (retries for a time after the first failure,
+shared by nested retries) and NewestMasterSentinel (the newest epoch wins)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import asyncio
 import time
 
 import pytest
+from redis.asyncio.sentinel import MasterNotFoundError
 from redis.backoff import ConstantBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 from quizplatform.db.kv import RETRY_ON, retry_policy
 from quizplatform.db.redis_retry import FailoverRetry
+from quizplatform.db.sentinel import NewestMasterSentinel
 
 BUDGET = 0.4
 SLACK = 0.25  # scheduling on a busy machine; still well under 2 x BUDGET
@@ -101,3 +104,46 @@ def test_the_store_policy_retries_connection_timeout_and_read_only_errors() -> N
     assert retry.budget == 5.0
     names = {e.__name__ for e in retry._supported_errors}
     assert {"ConnectionError", "TimeoutError", "ReadOnlyError"} <= names
+
+
+# -- NewestMasterSentinel -----------------------------------------------------------------
+class FakeSentinel:
+    def __init__(self, answer: dict[str, object] | Exception) -> None:
+        self.answer = answer
+
+    async def sentinel_master(self, service: str) -> dict[str, object]:
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+def state(port: int, epoch: int, **flags: bool) -> dict[str, object]:
+    return {
+        "ip": "127.0.0.1",
+        "port": port,
+        "config-epoch": epoch,
+        "is_master": True,
+        "is_sdown": flags.get("sdown", False),
+        "is_odown": False,
+        "num-other-sentinels": 2,
+    }
+
+
+def sentinel_with(*answers: dict[str, object] | Exception) -> NewestMasterSentinel:
+    sentinel = NewestMasterSentinel([])  # type: ignore[no-untyped-call]
+    sentinel.sentinels = [FakeSentinel(a) for a in answers]  # type: ignore[misc]
+    return sentinel
+
+
+async def test_the_master_named_with_the_newest_epoch_wins() -> None:
+    sentinel = sentinel_with(
+        state(7001, 1), RedisConnectionError("refused"), state(7002, 2), state(7001, 1)
+    )
+    assert await sentinel.discover_master("quiz") == ("127.0.0.1", 7002)
+
+
+async def test_no_master_up_is_a_connection_error_to_retry() -> None:
+    sentinel = sentinel_with(state(7001, 1, sdown=True), RedisConnectionError("refused"))
+    with pytest.raises(MasterNotFoundError, match="No master found for 'quiz'") as err:
+        await sentinel.discover_master("quiz")
+    assert isinstance(err.value, RedisConnectionError)
