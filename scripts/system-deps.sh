@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the stack, its drills and the browser tests need (HAProxy,
-# Prometheus, Alertmanager, PostgreSQL, etcd, pgBackRest, Redis, wrk, chromium, and
-# python3-venv for Patroni's virtualenv) when one is missing. As root only; otherwise it
-# names what to install and fails.
+# Prometheus, Alertmanager, PostgreSQL, etcd, pgBackRest, Redis and Redis Sentinel, wrk,
+# chromium, and python3-venv for Patroni's virtualenv) when one is missing. As root only;
+# otherwise it names what to install and fails.
 set -euo pipefail
 declare -A need=(
   [haproxy]=haproxy
@@ -13,6 +13,7 @@ declare -A need=(
   [pgbackrest]=pgbackrest
   [redis-server]=redis-server
   [etcd]=etcd-server
+  [redis-sentinel]=redis-sentinel
   [wrk]=wrk
   [chromium]=chromium
 )

@@ -405,6 +405,18 @@ def _print_database(db: dict[str, Any]) -> None:
             console.print(f"  {label}: none")
 
 
+def _print_redis(redis: dict[str, Any]) -> None:
+    sentinels = redis.get("sentinels") or []
+    answering = sum(1 for s in sentinels if s.get("ok"))
+    replicas = ", ".join(redis.get("replicas") or []) or "none"
+    console.print(
+        f"redis: master {redis.get('master') or '[red]none[/red]'}, replicas {replicas}; "
+        f"sentinels answering {answering}/{len(sentinels)}"
+    )
+    for problem in redis.get("problems") or []:
+        console.print(f"  [red]{problem}[/red]")
+
+
 def _when(at: object) -> str:
     if not isinstance(at, int | float) or not at:
         return "-"
@@ -452,6 +464,7 @@ def _print_status(report: dict[str, Any]) -> None:
         )
     console.print(instances)
     _print_database(report.get("database") or {})
+    _print_redis(report.get("redis") or {})
     alerts = report.get("alerts") or []
     console.print(f"alerts firing: {len(alerts)}")
     for alert in alerts:

@@ -67,6 +67,8 @@ def drill_config(**overrides: Any) -> StackConfig:
         etcd_port=free_port(),
         etcd_peer_port=free_port(),
         redis_port=free_port(),
+        redis_replica_ports=[free_port()],
+        redis_sentinel_ports=[free_port() for _ in range(3)],
         prometheus_port=free_port(),
         alertmanager_port=free_port(),
         receiver_port=free_port(),

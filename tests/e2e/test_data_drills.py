@@ -384,6 +384,47 @@ async def test_a_student_answers_through_a_failover_in_the_browser(
     wait_settled(stack)
 
 
+def test_redis_master_killed_under_load_keeps_every_session(stack: Stack, data: Seed) -> None:
+    """Sessions, lockouts and leaderboards live in Redis: its master SIGKILLed under load
+    costs no request and no session; Sentinel promotes the replica, and the killed node,
+    restarted by supervisord, follows the new master."""
+    stack.redis.wait_healthy()
+    before = stack.redis.status()
+    master = next(n for n in stack.redis.nodes if n.address == before["master"])
+    fresh = [seed(stack) for _ in range(3)]  # sessions made just before the kill
+    time.sleep(0.5)  # replication is asynchronous: let the replica have them
+    reads = Load(
+        f"{stack.url}/api/v1/quizzes/{data.quiz_id}/leaderboard",
+        seconds=20,
+        token=data.student_token,
+    )
+    time.sleep(4)
+    pid = stack.supervisor.program_pid(master.name)
+    assert pid
+    killed_at = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    wait_for(
+        lambda: stack.redis.status()["master"] not in (None, master.address),
+        30,
+        "Sentinel to promote a replica",
+        interval=0.1,
+    )
+    MEASURED["redis_kill_new_master_s"] = round(time.monotonic() - killed_at, 2)
+    result = reads.result()
+    MEASURED["redis_kill_failed_requests"] = result.failed
+    assert result.requests > 50
+    assert result.failed == 0, result.output
+    with httpx.Client(base_url=f"{stack.url}/api/v1", verify=False, timeout=30) as client:
+        for made in fresh:
+            for token in (made.teacher_token, made.student_token):
+                me = client.get("/me", headers={"Authorization": f"Bearer {token}"})
+                assert me.status_code == 200, me.text
+    stack.redis.wait_healthy(60)
+    MEASURED["redis_kill_old_master_back_as_replica_s"] = round(time.monotonic() - killed_at, 2)
+    after = stack.redis.status()
+    assert after["master"] != master.address and master.address in after["replicas"]
+
+
 def _backups(stack: Stack) -> list[dict[str, object]]:
     done = quiz_cli("backup", "list", "--json", "--dir", str(stack.dir))
     assert done.returncode == 0, done.stdout + done.stderr

@@ -170,9 +170,10 @@ async def _replicas(services: Services) -> dict[str, Any] | str:
     return result
 
 
-async def _cache(services: Services) -> str:
+async def _cache(services: Services) -> dict[str, str]:
+    """The shared store answers; which one it is (with Sentinel: the current master)."""
     await services.store.ping()
-    return "redis" if services.settings.redis_url else "in-process"
+    return await services.store.describe()
 
 
 async def _ai(services: Services) -> dict[str, Any]:

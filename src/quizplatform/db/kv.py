@@ -9,15 +9,25 @@ services above never know which one they talk to.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 
 import redis.asyncio as aioredis
+import structlog
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ReadOnlyError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from quizplatform.db.redis_retry import FailoverRetry
+from quizplatform.db.sentinel import MasterFollowingConnection, NewestMasterSentinel
 from quizplatform.runtime.metrics import Metrics
+
+log = structlog.get_logger(__name__)
 
 InvalidationHandler = Callable[[str], Awaitable[None] | None]
 
@@ -53,8 +63,17 @@ class KeyValueStore(Protocol):
         ...
 
     async def publish(self, channel: str, message: str) -> None: ...
-    async def subscribe(self, channel: str, handler: InvalidationHandler) -> None: ...
+    async def subscribe(self, channel: str, handler: InvalidationHandler) -> None:
+        """Call ``handler`` with every message on ``channel``, and with "*" whenever
+        messages may have been missed (Redis: at every start or resumption of the
+        subscription)."""
+        ...
+
     async def ping(self) -> None: ...
+    async def describe(self) -> dict[str, str]:
+        """What the store is, for the deep health check (``detail``, maybe ``master``)."""
+        ...
+
     async def close(self) -> None: ...
     async def flush(self) -> None:
         """Remove everything (tests only)."""
@@ -99,14 +118,75 @@ def _timed(
     return decorate
 
 
-class RedisStore:
-    """Redis-backed store (redis-py asyncio); every key carries ``prefix``."""
+# Every command and every (re)connection is retried on these errors: a master that died
+# or was demoted, a connection that timed out. ReadOnlyError: a demoted master's answer.
+RETRY_ON = (RedisConnectionError, RedisTimeoutError, ReadOnlyError)
+# 0.05, 0.1, 0.2, 0.4, then every 0.5 s: a promoted master is found within half a second.
+RETRY_BACKOFF = ExponentialBackoff(cap=0.5, base=0.025)
+DEFAULT_RETRY_SECONDS = 5.0
+SOCKET_TIMEOUT = 2.0
+SENTINEL_SOCKET_TIMEOUT = 0.5
 
-    def __init__(self, url: str, prefix: str = "qp:", metrics: Metrics | None = None) -> None:
+
+def retry_policy(seconds: float = DEFAULT_RETRY_SECONDS) -> FailoverRetry:
+    """The retry policy of every store connection: a store operation keeps retrying
+    (reconnecting, asking the sentinels again) for up to ``seconds`` after its first
+    error, which covers a failover; then the error reaches the caller. See
+    ``db/redis_retry.py``."""
+    return FailoverRetry(RETRY_BACKOFF, seconds, supported_errors=RETRY_ON)
+
+
+def sentinel_address(entry: str) -> tuple[str, int]:
+    """``"host:port"`` as redis-py's Sentinel wants it."""
+    host, _, port = entry.rpartition(":")
+    return host, int(port)
+
+
+class RedisStore:
+    """Redis-backed store (redis-py asyncio); every key carries ``prefix``.
+
+    Either one server (``url``) or the master of ``sentinel_service`` as the sentinels
+    name it (``sentinels``: "host:port" each): connections follow it through a failover.
+    An operation that meets connection errors retries for up to ``retry_seconds``.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        prefix: str = "qp:",
+        metrics: Metrics | None = None,
+        *,
+        sentinels: Sequence[str] = (),
+        sentinel_service: str = "quiz",
+        retry_seconds: float = DEFAULT_RETRY_SECONDS,
+    ) -> None:
         self._timer = metrics.redis_timer if metrics else _untimed
-        self.redis = aioredis.Redis.from_url(
-            url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30
-        )
+        options: dict[str, Any] = {
+            "socket_timeout": SOCKET_TIMEOUT,
+            "socket_connect_timeout": SOCKET_TIMEOUT,
+            "health_check_interval": 30,
+            "retry": retry_policy(retry_seconds),
+        }
+        self.sentinel: Sentinel | None = None
+        self.service = sentinel_service
+        if sentinels:
+            self.sentinel = NewestMasterSentinel(  # type: ignore[no-untyped-call]  # untyped
+                [sentinel_address(entry) for entry in sentinels],
+                # One quick question per sentinel: a sentinel that is down is skipped for
+                # the next one at once (redis-py's default would retry it for seconds).
+                sentinel_kwargs={
+                    "socket_timeout": SENTINEL_SOCKET_TIMEOUT,
+                    "socket_connect_timeout": SENTINEL_SOCKET_TIMEOUT,
+                    "retry": Retry(NoBackoff(), 0),
+                },
+            )
+            self.redis: aioredis.Redis = self.sentinel.master_for(
+                sentinel_service, connection_class=MasterFollowingConnection, **options
+            )
+        elif url:
+            self.redis = aioredis.Redis.from_url(url, **options)
+        else:
+            raise ValueError("RedisStore needs a URL or sentinel addresses")
         self.prefix = prefix
         self._ranked_put = self.redis.register_script(_RANKED_PUT)
         self._listeners: list[asyncio.Task[None]] = []
@@ -202,17 +282,20 @@ class RedisStore:
         self._listeners.append(task)
 
     async def _listen(self, channel: str, handler: InvalidationHandler) -> None:
-        # Reconnects forever; after any gap the handler gets "*" (drop everything), since
-        # messages published while we were away are lost.
+        # Reconnects forever (redis-py resubscribes by itself within the retry policy; with
+        # Sentinel, on the new master). Messages published while we were away are lost, so
+        # the handler gets "*" (drop everything) at every subscribe confirmation, i.e. at
+        # the start and after every reconnection, and after an error.
         while True:
             try:
-                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-                await pubsub.subscribe(channel)
-                await _call(handler, "*")
-                async for message in pubsub.listen():
-                    data = message.get("data")
-                    if isinstance(data, bytes):
-                        await _call(handler, data.decode())
+                async with self.redis.pubsub() as pubsub:
+                    await pubsub.subscribe(channel)
+                    async for message in pubsub.listen():
+                        data = message.get("data")
+                        if message.get("type") == "subscribe":
+                            await _call(handler, "*")
+                        elif message.get("type") == "message" and isinstance(data, bytes):
+                            await _call(handler, data.decode())
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - a lost connection must not end the listener
@@ -223,13 +306,21 @@ class RedisStore:
     async def ping(self) -> None:
         await self.redis.ping()
 
+    async def describe(self) -> dict[str, str]:
+        if self.sentinel is None:
+            return {"detail": "redis"}
+        host, port = await self.sentinel.discover_master(self.service)
+        return {
+            "detail": f"redis via sentinel (service {self.service})",
+            "master": f"{host}:{port}",
+        }
+
     async def close(self) -> None:
-        for task in self._listeners:
-            task.cancel()
-        for task in self._listeners:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await asyncio.gather(*(_cancel(task) for task in self._listeners))
+        self._listeners.clear()
         await self.redis.aclose()
+        if self.sentinel is not None:
+            await self.sentinel.aclose()
 
     async def flush(self) -> None:
         keys = [k async for k in self.redis.scan_iter(match=self.prefix + "*", count=500)]
@@ -320,6 +411,9 @@ class MemoryStore:
     async def ping(self) -> None:
         return None
 
+    async def describe(self) -> dict[str, str]:
+        return {"detail": "in-process"}
+
     async def close(self) -> None:
         self._handlers.clear()
 
@@ -327,6 +421,23 @@ class MemoryStore:
         self._values.clear()
         self._windows.clear()
         self._ranked.clear()
+
+
+async def _cancel(task: asyncio.Task[None], patience: float = 5.0) -> None:
+    """Cancel ``task`` and wait for it to end, cancelling again while it runs on.
+
+    One cancel is not always enough: on Python 3.11, ``asyncio.wait_for`` (which redis-py
+    uses to send a command) swallows a cancellation that arrives as the send completes
+    (CPython gh-86296), and a listener would then listen forever.
+    """
+    deadline = time.monotonic() + patience
+    while not task.done() and time.monotonic() < deadline:
+        task.cancel()
+        await asyncio.wait([task], timeout=0.1)
+    if task.done() and not task.cancelled():
+        task.exception()  # retrieved: a listener ends only by cancellation
+    elif not task.done():
+        log.warning("redis subscription did not stop", waited_seconds=patience)
 
 
 def _as_bytes(value: bytes | str) -> bytes:
@@ -340,7 +451,23 @@ async def _call(handler: InvalidationHandler, message: str) -> None:
 
 
 def create_store(
-    redis_url: str | None, prefix: str = "qp:", metrics: Metrics | None = None
+    redis_url: str | None,
+    prefix: str = "qp:",
+    metrics: Metrics | None = None,
+    *,
+    sentinels: Sequence[str] = (),
+    sentinel_service: str = "quiz",
+    retry_seconds: float = DEFAULT_RETRY_SECONDS,
 ) -> KeyValueStore:
-    """Redis when a URL is configured, the in-process store otherwise."""
-    return RedisStore(redis_url, prefix, metrics) if redis_url else MemoryStore()
+    """Redis through Sentinel when sentinels are configured, else Redis when a URL is,
+    else the in-process store."""
+    if not sentinels and not redis_url:
+        return MemoryStore()
+    return RedisStore(
+        redis_url,
+        prefix,
+        metrics,
+        sentinels=sentinels,
+        sentinel_service=sentinel_service,
+        retry_seconds=retry_seconds,
+    )

@@ -40,7 +40,7 @@ from quizplatform.ops.patroni import (
 )
 from quizplatform.ops.postgres import stop_cluster
 from quizplatform.ops.process import OpsError, pid_alive, port_open, run, wait_for
-from quizplatform.ops.redis import RedisServer, ensure_redis, stop_redis
+from quizplatform.ops.redis import RedisHA, RedisServer, stop_redis
 from quizplatform.ops.releases import Release, ReleaseStore
 from quizplatform.ops.restore import RestoreReport, RestoreTarget
 from quizplatform.ops.restore import restore as restore_stack
@@ -82,7 +82,10 @@ class StackConfig:
     patroni_retry_timeout: int = 5
     # How long a write waits for a new leader before it is answered read_only.
     db_leader_wait_seconds: float = 10.0
+    # Redis: the first master on redis_port, its replicas, and the Sentinels that watch it.
     redis_port: int = 16379
+    redis_replica_ports: list[int] = field(default_factory=lambda: [16380])
+    redis_sentinel_ports: list[int] = field(default_factory=lambda: [16390, 16391, 16392])
     prometheus_port: int = 9090
     alertmanager_port: int = 9093
     receiver_port: int = 9095
@@ -216,7 +219,13 @@ class Stack:
             # archiver runs): point-in-time recovery whoever leads.
             archive_command=lambda member: self.backups.archive_command(_target(member)),
         )
-        self.redis = RedisServer(config.redis_port, self.dir / "redis")
+        self.redis = RedisHA(
+            self.dir / "redis",
+            self.log_dir,
+            master_port=config.redis_port,
+            replica_ports=config.redis_replica_ports,
+            sentinel_ports=config.redis_sentinel_ports,
+        )
 
     # ------------------------------------------------------------------ state ----------
     @contextlib.contextmanager
@@ -285,7 +294,9 @@ class Stack:
         self._start_haproxy(tls)
         self._wait_database_routed()
         step("Redis")
-        ensure_redis(self.redis)
+        # A stack from before Sentinel ran one daemonized Redis on the master's port.
+        stop_redis(RedisServer(self.config.redis_port, self.dir / "redis"))
+        self.redis.start(self.supervisor)
         self._secret_file()
         with self.locked() as state:
             if state.active_release is None:
@@ -638,7 +649,7 @@ class Stack:
             "QUIZ_DATABASE_URL_FILE": str(database_url),
             "QUIZ_DATABASE_REPLICA_URLS_FILE": str(replica_urls),
             "QUIZ_DB_LEADER_WAIT_SECONDS": f"{cfg.db_leader_wait_seconds:g}",
-            "QUIZ_REDIS_URL": self.redis.url,
+            **self.redis.client_environment(),
             "QUIZ_SECRET_KEY_FILE": str(self._secret_file()),
             "QUIZ_PUBLIC_URL": self.url,
             "QUIZ_TRUSTED_PROXIES": '["127.0.0.1"]',
@@ -814,10 +825,8 @@ class Stack:
         if self.supervisor.shutdown():
             stopped.append(
                 "supervisord (autoscaler, worker, instances, monitoring, HAProxy, "
-                "Patroni members, etcd)"
+                "Redis and its Sentinels, Patroni members, etcd)"
             )
-        if stop_redis(self.redis):
-            stopped.append("redis")
         for member in self.db.members:
             # Patroni stops its PostgreSQL when it stops; one it could not stop (killed
             # meanwhile) is stopped here, by its data directory.
@@ -874,7 +883,10 @@ class Stack:
         it holds may describe rows that no longer exist."""
         import redis
 
-        client = redis.Redis.from_url(self.redis.url, socket_timeout=5)
+        master = self.redis.status().get("master")
+        if not master:
+            raise OpsError("Redis has no master right now: cannot empty it")
+        client = redis.Redis.from_url(f"redis://{master}/0", socket_timeout=5)
         try:
             client.flushall()
         finally:
@@ -897,7 +909,7 @@ class Stack:
         if self.supervisor.pid() is not None or any(m.postmaster_pid() for m in self.db.members):
             raise OpsError("the stack is running: `quiz stack down` first")
         root = Path(self.config.data_root)
-        doomed = [root / "postgres", root / "etcd", self.dir / "redis"]
+        doomed = [root / "postgres", root / "etcd", self.redis.directory]
         if not keep_backups:  # the repository, and its configuration and passphrase
             doomed += [self.backup_repository_path, self.backups.settings.home]
         deleted = [path for path in doomed if path.exists()]
@@ -922,15 +934,16 @@ class Stack:
         """Every component and instance, with health, weight, CPU, RSS, release, alerts."""
         state = self.read_state()
         components = [
-            _component("redis", self.redis.pid(), None),
             _component("supervisord", self.supervisor.pid(), None),
         ]
         programs = (
-            {p["name"]: p for p in self.supervisor.all_info()} if components[1]["pid"] else {}
+            {p["name"]: p for p in self.supervisor.all_info()} if components[0]["pid"] else {}
         )
         for name in (
             "etcd",
             *(m.program for m in self.db.members),
+            *(n.name for n in self.redis.nodes),
+            *(n.name for n in self.redis.sentinels),
             "haproxy",
             "alert-receiver",
             "prometheus",
@@ -976,6 +989,7 @@ class Stack:
             "components": components,
             "instances": instances,
             "database": self.database_status(programs),
+            "redis": self.redis.status(),
             "alerts": self.current_alerts(),
             "urls": {
                 "app": self.url,

@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     # (a planned switchover takes 2-5 s), then answered 503 read_only. 0: never run again.
     db_leader_wait_seconds: float = Field(default=10.0, ge=0, le=60)
     redis_url: str | None = None
+    # Redis behind Sentinel: each sentinel's "host:port" (JSON list). The store asks them
+    # for the master and follows it through failovers; takes precedence over redis_url.
+    redis_sentinels: list[str] = Field(default_factory=list)
+    redis_sentinel_service: str = Field(default="quiz", min_length=1, max_length=64)
+    # A Redis operation that meets connection errors retries (reconnecting, asking the
+    # sentinels again) for this long before it fails: keep it above the failover time
+    # (Sentinel's down-after-milliseconds plus ~2 s).
+    redis_retry_seconds: float = Field(default=5.0, gt=0, le=60)
     # Every key this deployment writes starts with it: deployments can share one Redis.
     redis_prefix: str = Field(default="qp:", min_length=1, max_length=64)
 
@@ -231,6 +239,15 @@ class Settings(BaseSettings):
             debug = False  # reported by the field validation itself
         return {**data, "log_level": "DEBUG" if debug else "INFO"}
 
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinels_are_host_port(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            host, _, port = entry.rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f'{entry!r} is not host:port (e.g. "10.0.0.5:26379")')
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _log_level_upper(cls, value: Any) -> Any:
@@ -264,6 +281,11 @@ class Settings(BaseSettings):
     @property
     def uses_sqlite(self) -> bool:
         return self.database_url is None or self.database_url.startswith("sqlite")
+
+    @property
+    def uses_redis(self) -> bool:
+        """Whether the shared store is Redis (one server or through Sentinel)."""
+        return bool(self.redis_sentinels) or self.redis_url is not None
 
     @property
     def runs_embedded_worker(self) -> bool:
@@ -326,10 +348,10 @@ class Settings(BaseSettings):
             found.append(
                 "the database is SQLite; production needs PostgreSQL (set QUIZ_DATABASE_URL)"
             )
-        if self.redis_url is None:
+        if not self.uses_redis:
             found.append(
-                "QUIZ_REDIS_URL is not set; several instances need Redis for sessions, "
-                "lockouts and leaderboards"
+                "QUIZ_REDIS_URL is not set (nor QUIZ_REDIS_SENTINELS); several instances "
+                "need Redis for sessions, lockouts and leaderboards"
             )
         if self.diagnostic_routes:
             found.append(

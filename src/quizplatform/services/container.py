@@ -75,7 +75,12 @@ class Services:
         # Reads go to the replicas where they may (Database.read_session, db/routing.py).
         db = Database(settings, metrics, replicas=replicas)
         store = store or create_store(
-            settings.redis_url, store_prefix or settings.redis_prefix, metrics
+            settings.redis_url,
+            store_prefix or settings.redis_prefix,
+            metrics,
+            sentinels=settings.redis_sentinels,
+            sentinel_service=settings.redis_sentinel_service,
+            retry_seconds=settings.redis_retry_seconds,
         )
         cache = NearCache(
             store,

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from quizplatform.db.kv import MemoryStore, RedisStore, create_store
 from quizplatform.runtime.settings import (
     DEFAULT_SECRET_KEY,
     Settings,
@@ -115,3 +117,38 @@ def test_unreadable_secret_file_is_named(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_default_secret_constant_is_what_production_rejects() -> None:
     assert Settings().secret_key.get_secret_value() == DEFAULT_SECRET_KEY
+
+
+# -- Redis through Sentinel ---------------------------------------------------------------
+def test_sentinels_come_from_a_json_list_and_satisfy_production(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("QUIZ_ENV", "production")
+    monkeypatch.setenv("QUIZ_SECRET_KEY", GOOD_SECRET)
+    monkeypatch.setenv("QUIZ_DATABASE_URL", "postgresql://app@db:5432/quiz")
+    monkeypatch.setenv("QUIZ_REDIS_SENTINELS", '["10.0.0.5:26379", "sentinel-b:26380"]')
+    monkeypatch.setenv("QUIZ_REDIS_SENTINEL_SERVICE", "quizprod")
+    s = Settings()
+    assert s.redis_sentinels == ["10.0.0.5:26379", "sentinel-b:26380"]
+    assert s.redis_sentinel_service == "quizprod" and s.redis_url is None and s.uses_redis
+    s.ensure_startable()
+
+
+@pytest.mark.parametrize("bad", ["no-port", "host:", ":26379", "host:http", "host:70000"])
+def test_a_sentinel_that_is_not_host_port_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, bad: str
+) -> None:
+    monkeypatch.setenv("QUIZ_REDIS_SENTINELS", f'["127.0.0.1:26379", "{bad}"]')
+    with pytest.raises(ValidationError) as err:
+        Settings()
+    assert bad in str(err.value) and "host:port" in str(err.value)
+
+
+def test_sentinels_make_a_sentinel_store_and_a_url_a_plain_one() -> None:
+    through_sentinel = create_store(
+        "redis://ignored:6379/0", sentinels=["127.0.0.1:26379"], sentinel_service="quiz"
+    )
+    assert isinstance(through_sentinel, RedisStore) and through_sentinel.sentinel is not None
+    plain = create_store("redis://127.0.0.1:6379/0")
+    assert isinstance(plain, RedisStore) and plain.sentinel is None
+    assert isinstance(create_store(None), MemoryStore)
