@@ -316,6 +316,7 @@ class WriteOutcome:
     status: int  # 0: no HTTP answer at all (connection error)
     code: str | None  # the error envelope's code
     quiz_id: str | None  # set when the write was acknowledged (201)
+    title: str  # the quiz the write tried to create
 
 
 class WriteLoad:
@@ -355,6 +356,7 @@ class WriteLoad:
                     status=status,
                     code=(body.get("error") or {}).get("code") if status != 201 else None,
                     quiz_id=body.get("id") if status == 201 else None,
+                    title=title,
                 )
                 with self._lock:
                     self.outcomes.append(outcome)
