@@ -29,9 +29,9 @@ from typing import Any, TypeVar
 from quizplatform.ops.backup import BackupRepository, BackupSettings, PgTarget, start_restored
 from quizplatform.ops.postgres import (
     PgCluster,
-    _prepare_dirs,
     ensure_primary,
     pg_bin,
+    prepare_cluster_dirs,
     stop_cluster,
 )
 from quizplatform.ops.process import free_port, run
@@ -216,7 +216,7 @@ def restore_and_check(
     restored = PgCluster(
         "restored", work / "restored" / "data", free_port(), work / "rsock", work / "r.log"
     )
-    _prepare_dirs(restored)
+    prepare_cluster_dirs(restored)
     argv = repo.restore_argv(restored.data_dir, label=label)
     try:
         timed(

@@ -86,3 +86,22 @@ def perfect_responses(owner_quiz: dict[str, Any], attempt: dict[str, Any]) -> di
         key["ordering"]["id"]: {"item_ids": [i["id"] for i in key["ordering"]["items"]]},
         key["essay"]["id"]: {"text": "Because of Rayleigh scattering."},
     }
+
+
+def four_question_quiz(title: str = "Answered through a failover") -> dict[str, Any]:
+    """Four auto-scored questions a student answers in a few keystrokes (the failover
+    drills in the browser): 2+2 = 4, true, Paris, 3.14."""
+    return {
+        "title": title,
+        "settings": {"show_correct_answers": "after_submit"},
+        "questions": [
+            {
+                "type": "single_choice",
+                "prompt": "2+2?",
+                "options": [{"text": "4", "correct": True}, {"text": "5"}],
+            },
+            {"type": "true_false", "prompt": "The sky is blue", "answer": True},
+            {"type": "short_answer", "prompt": "Capital of France", "answers": [{"text": "Paris"}]},
+            {"type": "numeric", "prompt": "Pi to 2 places", "answers": [{"value": 3.14}]},
+        ],
+    }

@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.api.samples import by_type
+from tests.api.samples import by_type, four_question_quiz
 from tests.browser.harness import BrowserPage, Seeder
 from tests.conftest import REDIS_URL, SESSION_TAG
 from tests.e2e.procs import Instance, quiz_env
@@ -59,30 +58,13 @@ def failover_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
             instance.stop()
 
 
-def _quiz() -> dict[str, Any]:
-    return {
-        "title": "Answered through a failover",
-        "settings": {"show_correct_answers": "after_submit"},
-        "questions": [
-            {
-                "type": "single_choice",
-                "prompt": "2+2?",
-                "options": [{"text": "4", "correct": True}, {"text": "5"}],
-            },
-            {"type": "true_false", "prompt": "The sky is blue", "answer": True},
-            {"type": "short_answer", "prompt": "Capital of France", "answers": [{"text": "Paris"}]},
-            {"type": "numeric", "prompt": "Pi to 2 places", "answers": [{"value": 3.14}]},
-        ],
-    }
-
-
 async def test_answers_typed_while_the_database_has_no_leader_are_all_saved_and_scored(
     browser: Browser, failover_server: tuple[str, FailoverRig]
 ) -> None:
     base_url, rig = failover_server
     seed = Seeder(base_url)
     teacher = seed.account("teacher")
-    quiz = seed.quiz(teacher, _quiz())
+    quiz = seed.quiz(teacher, four_question_quiz())
     student = seed.account("student")
     attempt = seed.attempt(student, quiz["id"])
     q = {kind: question["id"] for kind, question in by_type(attempt).items()}

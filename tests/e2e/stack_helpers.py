@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from quizplatform.ops.process import free_port, port_open
 from quizplatform.ops.stack import Stack, StackConfig
@@ -117,6 +118,26 @@ def running_stack(directory: Path, config: StackConfig) -> Iterator[Stack]:
         down = quiz_cli("stack", "down", "--purge", "--dir", str(directory))
         print(down.stdout, down.stderr)
         shutil.rmtree(Stack(directory).config.data_root, ignore_errors=True)
+
+
+def stack_for_module(
+    tmp_path_factory: pytest.TempPathFactory, name: str, measured: dict[str, float]
+) -> Iterator[Stack]:
+    """The body of a drill module's ``stack`` fixture: a stack on free ports for the whole
+    module; what the drills measured is recorded when it ends."""
+    directory = tmp_path_factory.mktemp(name) / "stack"
+    try:
+        with running_stack(directory, drill_config()) as running:
+            yield running
+    finally:
+        record_measurements(name, measured)
+
+
+def cli_json(stack: Stack, *args: str) -> Any:
+    """``quiz <args> --json --dir <stack>``, parsed."""
+    done = quiz_cli(*args, "--json", "--dir", str(stack.dir))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads(done.stdout)
 
 
 def record_measurements(name: str, measured: dict[str, float]) -> None:

@@ -9,7 +9,6 @@ RPO, read-only time, durations) is printed and kept in var/measured/data_drills.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -25,22 +24,22 @@ import pytest
 from playwright.async_api import Browser, expect
 
 from quizplatform.ops.patroni import Member
-from quizplatform.ops.postgres import _query
+from quizplatform.ops.postgres import query
 from quizplatform.ops.process import pid_alive, wait_for
 from quizplatform.ops.stack import Stack
 from quizplatform.web.paths import SESSION_COOKIE
-from tests.api.samples import by_type
+from tests.api.samples import by_type, four_question_quiz
 from tests.e2e.stack_helpers import (
     Load,
     Seed,
     WriteLoad,
     WriteOutcome,
-    drill_config,
+    cli_json,
     quiz_cli,
-    record_measurements,
-    running_stack,
     seed,
+    stack_for_module,
 )
+from tests.integration.repository_damage import damaged_backup_file
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 and shutil.which("runuser") is None,
@@ -56,12 +55,7 @@ BROWSER_WAIT_MS = 90_000
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    directory = tmp_path_factory.mktemp("data") / "stack"
-    try:
-        with running_stack(directory, drill_config()) as running:
-            yield running
-    finally:
-        record_measurements("data_drills", MEASURED)
+    yield from stack_for_module(tmp_path_factory, "data_drills", MEASURED)
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +64,7 @@ def data(stack: Stack) -> Seed:
 
 
 def database(stack: Stack) -> dict[str, object]:
-    done = quiz_cli("db", "status", "--json", "--dir", str(stack.dir))
-    assert done.returncode == 0, done.stdout + done.stderr
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
+    return cli_json(stack, "db", "status")  # type: ignore[no-any-return]
 
 
 def leader(stack: Stack) -> Member:
@@ -140,7 +132,7 @@ def missing_quizzes(stack: Stack, ids: list[str]) -> list[str]:
     if not ids:
         return []
     listed = ",".join(f"'{i}'" for i in ids)
-    found = _query(
+    found = query(
         leader(stack).cluster(),
         f"SELECT id FROM quizzes WHERE id IN ({listed})",  # noqa: S608 - ids we generated
         database="quiz",
@@ -154,7 +146,7 @@ def saved_titles(stack: Stack, titles: list[str]) -> set[str]:
     if not titles:
         return set()
     listed = ",".join("'" + t.replace("'", "''") + "'" for t in titles)
-    found = _query(
+    found = query(
         leader(stack).cluster(),
         f"SELECT title FROM quizzes WHERE title IN ({listed})",  # noqa: S608 - ours
         database="quiz",
@@ -199,7 +191,7 @@ def test_status_reports_the_data_tier(stack: Stack) -> None:
             member
         )
         assert pid_alive(member["pid"]) and pid_alive(member["patroni_pid"])
-    full = json.loads(quiz_cli("stack", "status", "--json", "--dir", str(stack.dir)).stdout)
+    full = cli_json(stack, "stack", "status")
     assert full["database"]["leader"] == report["leader"]
     assert {"backup_repository", "last_backup", "last_verify"} <= set(full["database"])
 
@@ -208,13 +200,13 @@ def test_the_app_is_no_superuser_and_every_tcp_connection_needs_a_password(
     stack: Stack,
 ) -> None:
     member = leader(stack)
-    role = _query(
+    role = query(
         member.cluster(),
         "SELECT rolsuper, (SELECT datdba::regrole::text FROM pg_database WHERE datname = 'quiz')"
         " FROM pg_roles WHERE rolname = 'quiz'",
     )
     assert role.split("\0") == ["f", "quiz"]
-    hba = _query(member.cluster(), "SELECT DISTINCT type, auth_method FROM pg_hba_file_rules")
+    hba = query(member.cluster(), "SELECT DISTINCT type, auth_method FROM pg_hba_file_rules")
     rules = {tuple(line.split("\0")) for line in hba.splitlines()}
     assert ("host", "trust") not in rules and ("host", "scram-sha-256") in rules
     for name in ("superuser", "replication", "rewind", "app"):
@@ -326,23 +318,6 @@ def test_leader_node_kept_down_fails_over_when_its_key_expires(stack: Stack, dat
     wait_settled(stack)
 
 
-def _four_questions() -> dict[str, object]:
-    return {
-        "title": "Answered through a failover",
-        "settings": {"show_correct_answers": "after_submit"},
-        "questions": [
-            {
-                "type": "single_choice",
-                "prompt": "2+2?",
-                "options": [{"text": "4", "correct": True}, {"text": "5"}],
-            },
-            {"type": "true_false", "prompt": "The sky is blue", "answer": True},
-            {"type": "short_answer", "prompt": "Capital of France", "answers": [{"text": "Paris"}]},
-            {"type": "numeric", "prompt": "Pi to 2 places", "answers": [{"value": 3.14}]},
-        ],
-    }
-
-
 async def test_a_student_answers_through_a_failover_in_the_browser(
     stack: Stack, data: Seed, browser: Browser
 ) -> None:
@@ -355,7 +330,7 @@ async def test_a_student_answers_through_a_failover_in_the_browser(
     teacher = {"Authorization": f"Bearer {data.teacher_token}"}
     student = {"Authorization": f"Bearer {data.student_token}"}
     async with httpx.AsyncClient(base_url=api, verify=False, timeout=60) as client:
-        made = await client.post("/quizzes", json=_four_questions(), headers=teacher)
+        made = await client.post("/quizzes", json=four_question_quiz(), headers=teacher)
         assert made.status_code == 201, made.text
         quiz_id = made.json()["id"]
         published = await client.post(f"/quizzes/{quiz_id}/publish", headers=teacher)
@@ -451,9 +426,7 @@ def test_redis_master_killed_under_load_keeps_every_session(stack: Stack, data: 
 
 
 def _backups(stack: Stack) -> list[dict[str, object]]:
-    done = quiz_cli("backup", "list", "--json", "--dir", str(stack.dir))
-    assert done.returncode == 0, done.stdout + done.stderr
-    return json.loads(done.stdout)["backups"]  # type: ignore[no-any-return]
+    return cli_json(stack, "backup", "list")["backups"]  # type: ignore[no-any-return]
 
 
 def test_backup_create_list_and_verify_on_the_stack(stack: Stack) -> None:
@@ -473,7 +446,7 @@ def test_backup_create_list_and_verify_on_the_stack(stack: Stack) -> None:
     verified = quiz_cli("backup", "verify", "--dir", str(stack.dir))
     MEASURED["backup_verify_command_s"] = round(time.monotonic() - started, 2)
     assert verified.returncode == 0, verified.stdout + verified.stderr
-    status = json.loads(quiz_cli("stack", "status", "--json", "--dir", str(stack.dir)).stdout)
+    status = cli_json(stack, "stack", "status")
     database = status["database"]
     assert database["last_backup"]["label"] == newest["label"]
     assert database["last_verify"]["label"] == newest["label"]
@@ -485,22 +458,8 @@ def test_backup_create_list_and_verify_on_the_stack(stack: Stack) -> None:
 
 def test_verify_reports_a_damaged_repository(stack: Stack) -> None:
     newest = _backups(stack)[-1]
-    settings = stack.backups.settings
-    full_label = str(newest["label"]).split("_")[0]
-    files = sorted(
-        (settings.repo_path / "backup" / settings.stanza / full_label / "pg_data").rglob("*.zst"),
-        key=lambda p: p.stat().st_size,
-    )
-    victim = files[-1]
-    original = victim.read_bytes()
-    damaged = bytearray(original)
-    middle = len(damaged) // 2
-    damaged[middle : middle + 64] = bytes(b ^ 0xFF for b in damaged[middle : middle + 64])
-    victim.write_bytes(bytes(damaged))
-    try:
+    with damaged_backup_file(stack.backups.settings, str(newest["label"])):
         done = quiz_cli("backup", "verify", "--set", str(newest["label"]), "--dir", str(stack.dir))
-    finally:
-        victim.write_bytes(original)
     assert done.returncode == 1, done.stdout + done.stderr
     said = done.stdout + done.stderr
     assert "damaged or missing files" in said and "cannot be restored" in said, said
@@ -538,7 +497,7 @@ def test_point_in_time_recovery_brings_back_a_deleted_quiz(stack: Stack) -> None
     MEASURED["pitr_restore_command_s"] = round(time.monotonic() - started, 2)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "restored" in done.stdout
-    present = _query(
+    present = query(
         leader(stack).cluster(),
         "SELECT id FROM quizzes WHERE id IN ("  # noqa: S608 - ids we generated
         + ",".join(f"'{i}'" for i in [*kept, later])

@@ -34,12 +34,11 @@ from tests.e2e.stack_helpers import (
     SLOW_RELEASE,
     Load,
     Seed,
-    drill_config,
+    cli_json,
     make_release_source,
     quiz_cli,
-    record_measurements,
-    running_stack,
     seed,
+    stack_for_module,
 )
 
 pytestmark = pytest.mark.skipif(
@@ -52,12 +51,7 @@ MEASURED: dict[str, float] = {}
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    directory = tmp_path_factory.mktemp("stack") / "stack"
-    try:
-        with running_stack(directory, drill_config()) as running:
-            yield running
-    finally:
-        record_measurements("stack_drills", MEASURED)
+    yield from stack_for_module(tmp_path_factory, "stack_drills", MEASURED)
 
 
 @pytest.fixture(scope="module")
@@ -66,9 +60,7 @@ def data(stack: Stack) -> Seed:
 
 
 def status_json(stack: Stack) -> dict[str, object]:
-    done = quiz_cli("stack", "status", "--json", "--dir", str(stack.dir))
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)  # type: ignore[no-any-return]
+    return cli_json(stack, "stack", "status")  # type: ignore[no-any-return]
 
 
 def version_served(stack: Stack) -> str:

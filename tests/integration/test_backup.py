@@ -28,6 +28,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from tests.integration.repository_damage import damaged_backup_file
 
 from quizplatform.ops.backup import (
     BackupRepository,
@@ -349,24 +350,11 @@ def test_verify_fails_clearly_when_a_backup_file_is_damaged(env: Env) -> None:
     newest = env.repo.last_backup()
     assert newest is not None
     s = env.repo.settings
-    full_label = newest.label.split("_")[0]
-    files = sorted(
-        (s.repo_path / "backup" / s.stanza / full_label / "pg_data").rglob("*.zst"),
-        key=lambda p: p.stat().st_size,
-    )
-    victim = files[-1]
-    original = victim.read_bytes()
-    damaged = bytearray(original)
-    middle = len(damaged) // 2
-    damaged[middle : middle + 64] = bytes(b ^ 0xFF for b in damaged[middle : middle + 64])
-    victim.write_bytes(bytes(damaged))
-    try:
+    with damaged_backup_file(s, newest.label):
         began = time.monotonic()
         with pytest.raises(BackupVerifyError) as failed:
             env.repo.verify()
         took = time.monotonic() - began
-    finally:
-        victim.write_bytes(original)
     problems = failed.value.report.problems
     assert any("pgbackrest verify found damaged or missing files" in p for p in problems)
     assert any(
@@ -390,9 +378,9 @@ def test_restore_argv_recovers_an_empty_directory_to_a_moment(env: Env, tmp_path
     root = Path(tempfile.mkdtemp(prefix="restore-", dir=env.repo.settings.home))
     root.chmod(0o755)
     restored = PgCluster("restored", root / "data", free_port(), root / "sock", root / "pg.log")
-    from quizplatform.ops.postgres import _prepare_dirs
+    from quizplatform.ops.postgres import prepare_cluster_dirs
 
-    _prepare_dirs(restored)
+    prepare_cluster_dirs(restored)
     try:
         argv = env.repo.restore_argv(restored.data_dir, to_time=moment.astimezone(UTC))
         assert "--type=time" in argv and "--target-action=promote" in argv

@@ -87,11 +87,36 @@ async def deep(request: Request) -> Response:
     return json_response(body, 503 if status == "down" else 200)
 
 
+async def _bounded(check: Awaitable[Any], seconds: float) -> Any:
+    """``check``'s result, or TimeoutError after ``seconds`` of wall time.
+
+    Not ``asyncio.wait_for``: it waits for the cancelled check to finish, and cancelling
+    a query on a server that stopped answering (a frozen database node) can itself hang
+    for seconds. The abandoned check is cancelled and left to end on its own."""
+    task = asyncio.ensure_future(check)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        _abandoned.add(task)
+        task.add_done_callback(_forget)
+        raise TimeoutError
+    return task.result()
+
+
+_abandoned: set[asyncio.Future[Any]] = set()
+
+
+def _forget(task: asyncio.Future[Any]) -> None:
+    _abandoned.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: no "exception was never retrieved" warning
+
+
 async def _timed(check: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
     started = time.perf_counter()
     result: dict[str, Any]
     try:
-        outcome = await asyncio.wait_for(check(), CHECK_TIMEOUT)
+        outcome = await _bounded(check(), CHECK_TIMEOUT)
         result = {"status": "ok"}
         if isinstance(outcome, dict):
             result.update(outcome)
@@ -111,7 +136,11 @@ async def _readable(services: Services) -> dict[str, Any]:
     """The database check: ``ok``; ``degraded`` when there is no leader for writes but
     reads are served (by the primary's server or a replica); ``down`` when no database
     answers or the schema is behind this release."""
-    primary = await _timed(partial(_database, services.db, services.schema_head))
+    # The primary and the replicas at once: together they take at most one timeout.
+    primary, *replicas = await asyncio.gather(
+        _timed(partial(_database, services.db, services.schema_head)),
+        *(_timed(partial(_database, r, services.schema_head)) for r in services.replicas),
+    )
     leader = services.db.leader
     if primary["status"] == "ok":
         in_recovery = primary.pop("in_recovery", False)
@@ -125,8 +154,7 @@ async def _readable(services: Services) -> dict[str, Any]:
         return primary
     if _schema_problem(primary) or not services.replicas:
         return primary
-    for replica in services.replicas:
-        result = await _timed(partial(_database, replica, services.schema_head))
+    for replica, result in zip(services.replicas, replicas, strict=True):
         if result["status"] == "ok":
             result.pop("in_recovery", None)
             why = leader.describe() if leader.read_only else "no database leader"

@@ -44,21 +44,21 @@ from typing import Any, Literal
 
 from quizplatform.db.migrate import code_head_revision
 from quizplatform.ops.backup_mark import COUNT_PUBLIC_TABLES, mark_restore_point, psql
-from quizplatform.ops.postgres import (
-    PG_USER,
-    PgCluster,
-    pg_bin,
-    stop_cluster,
-)
 
 # Private helpers of the sibling module, shared on purpose: the same rules for handing
 # directories and files to the postgres user apply here.
-from quizplatform.ops.postgres import _check_reachable as check_reachable
-from quizplatform.ops.postgres import _hand_over as hand_over
-from quizplatform.ops.postgres import _make_dirs as make_dirs
-from quizplatform.ops.postgres import _postgres_ids as postgres_ids
-from quizplatform.ops.postgres import _prepare_dirs as prepare_cluster_dirs
-from quizplatform.ops.postgres import _write_owned as write_owned
+from quizplatform.ops.postgres import (
+    PG_USER,
+    PgCluster,
+    check_reachable,
+    hand_over,
+    make_dirs,
+    pg_bin,
+    postgres_ids,
+    prepare_cluster_dirs,
+    stop_cluster,
+    write_owned,
+)
 from quizplatform.ops.process import OpsError, free_port, run, which
 
 BackupKind = Literal["full", "diff", "incr"]

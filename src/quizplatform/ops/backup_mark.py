@@ -33,9 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from quizplatform.ops.postgres import PG_USER, pg_bin
-from quizplatform.ops.postgres import _hand_over as hand_over
-from quizplatform.ops.postgres import _postgres_ids as postgres_ids
+from quizplatform.ops.postgres import PG_USER, hand_over, postgres_ids, psql_argv
 from quizplatform.ops.process import OpsError, run
 
 _ROOT = Path("/")  # working directory for commands run as postgres
@@ -85,28 +83,6 @@ class Mark:
 
 def sql_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
-
-
-def psql_argv(socket_dir: Path, port: int, database: str) -> list[str]:
-    """psql over the socket: unaligned rows, fields split by NUL, stop at the first error."""
-    return [
-        str(pg_bin() / "psql"),
-        "-X",
-        "-q",
-        "-A",
-        "-t",
-        "-z",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-h",
-        str(socket_dir),
-        "-p",
-        str(port),
-        "-U",
-        PG_USER,
-        "-d",
-        database,
-    ]
 
 
 def psql(

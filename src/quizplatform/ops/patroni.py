@@ -39,10 +39,7 @@ from typing import Any
 
 import httpx
 
-from quizplatform.ops.postgres import PG_USER, PgCluster, pg_bin
-from quizplatform.ops.postgres import _hand_over as hand_over
-from quizplatform.ops.postgres import _postgres_ids as postgres_ids
-from quizplatform.ops.postgres import _query as query
+from quizplatform.ops.postgres import PG_USER, PgCluster, hand_over, pg_bin, postgres_ids, query
 from quizplatform.ops.process import OpsError, pidfile_process, run, wait_for, which
 from quizplatform.ops.supervisor import Program
 from quizplatform.ops.templates import deploy_dir

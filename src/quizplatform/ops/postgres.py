@@ -118,7 +118,7 @@ def ensure_primary(
     WAL archiving; a setting that needs a restart (``archive_mode``) must be there from
     the first start.
     """
-    _prepare_dirs(cluster)
+    prepare_cluster_dirs(cluster)
     if not (cluster.data_dir / "PG_VERSION").exists():
         _require_empty(cluster)
         _initdb(cluster)
@@ -146,7 +146,7 @@ def ensure_replica(replica: PgCluster, primary: PgCluster) -> None:
     """
     if not primary.running():
         raise OpsError(f"{replica.name}: the primary {primary.name} is not running")
-    _prepare_dirs(replica)
+    prepare_cluster_dirs(replica)
     if not (replica.data_dir / "PG_VERSION").exists():
         _require_empty(replica)
         run(
@@ -174,7 +174,7 @@ def ensure_replica(replica: PgCluster, primary: PgCluster) -> None:
         )
     if replica.running():
         _check_running_port(replica)
-        if _query(replica, "SELECT pg_is_in_recovery()") != "t":
+        if query(replica, "SELECT pg_is_in_recovery()") != "t":
             raise OpsError(f"{replica.name} is running but is not a standby (promoted?)")
         return
     if not (replica.data_dir / "standby.signal").exists():
@@ -182,12 +182,12 @@ def ensure_replica(replica: PgCluster, primary: PgCluster) -> None:
     _write_config(replica, sync_names="")
     _start(replica)
     wait_for(
-        lambda: _query(replica, "SELECT pg_is_in_recovery()") == "t",
+        lambda: query(replica, "SELECT pg_is_in_recovery()") == "t",
         30,
         f"{replica.name} to accept connections in recovery",
     )
     wait_for(
-        lambda: _query(replica, "SELECT status FROM pg_stat_wal_receiver") == "streaming",
+        lambda: query(replica, "SELECT status FROM pg_stat_wal_receiver") == "streaming",
         30,
         f"{replica.name} to stream from {primary.name} (see {replica.log_file})",
     )
@@ -217,11 +217,11 @@ def promote(cluster: PgCluster) -> None:
     """Promote a running standby to a primary; returns once it accepts writes."""
     if not cluster.running():
         raise OpsError(f"cannot promote {cluster.name}: it is not running")
-    if _query(cluster, "SELECT pg_is_in_recovery()") == "f":
+    if query(cluster, "SELECT pg_is_in_recovery()") == "f":
         return
     _pg_ctl(cluster, "promote", "-w", "-t", str(START_TIMEOUT), timeout=START_TIMEOUT + 10)
     wait_for(
-        lambda: _query(cluster, "SELECT pg_is_in_recovery()") == "f",
+        lambda: query(cluster, "SELECT pg_is_in_recovery()") == "f",
         30,
         f"{cluster.name} to leave recovery",
     )
@@ -229,7 +229,7 @@ def promote(cluster: PgCluster) -> None:
 
 def replication_status(primary: PgCluster) -> list[ReplicaStatus]:
     """The standbys connected to ``primary``, from ``pg_stat_replication``."""
-    rows = _query(
+    rows = query(
         primary,
         "SELECT application_name, state, sync_state, EXTRACT(EPOCH FROM replay_lag),"
         " pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn()"
@@ -259,7 +259,7 @@ def replica_lag_seconds(replica: PgCluster) -> float | None:
     None when the cluster is not in recovery or has not replayed anything yet;
     OpsError when it does not answer.
     """
-    value = _query(
+    value = query(
         replica,
         "SELECT CASE WHEN NOT pg_is_in_recovery() THEN NULL"
         " WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0"
@@ -271,7 +271,7 @@ def replica_lag_seconds(replica: PgCluster) -> float | None:
 # -- directories ----------------------------------------------------------------------------
 
 
-def _postgres_ids() -> tuple[int, int, set[int]] | None:
+def postgres_ids() -> tuple[int, int, set[int]] | None:
     """(uid, gid, groups) of the postgres user when we are root (and must hand over files)."""
     if os.geteuid() != 0:
         return None
@@ -293,7 +293,7 @@ def _allowed(st: os.stat_result, ids: tuple[int, int, set[int]], user_bit: int) 
     return bool(st.st_mode & (user_bit >> 6))
 
 
-def _make_dirs(path: Path) -> bool:
+def make_dirs(path: Path) -> bool:
     """Create ``path`` and missing parents with mode 0755; True when ``path`` was created."""
     missing = [p for p in (path, *path.parents) if not p.exists()]
     for directory in reversed(missing):
@@ -303,7 +303,7 @@ def _make_dirs(path: Path) -> bool:
     return path in missing
 
 
-def _check_reachable(path: Path, ids: tuple[int, int, set[int]]) -> None:
+def check_reachable(path: Path, ids: tuple[int, int, set[int]]) -> None:
     """OpsError when the postgres user cannot traverse a parent of ``path``."""
     for parent in reversed(path.parents):
         if not _allowed(parent.stat(), ids, stat.S_IXUSR):
@@ -315,39 +315,39 @@ def _check_reachable(path: Path, ids: tuple[int, int, set[int]]) -> None:
             )
 
 
-def _hand_over(path: Path, mode: int, ids: tuple[int, int, set[int]] | None) -> None:
+def hand_over(path: Path, mode: int, ids: tuple[int, int, set[int]] | None) -> None:
     if ids is not None:
         os.chown(path, ids[0], ids[1])
     os.chmod(path, mode)
 
 
-def _prepare_dirs(cluster: PgCluster) -> None:
+def prepare_cluster_dirs(cluster: PgCluster) -> None:
     """Data dir (0700), socket dir and log file, all owned by postgres when we are root."""
     socket_path = cluster.socket_dir / f".s.PGSQL.{cluster.port}"
     if len(str(socket_path).encode()) > _SOCKET_PATH_MAX:
         raise OpsError(f"{cluster.name}: socket path {socket_path} is too long for Unix sockets")
-    ids = _postgres_ids()
+    ids = postgres_ids()
 
-    _make_dirs(cluster.data_dir.parent)
+    make_dirs(cluster.data_dir.parent)
     if not cluster.data_dir.exists():
         cluster.data_dir.mkdir(mode=0o700)
-        _hand_over(cluster.data_dir, 0o700, ids)
+        hand_over(cluster.data_dir, 0o700, ids)
     elif not (cluster.data_dir / "PG_VERSION").exists():
-        _hand_over(cluster.data_dir, 0o700, ids)
+        hand_over(cluster.data_dir, 0o700, ids)
 
-    created = _make_dirs(cluster.socket_dir)
+    created = make_dirs(cluster.socket_dir)
     if ids is not None and (
         created or not _allowed(cluster.socket_dir.stat(), ids, stat.S_IWUSR | stat.S_IXUSR)
     ):
-        _hand_over(cluster.socket_dir, 0o755, ids)
+        hand_over(cluster.socket_dir, 0o755, ids)
 
-    _make_dirs(cluster.log_file.parent)
+    make_dirs(cluster.log_file.parent)
     cluster.log_file.touch(exist_ok=True)
-    _hand_over(cluster.log_file, 0o640, ids)
+    hand_over(cluster.log_file, 0o640, ids)
 
     if ids is not None:
         for path in (cluster.data_dir, cluster.socket_dir, cluster.log_file):
-            _check_reachable(path, ids)
+            check_reachable(path, ids)
 
 
 def _require_empty(cluster: PgCluster) -> None:
@@ -358,14 +358,14 @@ def _require_empty(cluster: PgCluster) -> None:
         )
 
 
-def _write_owned(path: Path, text: str) -> bool:
+def write_owned(path: Path, text: str) -> bool:
     """Write a file the server reads (owned by postgres, 0600); True when it changed."""
     with contextlib.suppress(OSError):
         if path.read_text() == text:
             return False
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text)
-    _hand_over(tmp, 0o600, _postgres_ids())
+    hand_over(tmp, 0o600, postgres_ids())
     os.replace(tmp, path)
     return True
 
@@ -398,7 +398,7 @@ def _initdb(cluster: PgCluster) -> None:
         cwd=_ROOT,
         timeout=300,
     )
-    _write_owned(cluster.data_dir / "pg_hba.conf", _HBA)
+    write_owned(cluster.data_dir / "pg_hba.conf", _HBA)
     conf = cluster.data_dir / "postgresql.conf"
     with conf.open("a") as out:
         out.write("\n# quizplatform settings (rewritten by quizplatform.ops.postgres)\n")
@@ -427,7 +427,7 @@ def _write_config(
     text = f"# {cluster.name}: written by quizplatform.ops.postgres, do not edit\n" + "".join(
         f"{key} = {value}\n" for key, value in settings.items()
     )
-    return _write_owned(cluster.data_dir / "quiz.conf", text)
+    return write_owned(cluster.data_dir / "quiz.conf", text)
 
 
 def _pg_ctl(cluster: PgCluster, *args: str, timeout: float = 60) -> str:
@@ -478,10 +478,11 @@ def _check_running_port(cluster: PgCluster) -> None:
         )
 
 
-def _query(cluster: PgCluster, *statements: str, database: str = "postgres") -> str:
-    """Run SQL with psql over the cluster's socket; unaligned rows, fields split by NUL."""
-    argv: list[str | Path] = [
-        pg_bin() / "psql",
+def psql_argv(socket_dir: Path, port: int, database: str) -> list[str]:
+    """psql over the socket as postgres: unaligned rows, fields split by NUL, stop at the
+    first error."""
+    return [
+        str(pg_bin() / "psql"),
         "-X",
         "-q",
         "-A",
@@ -490,14 +491,19 @@ def _query(cluster: PgCluster, *statements: str, database: str = "postgres") -> 
         "-v",
         "ON_ERROR_STOP=1",
         "-h",
-        cluster.socket_dir,
+        str(socket_dir),
         "-p",
-        str(cluster.port),
+        str(port),
         "-U",
         PG_USER,
         "-d",
         database,
     ]
+
+
+def query(cluster: PgCluster, *statements: str, database: str = "postgres") -> str:
+    """Run SQL with psql over the cluster's socket; unaligned rows, fields split by NUL."""
+    argv = psql_argv(cluster.socket_dir, cluster.port, database)
     for statement in statements:
         argv += ["-c", statement]
     return run(argv, what=f"psql on {cluster.name}", user=PG_USER, cwd=_ROOT, timeout=30).strip()
@@ -505,12 +511,12 @@ def _query(cluster: PgCluster, *statements: str, database: str = "postgres") -> 
 
 def _ensure_database(cluster: PgCluster) -> None:
     sql = f"SELECT 1 FROM pg_database WHERE datname = {_quote(DATABASE)}"  # noqa: S608 - constant
-    exists = _query(cluster, sql)
+    exists = query(cluster, sql)
     if exists == "1":
         return
     try:
         # Local commit: with sync_replica and no standby yet, this must not wait for one.
-        _query(cluster, "SET synchronous_commit = local", f'CREATE DATABASE "{DATABASE}"')
+        query(cluster, "SET synchronous_commit = local", f'CREATE DATABASE "{DATABASE}"')
     except OpsError as exc:
         if "already exists" not in str(exc):
             raise

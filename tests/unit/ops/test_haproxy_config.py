@@ -120,9 +120,11 @@ def test_rendered_config_routes_the_database_by_patronis_rest_api(rendered: Rend
     # Writes: the leader only; reads: healthy replicas, else the leader.
     assert "option httpchk GET /primary" in database
     assert "option httpchk GET /replica?lag=1024" in database
-    assert "use_backend pg_replicas if { nbsrv(pg_replicas) gt 0 }" in database
     assert database.count("server pg1 127.0.0.1:15441 check port 15461") == 2
     assert database.count("server pg2 127.0.0.1:15442 check port 15462") == 2
+    # The leader stands in for the replicas while none is healthy, and leaves again.
+    assert "server pg1-leader 127.0.0.1:15441 backup track pg_leader/pg1" in database
+    assert database.count("check port 15461 on-marked-up shutdown-backup-sessions") == 1
     # Checked every 500 ms; a demoted leader's sessions are cut when it is marked down.
     assert "inter 500ms" in database and "fall 2 rise 1" in database
     assert "on-marked-down shutdown-sessions" in database
