@@ -436,8 +436,10 @@ async def test_a_read_after_the_request_committed_waits_for_the_leader(
     rig: FailoverRig, tmp_path: Path
 ) -> None:
     # A request that has written cannot be run again; its later reads of the primary
-    # (the quiz it just created) wait for a leader where the connection is opened.
-    async with instance(rig, tmp_path, db_leader_wait_seconds=20) as a:
+    # (the quiz it just created) wait for a leader where the connection is opened, and
+    # longer than the leader wait (here 1 s; the leader is back after 1.5 s): the change
+    # is made, only the answer is missing.
+    async with instance(rig, tmp_path, db_leader_wait_seconds=1) as a:
         db = a.services.db
         commits, token = track_commits()
         try:

@@ -108,8 +108,8 @@ async def _failover(request: Request, exc: Exception) -> Response:
     (``api/retry.py``), which runs the request again when it may; this answer is what the
     client gets when it may not (503 ``read_only``, ``commit_unknown``)."""
     assert isinstance(exc, DatabaseFailover)
-    message = record_failover(request.scope["state"], exc)
-    return error_response(request, 503, exc.code, message, headers=failover_headers(exc))
+    told = record_failover(request.scope["state"], exc)
+    return error_response(request, 503, told.code, told.message, headers=failover_headers(told))
 
 
 def failover_headers(exc: DatabaseFailover) -> dict[str, str]:

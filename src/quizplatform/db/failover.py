@@ -51,6 +51,9 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
+#: After a commit, a request may wait this many leader waits more to produce its answer.
+POST_COMMIT_WAIT_FACTOR = 2
+
 #: Seconds a client is told to wait (Retry-After) after a failover answer.
 RETRY_AFTER_SECONDS = 5
 
@@ -59,8 +62,8 @@ READ_ONLY_MESSAGE = (
     "try again in a few seconds."
 )
 READ_ONLY_PARTLY_SAVED_MESSAGE = (
-    "Saving is paused for a moment while the database switches over. Part of this request "
-    "was saved before it stopped; check what is there before you try again."
+    "The database switched over while this request was being answered. Your change was "
+    "saved, but the answer could not be produced; check what is there before you try again."
 )
 COMMIT_UNKNOWN_MESSAGE = (
     "The database switched over while your change was being saved, so it may or may not "
@@ -185,6 +188,13 @@ class CommitOutcomeUnknown(DatabaseFailover):
         super().__init__("the connection was lost while a commit was in flight")
 
 
+class PartlySaved(CommitOutcomeUnknown):
+    """A transaction of the request committed, then a later step failed: part of the
+    request's work is saved and the request cannot run again."""
+
+    message = READ_ONLY_PARTLY_SAVED_MESSAGE
+
+
 # -- per request: has anything committed? ------------------------------------------------
 class RequestCommits:
     """What the current request has committed (whether it may still be run again), and
@@ -204,11 +214,15 @@ class RequestCommits:
     def remaining(self, wait_seconds: float) -> float:
         """Seconds this request may still wait for a leader: ``wait_seconds`` from its
         first failover failure, shared by every wait of the request (a connection
-        waiting for a leader, the request run again)."""
+        waiting for a leader, the request run again). A request that has committed waits
+        up to three times as long: its change is made, and answering ``read_only`` is no
+        longer possible; only the answer (a read after the write) still needs the
+        database."""
         now = time.monotonic()
         if self.deadline is None:
             self.deadline = now + wait_seconds
-        return max(0.0, self.deadline - now)
+        extra = POST_COMMIT_WAIT_FACTOR * wait_seconds if self.committed else 0.0
+        return max(0.0, self.deadline + extra - now)
 
 
 class Backoff:
@@ -265,15 +279,17 @@ def note_commit_in_doubt() -> None:
 FAILOVER_STATE_KEY = "db_failover"
 
 
-def record_failover(request_state: dict[str, Any], exc: DatabaseFailover) -> str:
-    """Note ``exc`` in the request's ASGI state (the retry layer decides from it whether
-    this answer is sent or the request runs again) and return the message for the client:
-    it must not say "nothing was saved" when part of the request was."""
-    request_state[FAILOVER_STATE_KEY] = exc
+def record_failover(request_state: dict[str, Any], exc: DatabaseFailover) -> DatabaseFailover:
+    """Note the failover in the request's ASGI state (the retry layer decides from it
+    whether this answer is sent or the request runs again) and return what the client is
+    told. A request that has committed part of its work and then failed is not told
+    ``read_only`` ("nothing was saved") but ``commit_unknown``: something was saved, so
+    it must check before it tries again."""
     commits = _commits.get()
     if isinstance(exc, WriteAborted) and commits is not None and commits.committed:
-        return READ_ONLY_PARTLY_SAVED_MESSAGE
-    return exc.message
+        exc = PartlySaved()
+    request_state[FAILOVER_STATE_KEY] = exc
+    return exc
 
 
 @contextmanager

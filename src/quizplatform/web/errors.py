@@ -186,11 +186,11 @@ async def _failover(request: Request, exc: Exception) -> Response:
     what the browser gets when the request is not run again. htmx requests get the same
     503, which app.js recognises (``X-Quiz-Read-Only``) to keep and resend answers."""
     assert isinstance(exc, DatabaseFailover)
-    message = record_failover(request.scope["state"], exc)
-    headers = {"Retry-After": str(exc.retry_after)}
-    if exc.code == "read_only":
+    told = record_failover(request.scope["state"], exc)
+    headers = {"Retry-After": str(told.retry_after)}
+    if told.code == "read_only":
         headers["X-Quiz-Read-Only"] = "1"
-    return _page(request, 503, message, title=FAILOVER_TITLES.get(exc.code), headers=headers)
+    return _page(request, 503, told.message, title=FAILOVER_TITLES.get(told.code), headers=headers)
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:

@@ -252,9 +252,12 @@ async def test_a_request_that_committed_or_lost_a_commit_is_not_run_again() -> N
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         r = await client.post("/partly")
+    # Not read_only ("nothing was saved"): something was, so the client must check first.
     assert r.status_code == 503
+    assert r.json()["error"]["code"] == "commit_unknown"
     assert r.json()["error"]["message"] == READ_ONLY_PARTLY_SAVED_MESSAGE
-    assert outcome(app, "read_only") == 1
+    assert "x-quiz-read-only" not in r.headers
+    assert outcome(app, "commit_unknown") == 1
 
 
 def test_sqlite_instances_have_no_retry_layer(tmp_path: Path) -> None:
