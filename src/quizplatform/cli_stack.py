@@ -80,6 +80,15 @@ def up(
         typer.Option(help="Commits wait for the replica (synchronous replication)."),
     ] = None,
     autoscale: Annotated[bool | None, typer.Option(help="Run the autoscaler (on).")] = None,
+    db_members: Annotated[
+        int | None,
+        typer.Option(
+            "--db-members",
+            min=1,
+            max=9,
+            help="PostgreSQL members under Patroni (2: a leader and its synchronous standby).",
+        ),
+    ] = None,
     config_json: Annotated[
         str | None,
         typer.Option(
@@ -122,6 +131,7 @@ def up(
         "http_port": http_port,
         "sync_replica": sync_replica,
         "autoscale": autoscale,
+        "db_members": db_members,
         "cert": str(cert.resolve()) if cert else None,
         "key": str(key.resolve()) if key else None,
     }

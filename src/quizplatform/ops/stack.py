@@ -336,6 +336,7 @@ class Stack:
             for member in self.db.members:  # running members re-read their file
                 if self._running(member.program):
                     self.supervisor.signal(member.program, "HUP")
+        self._remove_dropped_members()
         first, *others = self.db.members
         self.supervisor.add(self.db.member_program(first, venv, self.log_dir))
         self.db.wait_leader(timeout=120)
@@ -347,6 +348,17 @@ class Stack:
         self.db.ensure_app_database()
         if not self.backups.has_stanza():
             self.backups.ensure_stanza(self.backup_target())
+
+    def _remove_dropped_members(self) -> None:
+        """Members beyond ``db_members`` (the stack was shrunk): their Patroni stops (a
+        standby leaves; a leader hands over first) and leaves supervisord. Their data
+        stays until ``quiz stack down --purge``."""
+        wanted = {m.program for m in self.db.members}
+        for info in self.supervisor.all_info():
+            name = str(info["name"])
+            if name.startswith("patroni-") and name not in wanted:
+                log.info("removing a database member", program=name)
+                self.supervisor.remove(name)
 
     def _wait_database_routed(self, leader: str | None = None) -> None:
         """Until HAProxy's write frontend routes to the leader (``leader`` when named)."""
