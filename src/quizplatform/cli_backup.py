@@ -161,7 +161,7 @@ def restore(
         raise _fail(ValueError(f"--set {label!r} is not a backup label (see `quiz backup list`)"))
     moment = _parse_moment(to_time) if to_time is not None else None
     stack, repository = _repository(directory)
-    data_dir = stack.backup_target().data_dir
+    data_dir = stack.db.members[0].data_dir  # the member a restore rebuilds first
     try:
         argv = repository.restore_argv(data_dir, to_time=moment, label=label)
     except _ERRORS as exc:

@@ -1,9 +1,11 @@
 """Backups with the real pgBackRest against a real PostgreSQL cluster that archives its WAL.
 
-The cluster is laid out as a stack's primary (``<data_root>/pg-primary``, the port and
-socket directory from ``stack.json``), so the ``quiz backup`` commands find it through
-``Stack(dir)`` exactly as on a stack. Cluster data lives under a fresh /tmp directory
-(mode 0755) because the postgres user must traverse every parent of it.
+A standalone cluster stands in for the stack's leader; the repository is where a stack
+directory's settings put it, so the ``quiz backup`` commands that need no leader (list,
+verify, a restore's dry run) find it through ``Stack(dir)`` as on a stack (the drills in
+``tests/e2e/test_data_drills.py`` run them all on a real one). Cluster data lives under a
+fresh /tmp directory (mode 0755) because the postgres user must traverse every parent of
+it.
 
 The tests share one repository, which the fixture starts with one full backup, and do not
 depend on each other's order (pytest-xdist may split them between workers, each with its
@@ -70,13 +72,21 @@ def env() -> Iterator[Env]:
     stack_dir.mkdir()
     config = StackConfig(data_root=str(workdir / "data"), pg_port=free_port())
     (stack_dir / "stack.json").write_text(StackState(config=config).to_json())
-    stack = Stack(stack_dir)
+    stack = Stack(stack_dir)  # what the `quiz backup` commands find: the repository
     repo = BackupRepository(stack.backup_settings())
-    target = stack.backup_target()
+    # One standalone cluster stands in for the stack's leader.
+    cluster = PgCluster(
+        "primary",
+        workdir / "data" / "pg-primary",
+        free_port(),
+        workdir / "data" / "sockets",
+        workdir / "data" / "pg-primary.log",
+    )
+    target = PgTarget(cluster.data_dir, cluster.port, cluster.socket_dir)
     archive = repo.archive_settings(target)
     try:
         ensure_primary(
-            stack.primary,
+            cluster,
             extra_settings={
                 "archive_mode": archive["archive_mode"],
                 "archive_command": _quote(archive["archive_command"]),
@@ -84,16 +94,16 @@ def env() -> Iterator[Env]:
         )
         subprocess.run(
             [*QUIZ, "db", "upgrade"],
-            env={**_clean_env(), "QUIZ_DATABASE_URL": stack.primary.url},
+            env={**_clean_env(), "QUIZ_DATABASE_URL": cluster.url},
             check=True,
             capture_output=True,
             timeout=120,
         )
-        sql(stack.primary, "CREATE TABLE load_probe (id bigserial PRIMARY KEY, at timestamptz)")
+        sql(cluster, "CREATE TABLE load_probe (id bigserial PRIMARY KEY, at timestamptz)")
         repo.backup(target, "full")
-        yield Env(stack_dir, stack, repo, target, stack.primary)
+        yield Env(stack_dir, stack, repo, target, cluster)
     finally:
-        stop_cluster(stack.primary)
+        stop_cluster(cluster)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -485,7 +495,7 @@ def test_cli_lists_json_verifies_and_dry_runs_a_restore(env: Env) -> None:
     assert dry.returncode == 0, dry.stderr
     assert "dry run" in dry.stdout and f"--target=quiz-{newest['label']}" in dry.stdout
     real = quiz("backup", "restore", "--set", newest["label"], "--yes", "--dir", str(env.stack_dir))
-    assert real.returncode == 1 and "restore needs the Patroni stack" in real.stderr
+    assert real.returncode == 1 and "the stack is not running" in real.stderr
     naive = quiz("backup", "restore", "--to-time", "2026-01-01T10:00", "--dir", str(env.stack_dir))
     assert naive.returncode == 1 and "needs a time zone" in naive.stderr
 

@@ -107,6 +107,11 @@ def restore(stack: Stack, target: RestoreTarget, progress: Progress | None = Non
         report.steps[name] = round(now - started, 2)
         started = now
 
+    if stack.supervisor.pid() is None or not stack.db.etcd_healthy():
+        raise OpsError(
+            "the stack is not running: a restore needs its supervisord and etcd "
+            "(start it with `quiz stack up`, even if the database does not come up)"
+        )
     first, *others = stack.db.members
     # Refused here, before anything stops, when no backup can reach the target.
     argv = stack.backups.restore_argv(first.data_dir, to_time=target.to_time, label=target.label)
