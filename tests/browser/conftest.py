@@ -12,12 +12,15 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser
+from playwright.async_api import Browser, expect
 
 from tests.browser.harness import BrowserPage, Seeder
 from tests.e2e.procs import Instance, quiz, quiz_env
 
 REPO = Path(__file__).resolve().parents[2]
+# Playwright's assertions wait 5 s by default; with the suite on two workers of a 2-core
+# machine beside real database clusters, an htmx round trip has taken longer than that.
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="session")
