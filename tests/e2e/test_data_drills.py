@@ -483,6 +483,10 @@ def test_point_in_time_recovery_brings_back_a_deleted_quiz(stack: Stack) -> None
         time.sleep(1.5)
         assert client.delete(f"{api}/quizzes/{kept[0]}", headers=auth).status_code == 204
         later = client.post(f"{api}/quizzes", json={"title": "later"}, headers=auth).json()["id"]
+    dry = quiz_cli("backup", "restore", "--to-time", target.isoformat(), "--dir", str(stack.dir))
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert "dry run" in dry.stdout and "--type=time" in dry.stdout
+    assert leader(stack).postmaster_pid() is not None  # a dry run changes nothing
     started = time.monotonic()
     done = quiz_cli(
         "backup",
