@@ -16,7 +16,7 @@ What it does (details and how to read the output: bench/README.md, "make bench-s
    - ``direct``: one instance (always the same one) without TLS or HAProxy,
    - ``tls<n>``: the quiz read through HAProxy/TLS with the block's n instances;
 4. per run: requests/s, p99, errors (non-2xx + socket errors), the CPU time of the
-   stack's serving processes (instances, HAProxy, PostgreSQL primary and replica with
+   stack's serving processes (instances, HAProxy, the PostgreSQL members with
    their children, Redis) per request, and how busy the whole machine was;
 5. prints a Markdown table and the target check (2 instances via TLS >= 1.4 x one
    instance direct) and writes everything to bench/results/stack-<timestamp>.json;
@@ -56,7 +56,7 @@ TARGET_RATIO = 1.4  # 2 instances via TLS >= 1.4 x one instance direct
 INSTANCE_COUNTS = (1, 2, 4)
 # The stack's serving processes whose CPU time counts (monitoring, worker, supervisord
 # and the alert receiver are left out: they do not serve the measured request).
-GROUPS = ("instances", "haproxy", "postgres-primary", "postgres-replica", "redis")
+GROUPS = ("instances", "haproxy", "postgres", "redis")
 # Measured too, reported apart (JSON, log lines): supervisord's own CPU, which is mostly
 # copying the instances' and HAProxy's stdout (access logs) into their log files.
 SUPERVISORD = "supervisord"
@@ -128,11 +128,18 @@ def process_groups(stack: Any) -> dict[str, list[int]]:
     pids = {c["name"]: c["pid"] for c in status["components"]}
     groups: dict[str, list[int]] = {
         "instances": [i["pid"] for i in status["instances"] if i["pid"]],
+        # Every member's postmaster (Patroni's own process is not in the request path).
+        "postgres": [m["pid"] for m in status["database"]["members"] if m["pid"]],
+        # The Redis data nodes (the sentinels only watch).
+        "redis": [pids[n.name] for n in stack.redis.nodes if pids.get(n.name)],
     }
-    for name in (*GROUPS[1:], SUPERVISORD):
+    for name in ("haproxy", SUPERVISORD):
         if not pids.get(name):
             raise BenchError(f"{name} is not running (stack status: {pids})")
         groups[name] = [pids[name]]
+    empty = [name for name, roots in groups.items() if not roots]
+    if empty:
+        raise BenchError(f"not running: {', '.join(empty)} (stack status: {pids})")
     return groups
 
 
