@@ -328,6 +328,7 @@ class Stack:
     def _start_database(self) -> None:
         """etcd, then the Patroni members (the first one bootstraps the cluster, the
         others join it as standbys), then the application role and database."""
+        self._refuse_a_database_from_before_patroni()
         venv = ensure_patroni()
         self.backups.prepare()  # the members' archive_command needs its configuration
         self.supervisor.add(self.db.etcd_program(self.log_dir))
@@ -348,6 +349,20 @@ class Stack:
         self.db.ensure_app_database()
         if not self.backups.has_stanza():
             self.backups.ensure_stanza(self.backup_target())
+
+    def _refuse_a_database_from_before_patroni(self) -> None:
+        """A stack made before Patroni kept its database in ``<data root>/pg-primary``.
+        Starting Patroni beside it would serve a new, empty database: refuse, and say
+        how to carry the data over."""
+        old = Path(self.config.data_root) / "pg-primary"
+        if (old / "PG_VERSION").exists() and not self.db.members[0].data_dir.exists():
+            raise OpsError(
+                f"this stack's database is in {old}, from before Patroni managed it; "
+                "to keep its data: start it (runuser -u postgres -- pg_ctl -D "
+                f"{old} start), pg_dump the quiz database, move {old} away, run "
+                "`quiz stack up` again and restore the dump into the new leader "
+                "(`quiz db status` names it); or move it away to start empty"
+            )
 
     def _remove_dropped_members(self) -> None:
         """Members beyond ``db_members`` (the stack was shrunk): their Patroni stops (a

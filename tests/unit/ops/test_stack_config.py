@@ -180,3 +180,14 @@ def test_stack_reopens_the_saved_config(tmp_path: Path) -> None:
     assert saved.active_release == "1.0.0+aaaa"
     assert reopened.active_instances() == [Instance(1, 18001, "1.0.0+aaaa")]
     assert reopened.url == "https://127.0.0.1:9555"
+
+
+def test_a_database_from_before_patroni_is_not_silently_replaced(tmp_path: Path) -> None:
+    old = tmp_path / "root" / "pg-primary"
+    old.mkdir(parents=True)
+    (old / "PG_VERSION").write_text("15\n")
+    stack = Stack(tmp_path / "stack", StackConfig(data_root=str(tmp_path / "root")))
+    with pytest.raises(OpsError, match=r"from before Patroni.*pg_dump"):
+        stack._refuse_a_database_from_before_patroni()
+    stack.db.members[0].data_dir.mkdir(parents=True)  # carried over: Patroni's own now
+    stack._refuse_a_database_from_before_patroni()
