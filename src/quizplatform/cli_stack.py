@@ -15,8 +15,9 @@ from rich.table import Table
 from quizplatform.ops.process import OpsError
 
 stack_app = typer.Typer(
-    help="The one-host production stack: HAProxy (TLS), supervised instances, "
-    "PostgreSQL primary + replica, Redis, Prometheus, Alertmanager, autoscaler.",
+    help="The one-host production stack: HAProxy (TLS), supervised instances, PostgreSQL "
+    "with automatic failover (Patroni + etcd), Redis with Sentinel, backups (pgBackRest), "
+    "Prometheus, Alertmanager, autoscaler.",
     no_args_is_help=True,
 )
 console = Console()
@@ -155,8 +156,9 @@ def down(
     purge: Annotated[
         bool,
         typer.Option(
-            help="Also delete the data: the database members, etcd, Redis and the backup "
-            "repository (see --keep-backups)."
+            help="Also delete the data: the database members, etcd, Redis and, when it "
+            "lies in the data root (the default), the backup repository with its "
+            "passphrase (see --keep-backups). A repository elsewhere is never deleted."
         ),
     ] = False,
     keep_backups: Annotated[
@@ -176,8 +178,11 @@ def down(
     if purge:
         for path in stack.purge(keep_backups=keep_backups):
             console.print(f"deleted {path}")
-        if keep_backups:
-            console.print(f"kept the backup repository {stack.backup_repository_path}")
+        if stack.backup_repository_path.exists():
+            console.print(
+                f"kept the backup repository {stack.backup_repository_path} and its "
+                f"passphrase in {stack.backups.settings.cipher_pass_file}"
+            )
 
 
 @stack_app.command("status")
@@ -376,8 +381,14 @@ def db_upgrade_stack(directory: Path) -> None:
 
 
 def _print_database(db: dict[str, Any]) -> None:
-    read_only = db.get("read_only")
-    mode = "[red]READ-ONLY (no leader)[/red]" if read_only else "[green]read-write[/green]"
+    if not db.get("running", True):
+        mode = "[red]not running[/red]"
+    elif db.get("read_only"):
+        mode = "[red]READ-ONLY (no leader)[/red]"
+    else:
+        mode = "[green]read-write[/green]"
+    if db.get("store") == "unreachable":
+        mode += ", [red]etcd unreachable[/red]"
     table = Table(
         "member",
         "role",

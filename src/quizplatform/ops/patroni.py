@@ -248,6 +248,11 @@ class PatroniCluster:
             "maximum_lag_on_failover": 1024 * 1024,
             "synchronous_mode": self.synchronous,
             "primary_start_timeout": 0,
+            # etcd runs on the same host as the members: when it is down for longer than
+            # retry_timeout, the leader keeps leading as long as every member confirms
+            # it over the REST API, instead of demoting itself (a new timeline for a
+            # store outage).
+            "failsafe_mode": True,
             "postgresql": {
                 "use_pg_rewind": True,
                 "use_slots": True,
@@ -369,24 +374,41 @@ class PatroniCluster:
 
     def members_status(self) -> list[MemberStatus] | None:
         """Every member as the cluster sees it (``GET /cluster`` on the first member
-        that answers); None when no member answers."""
+        that answers); while etcd is unreachable, which gives no cluster view, each
+        member's own account of itself (``GET /patroni``). None when no member answers."""
         for member in self.members:
             try:
-                answer = httpx.get(f"{member.api_url}/cluster", timeout=2)
-                body = answer.json()
+                body = httpx.get(f"{member.api_url}/cluster", timeout=2).json()
             except (httpx.HTTPError, ValueError):
                 continue
-            return [
-                MemberStatus(
-                    name=str(m.get("name")),
-                    role=str(m.get("role")),
-                    state=str(m.get("state")),
-                    timeline=m.get("timeline"),
-                    lag_bytes=_lag(m),
-                )
-                for m in body.get("members", [])
-            ]
-        return None
+            if body.get("members"):
+                return [
+                    MemberStatus(
+                        name=str(m.get("name")),
+                        role=str(m.get("role")),
+                        state=str(m.get("state")),
+                        timeline=m.get("timeline"),
+                        lag_bytes=_lag(m),
+                    )
+                    for m in body["members"]
+                ]
+        own = [status for m in self.members if (status := self._own_status(m)) is not None]
+        return own or None
+
+    @staticmethod
+    def _own_status(member: Member) -> MemberStatus | None:
+        try:
+            body = httpx.get(f"{member.api_url}/patroni", timeout=2).json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        leads = body.get("role") in ("primary", "master") and body.get("state") == "running"
+        return MemberStatus(
+            name=member.name,
+            role="leader" if leads else "replica",
+            state=str(body.get("state")),
+            timeline=body.get("timeline"),
+            lag_bytes=0 if leads else None,
+        )
 
     def leader(self) -> Member | None:
         """The member whose ``GET /primary`` answers 200 (the one HAProxy routes writes

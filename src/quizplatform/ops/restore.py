@@ -77,20 +77,26 @@ class RestoreReport:
 def plan(stack: Stack, target: RestoreTarget) -> list[str]:
     """What ``restore`` would do, in order, as sentences (``quiz backup restore`` without
     ``--yes`` prints them)."""
-    first = stack.db.members[0]
-    others = ", ".join(m.name for m in stack.db.members[1:]) or "none"
+    first, *rest = stack.db.members
+    others = ", ".join(m.name for m in rest)
+    joining = (
+        f"let {others} join it as {'a standby' if len(rest) == 1 else 'standbys'}, copied from it"
+        if rest
+        else "(no other member to copy)"
+    )
     return [
         f"recover the database to {target.describe()} from {stack.backup_repository_path}",
         "archive the current WAL of the leader, if it answers",
-        "stop the instances and the worker (HAProxy answers 503 until they are back)",
+        "stop the instances, the worker, the backup scheduler and the autoscaler (HAProxy "
+        "answers 503 until the instances are back)",
         "stop every Patroni member and remove the cluster's keys from etcd",
         "move the members' data directories aside (deleted only once the stack serves)",
         f"bootstrap {first.name} with `pgbackrest restore` (recovery stops at the target and "
         "promotes)",
-        f"let {others} join it as standbys, copied from it",
+        joining,
         "empty Redis: every session ends (users sign in again), caches and leaderboards "
         "are rebuilt",
-        "start the instances and the worker again",
+        "start the instances, the worker, the scheduler and the autoscaler again",
         "take a full backup of the restored database (it continues on a new timeline)",
     ]
 

@@ -131,6 +131,52 @@ class StackConfig:
         """HAProxy slots per backend: room for a full second set during a deploy."""
         return 2 * self.max_instances
 
+    def ports(self) -> dict[int, str]:
+        """Every port the stack listens on, and what listens there. Raises OpsError when
+        two of them would be the same port."""
+        named: list[tuple[int, str]] = [
+            (getattr(self, name), name)
+            for name in (
+                "https_port",
+                "http_port",
+                "stats_port",
+                "pg_port",
+                "pg_replica_port",
+                "etcd_port",
+                "etcd_peer_port",
+                "redis_port",
+                "prometheus_port",
+                "alertmanager_port",
+                "receiver_port",
+                "autoscaler_port",
+                "worker_port",
+                "backup_metrics_port",
+            )
+        ]
+        for i in range(1, self.db_members + 1):
+            named.append((self.pg_member_base_port + i, f"pg_member_base_port + {i} (pg{i})"))
+            named.append((self.patroni_base_port + i, f"patroni_base_port + {i} (pg{i})"))
+        named += [(p, f"redis_replica_ports[{i}]") for i, p in enumerate(self.redis_replica_ports)]
+        named += [
+            (p, f"redis_sentinel_ports[{i}]") for i, p in enumerate(self.redis_sentinel_ports)
+        ]
+        named += [
+            (self.instance_base_port + slot, f"instance_base_port + {slot} (slot {slot})")
+            for slot in range(1, self.slots + 1)
+        ]
+        owners: dict[int, str] = {}
+        clashes = []
+        for port, name in named:
+            if not 0 < port < 65536:
+                clashes.append(f"{name} = {port} is not a port")
+            elif port in owners:
+                clashes.append(f"port {port} is both {owners[port]} and {name}")
+            else:
+                owners[port] = name
+        if clashes:
+            raise OpsError("the stack's ports clash: " + "; ".join(clashes))
+        return owners
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> StackConfig:
         known = {f.name for f in fields(cls)}
@@ -282,6 +328,7 @@ class Stack:
             if progress is not None:
                 progress(message)
 
+        self.config.ports()  # refuse clashing ports before anything starts
         for sub in (self.run_dir, self.log_dir, self.dir / "data"):
             sub.mkdir(parents=True, exist_ok=True)
         step("TLS certificate")
@@ -932,12 +979,15 @@ class Stack:
 
     def purge(self, *, keep_backups: bool = False) -> list[Path]:
         """Delete the stack's data (after ``down``): the database members, etcd, Redis
-        and, unless ``keep_backups``, the backup repository. Returns what was deleted."""
+        and, unless ``keep_backups``, the backup repository with its passphrase. A
+        repository outside the data root (``backup_repo_path``, e.g. a backup disk) is
+        never deleted here. Returns what was deleted."""
         if self.supervisor.pid() is not None or any(m.postmaster_pid() for m in self.db.members):
             raise OpsError("the stack is running: `quiz stack down` first")
         root = Path(self.config.data_root)
         doomed = [root / "postgres", root / "etcd", self.redis.directory]
-        if not keep_backups:  # the repository, and its configuration and passphrase
+        if not keep_backups and self.backup_repository_path.is_relative_to(root):
+            # The repository, and its configuration and passphrase (useless without it).
             doomed += [self.backup_repository_path, self.backups.settings.home]
         deleted = [path for path in doomed if path.exists()]
         for path in deleted:
@@ -1054,6 +1104,8 @@ class Stack:
                 }
             )
         return {
+            "running": bool(seen),
+            "store": "ok" if self.db.etcd_healthy() else "unreachable",
             "leader": leader,
             "members": members,
             "read_only": leader is None,

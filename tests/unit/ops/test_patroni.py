@@ -74,6 +74,7 @@ def test_member_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert dcs["ttl"] >= 20
     assert dcs["synchronous_mode"] is True
     assert dcs["primary_start_timeout"] == 0
+    assert dcs["failsafe_mode"] is True  # an etcd outage does not demote the leader
     assert dcs["postgresql"]["use_pg_rewind"] is True
     hba = config["postgresql"]["pg_hba"]
     assert not any("trust" in line for line in hba)

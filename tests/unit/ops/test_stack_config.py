@@ -191,3 +191,23 @@ def test_a_database_from_before_patroni_is_not_silently_replaced(tmp_path: Path)
         stack._refuse_a_database_from_before_patroni()
     stack.db.members[0].data_dir.mkdir(parents=True)  # carried over: Patroni's own now
     stack._refuse_a_database_from_before_patroni()
+
+
+def test_clashing_ports_are_refused_before_anything_starts() -> None:
+    assert len(StackConfig().ports()) > 30  # the defaults do not clash
+    config = StackConfig(db_members=3, pg_member_base_port=8440)  # pg3 on the HTTPS port
+    with pytest.raises(OpsError, match=r"port 8443 is both https_port and .*\(pg3\)"):
+        config.ports()
+    with pytest.raises(OpsError, match="redis_sentinel_ports"):
+        StackConfig(redis_sentinel_ports=[16379, 16391, 16392]).ports()
+
+
+def test_purge_keeps_a_repository_outside_the_data_root(tmp_path: Path) -> None:
+    root, elsewhere = tmp_path / "root", tmp_path / "backup-disk"
+    config = StackConfig(data_root=str(root), backup_repo_path=str(elsewhere))
+    stack = Stack(tmp_path / "stack", config)
+    for path in (root / "postgres", root / "etcd", stack.backups.settings.home, elsewhere):
+        path.mkdir(parents=True)
+    deleted = stack.purge()
+    assert root / "postgres" in deleted and root / "etcd" in deleted
+    assert elsewhere.exists() and stack.backups.settings.home.exists()  # with its passphrase
