@@ -1177,13 +1177,6 @@ def _usage(pid: int | None) -> dict[str, Any]:
         return {"cpu_percent": None, "rss_mb": None}
 
 
-def _safe(fn: Any) -> Any:
-    try:
-        return fn()
-    except (OpsError, OSError, ValueError):
-        return None
-
-
 def _override_for(rules: str, alert: str, duration: str) -> str:
     """Replace the ``for:`` of one alert in a rules file (drills use shorter windows)."""
     lines = rules.splitlines(keepends=True)
