@@ -6,16 +6,18 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 # The suite runs on TEST_WORKERS pytest-xdist workers (each with its own database and Redis
-# prefix); the stack drills measure recovery times, so they run afterwards, alone.
-TEST_WORKERS ?= 2
+# prefix; 3 on 2 cores: much of the suite waits on real servers and a browser), a module
+# per worker (loadscope: a module's servers start once); the stack drills measure recovery
+# times, so they run afterwards, alone.
+TEST_WORKERS ?= 3
 STACK_DRILLS := tests/e2e/test_stack_drills.py tests/e2e/test_data_drills.py
 ifeq ($(strip $(PYTEST_ARGS)),)
-PYTEST_RUN = $(PY) -m pytest -n $(TEST_WORKERS) $(addprefix --ignore=,$(STACK_DRILLS)) tests; $(PY) -m pytest $(STACK_DRILLS)
+PYTEST_RUN = $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --durations=15 $(addprefix --ignore=,$(STACK_DRILLS)) tests; $(PY) -m pytest --durations=10 $(STACK_DRILLS)
 else
 PYTEST_RUN = $(PY) -m pytest $(PYTEST_ARGS)
 endif
 
-.PHONY: help install run test lint typecheck pytest bench bench-stack services clean
+.PHONY: help install run test lint audit bench bench-stack services clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,18 +32,23 @@ run: install ## Migrate, load the demo on an empty database and serve on http://
 	@echo "serving on http://127.0.0.1:8000  (API docs: http://127.0.0.1:8000/api/v1/docs)"
 	$(VENV)/bin/quiz serve --host 127.0.0.1 --port 8000
 
-lint: install ## ruff and mypy
+lint: install ## ruff, mypy --strict and lint-imports (the layer contract)
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-logo
 
-test: install ## Install what the tests need, lint, type-check, run the suite (PYTEST_ARGS=... runs just those)
+test: install ## Install what the tests need, lint, type-check, audit the locked dependencies (pip-audit), run the suite (PYTEST_ARGS=... runs just those)
 	scripts/system-deps.sh
 	$(MAKE) --no-print-directory lint
+	scripts/pip-audit.sh
 	@set -euo pipefail; \
 	eval "$$(scripts/test-services.sh)"; \
 	export QUIZ_TEST_DATABASE_URL QUIZ_TEST_REDIS_URL; \
 	$(PYTEST_RUN)
+
+audit: install ## pip-audit on uv.lock (fails only on a known vulnerability; offline it warns)
+	scripts/pip-audit.sh
 
 services: ## Make sure PostgreSQL and Redis answer for the tests (starts throwaway ones)
 	@scripts/test-services.sh

@@ -83,7 +83,7 @@ QUESTIONS_PER_QUIZ = 10
 OPTIONS_PER_QUESTION = 4
 REDIS_DB_CHOICES = range(9, 16)
 REDIS_CLAIM_KEY = "quizbench:claim"
-APP_REDIS_PREFIX = "qp:"  # quizplatform.db.kv.create_store's prefix
+APP_REDIS_PREFIX = "qp:"  # quizplatform.db.shared_store.create_store's prefix
 
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 T = TypeVar("T")

@@ -37,7 +37,9 @@ db_app = typer.Typer(
     no_args_is_help=True,
 )
 users_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log of security-relevant events.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(audit_app, name="audit")
 app.add_typer(users_app, name="users")
 app.add_typer(config_app, name="config")
 app.add_typer(stack_app, name="stack")
@@ -67,7 +69,7 @@ def serve(
     """Run one instance of the web app (configuration from QUIZ_* and config/<env>.toml)."""
     import uvicorn
 
-    from quizplatform.api.app import create_app
+    from quizplatform.app import create_app
     from quizplatform.runtime.http_protocol import CoalescingHttpToolsProtocol
     from quizplatform.runtime.lifecycle import GracefulServer
     from quizplatform.runtime.resources import MemoryWatchdog
@@ -280,6 +282,29 @@ def users_create(
             err.print(f"  - {d['message']}")
         raise typer.Exit(1) from exc
     console.print(f"created {role} {email} (id {user_id})")
+
+
+@audit_app.command("purge")
+def audit_purge(
+    days: Annotated[
+        int | None,
+        typer.Option(min=1, help="Keep this many days (default: QUIZ_AUDIT_RETENTION_DAYS)."),
+    ] = None,
+) -> None:
+    """Delete the audit events older than the retention period (run it daily, e.g. from
+    cron); the purge itself is recorded as an event."""
+
+    async def purge() -> int:
+        services = _services()
+        try:
+            keep = days or services.settings.audit_retention_days
+            return await services.audit.purge(keep)
+        finally:
+            await services.close()
+
+    with console.status("purging old audit events"):
+        removed = asyncio.run(purge())
+    console.print(f"removed {removed} audit event{'s' if removed != 1 else ''}")
 
 
 @app.command()

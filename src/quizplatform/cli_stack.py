@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from quizplatform.ops.process import OpsError
+
+if TYPE_CHECKING:
+    from quizplatform.ops.redis import RedisStatus
+    from quizplatform.ops.stack import Stack
+    from quizplatform.ops.stack_status import DatabaseStatus, StackStatus
 
 stack_app = typer.Typer(
     help="The one-host production stack: HAProxy (TLS), supervised instances, PostgreSQL "
@@ -32,7 +38,7 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _stack(directory: Path) -> Any:
+def _stack(directory: Path) -> Stack:
     from quizplatform.ops.stack import Stack
 
     try:
@@ -71,6 +77,13 @@ def up(
     env: Annotated[str | None, typer.Option(help="staging (default) or production")] = None,
     instances: Annotated[int | None, typer.Option(help="Instances to start with (2).")] = None,
     https_port: Annotated[int | None, typer.Option(help="TLS front door (8443).")] = None,
+    bind: Annotated[
+        str | None,
+        typer.Option(
+            help="Address of the public frontends (HTTPS and the HTTP redirect), e.g. "
+            "0.0.0.0 to face the internet; everything else stays on 127.0.0.1 (127.0.0.1)."
+        ),
+    ] = None,
     http_port: Annotated[
         int | None, typer.Option(help="HTTP port redirecting to HTTPS (8080).")
     ] = None,
@@ -110,13 +123,18 @@ def up(
         raise _fail(ValueError("--env must be staging or production"))
     if (cert is None) != (key is None):
         raise _fail(ValueError("--cert and --key go together"))
+    if bind is not None:
+        try:
+            ipaddress.ip_address(bind)
+        except ValueError as exc:
+            raise _fail(ValueError(f"--bind must be an IP address, not {bind!r}")) from exc
     state_file = directory / "stack.json"
     base = (
         StackState.from_json(state_file.read_text()).config
         if state_file.exists()
         else StackConfig()
     )
-    given: dict[str, Any] = {}
+    given: dict[str, object] = {}
     if config_json:
         try:
             given |= json.loads(config_json)
@@ -130,6 +148,7 @@ def up(
         "instances": instances,
         "https_port": https_port,
         "http_port": http_port,
+        "bind": bind,
         "sync_replica": sync_replica,
         "autoscale": autoscale,
         "db_members": db_members,
@@ -380,7 +399,7 @@ def db_upgrade_stack(directory: Path) -> None:
     console.print(f"database at head (release {release.version}, stack {stack.dir})")
 
 
-def _print_database(db: dict[str, Any]) -> None:
+def _print_database(db: DatabaseStatus) -> None:
     if not db.get("running", True):
         mode = "[red]not running[/red]"
     elif db.get("read_only"):
@@ -414,8 +433,7 @@ def _print_database(db: dict[str, Any]) -> None:
         f"  writes via {db.get('write_url')}, reads via {db.get('read_url')}; "
         f"backups in {db.get('backup_repository')}"
     )
-    for key, label in (("last_backup", "last backup"), ("last_verify", "last verify")):
-        record = db.get(key)
+    for label, record in (("last backup", db["last_backup"]), ("last verify", db["last_verify"])):
         if record:
             verified = record.get("verified_at") or "-"
             console.print(
@@ -426,7 +444,7 @@ def _print_database(db: dict[str, Any]) -> None:
             console.print(f"  {label}: none")
 
 
-def _print_redis(redis: dict[str, Any]) -> None:
+def _print_redis(redis: RedisStatus) -> None:
     sentinels = redis.get("sentinels") or []
     answering = sum(1 for s in sentinels if s.get("ok"))
     replicas = ", ".join(redis.get("replicas") or []) or "none"
@@ -444,7 +462,7 @@ def _when(at: object) -> str:
     return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _print_status(report: dict[str, Any]) -> None:
+def _print_status(report: StackStatus) -> None:
     console.print(
         f"[bold]{report['url']}[/bold]  (stack dir {report['dir']}, "
         f"database data under {report['data_root']})"
@@ -484,9 +502,9 @@ def _print_status(report: dict[str, Any]) -> None:
             i["pool"],
         )
     console.print(instances)
-    _print_database(report.get("database") or {})
-    _print_redis(report.get("redis") or {})
-    alerts = report.get("alerts") or []
+    _print_database(report["database"])
+    _print_redis(report["redis"])
+    alerts = report["alerts"]
     console.print(f"alerts firing: {len(alerts)}")
     for alert in alerts:
         console.print(f"  [red]{alert['name']}[/red] ({alert['severity']}) {alert['summary']}")

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from quizplatform.api.app import create_app
+from quizplatform.app import create_app
 from quizplatform.services.container import Services
 from tests.api.helpers import Api
 

@@ -13,7 +13,7 @@ from argon2 import PasswordHasher
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from quizplatform.api.app import create_app
+from quizplatform.app import create_app
 from quizplatform.db import models
 from quizplatform.runtime.settings import Settings
 from quizplatform.services.container import Services

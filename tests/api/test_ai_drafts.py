@@ -15,7 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from quizplatform.api.app import create_app
+from quizplatform.app import create_app
 from quizplatform.db import models
 from quizplatform.domain.questions import validate_question
 from quizplatform.services.container import Services

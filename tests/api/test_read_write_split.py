@@ -20,21 +20,24 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from structlog.testing import capture_logs
 
-from quizplatform.api.app import create_app
+from quizplatform.app import create_app
 from quizplatform.db import models
-from quizplatform.db.kv import KeyValueStore, MemoryStore
 from quizplatform.db.migrate import upgrade
 from quizplatform.db.routing import ReadRoute, enter_route, exit_route, marker_key
+from quizplatform.db.shared_store import KeyValueStore, MemoryStore
 from quizplatform.runtime.settings import Settings, to_async_url
 from quizplatform.services.container import Services
-from tests.api.helpers import Api
+from tests.api.helpers import Api, User
 from tests.api.samples import all_types_quiz
 from tests.conftest import PG_URL, SESSION_TAG, make_settings
 
-WINDOW = 0.5  # read_your_writes_seconds in these tests
+# read_your_writes_seconds in these tests: long enough never to end by itself while a
+# step runs on a loaded machine (0.5 s did, in CI); settle() ends it when a test wants.
+WINDOW = 60.0
 TARGETS = ("primary_write", "primary_read", "replica_read", "replica_fallback")
 
 
@@ -67,6 +70,8 @@ async def _replica_url(services: Services, tmp: Path) -> str:
     engine = create_async_engine(to_async_url(url))
     try:
         async with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":  # the audit log refuses DELETE otherwise
+                await conn.execute(text("SET LOCAL quiz.audit_purge = 'on'"))
             for table in reversed(models.Base.metadata.sorted_tables):
                 await conn.execute(table.delete())
     finally:
@@ -97,6 +102,8 @@ async def replay_everything(primary_url: str, replica_url: str) -> None:
     target = create_async_engine(to_async_url(replica_url))
     try:
         async with source.connect() as src, target.begin() as dst:
+            if target.dialect.name == "postgresql":
+                await dst.execute(text("SET LOCAL quiz.audit_purge = 'on'"))
             for table in reversed(models.Base.metadata.sorted_tables):
                 await dst.execute(table.delete())
             for table in models.Base.metadata.sorted_tables:
@@ -162,9 +169,11 @@ async def instances(
             await svc.close()
 
 
-async def settle() -> None:
-    """Wait until every read-your-writes marker (and fresh-read window) has expired."""
-    await asyncio.sleep(WINDOW + 0.2)
+async def settle(instance: Instance, *users: User) -> None:
+    """End the users' read-your-writes windows now, as their expiry would: their markers
+    go from the shared store. (``test_marker_is_set_by_writes_only_and_expires`` shows a
+    marker expiring by itself.)"""
+    await instance.services.store.delete(*(marker_key(user.id) for user in users))
 
 
 def quiz_titled(title: str) -> dict[str, Any]:
@@ -183,7 +192,7 @@ async def test_reads_follow_the_writer_to_the_primary_then_go_to_the_replica(
     async with instances(services, [replica_url]) as (a, b):
         teacher = await a.api.user("teacher")
         other = await a.api.user("student")
-        await settle()  # signing in keeps a user's reads on the primary too
+        await settle(a, teacher, other)  # signing in keeps a user's reads on the primary too
 
         quiz = await a.api.quiz(teacher, quiz_titled("Fresh quiz"))  # create + publish on A
         before = b.routes()
@@ -204,7 +213,7 @@ async def test_reads_follow_the_writer_to_the_primary_then_go_to_the_replica(
         assert delta(before, b.routes()) == {"replica_read": 3}
 
         # After the window the teacher's reads go to the replica as well.
-        await settle()
+        await settle(a, teacher, other)
         before = b.routes()
         r = await b.http.get("/api/v1/quizzes?mine=true", headers=teacher.headers)
         assert titles(r) == []
@@ -249,7 +258,7 @@ async def test_unreachable_replica_falls_back_to_the_primary(
     async with instances(services, [closed]) as (a, b):
         teacher = await a.api.user("teacher")
         await a.api.quiz(teacher, quiz_titled("Still here"))
-        await settle()
+        await settle(a, teacher)
         before = b.routes()
         with capture_logs() as logs:
             assert titles(await b.http.get("/api/v1/quizzes")) == ["Still here"]
@@ -348,7 +357,7 @@ async def test_a_change_is_not_undone_by_the_replica_through_the_near_cache(
         student = await a.api.user("student")
         quiz = await a.api.quiz(teacher, quiz_titled("Version 1"))
         await replay_everything(services.settings.database_url or "", replica_url)
-        await settle()
+        await settle(a, teacher, student)
         # B caches version 1 (from the replica, which has it).
         r = await b.http.get(f"/api/v1/quizzes/{quiz['id']}", headers=student.headers)
         assert r.json()["title"] == "Version 1"
@@ -372,7 +381,7 @@ async def test_a_change_is_not_undone_by_the_replica_through_the_near_cache(
         assert r.json()["title"] == "Version 2"
 
         # Proof that the replica is stale: once the window is over, a miss reads version 1.
-        await settle()
+        await settle(a, teacher, student)
         b.services.cache.clear()
         r = await b.http.get(f"/api/v1/quizzes/{quiz['id']}", headers=student.headers)
         assert r.json()["title"] == "Version 1"
@@ -434,7 +443,7 @@ async def test_with_replicas_a_cached_quiz_costs_no_store_call_or_database(
         student = await a.api.user("student")
         quiz = await a.api.quiz(teacher, quiz_titled("Hot"))
         await replay_everything(services.settings.database_url or "", replica_url)
-        await settle()
+        await settle(a, teacher, student)
         r = await b.http.get(f"/api/v1/quizzes/{quiz['id']}", headers=student.headers)
         assert r.status_code == 200  # B has the token and the quiz in its near cache now
         counting = CountingStore(b.services.store, monkeypatch)
@@ -449,10 +458,11 @@ async def test_with_replicas_a_cached_quiz_costs_no_store_call_or_database(
 async def test_marker_is_set_by_writes_only_and_expires(
     services: Services, replica_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async with instances(services, [replica_url], count=1) as (a,):
+    window = 2.0  # long enough to see the marker on a loaded machine, short enough to wait
+    async with instances(services, [replica_url], count=1, read_your_writes_seconds=window) as (a,):
         teacher = await a.api.user("teacher")
         assert await a.services.store.exists(marker_key(teacher.id))  # signed in just now
-        await settle()
+        await asyncio.sleep(window + 0.2)
         assert not await a.services.store.exists(marker_key(teacher.id))
         counting = CountingStore(a.services.store, monkeypatch)
         await a.http.get("/api/v1/quizzes", headers=teacher.headers)

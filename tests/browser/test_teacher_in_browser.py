@@ -125,7 +125,7 @@ async def test_a_teacher_signs_up_imports_gift_edits_a_question_and_publishes(
 
     # A broken file first: nothing saved, each problem beside its line, summary focused.
     await p.get_by_label("Or paste the text").fill(BROKEN_GIFT)
-    await p.get_by_role("button", name="Import", exact=True).click()
+    await p.get_by_role("button", name="Preview the import", exact=True).click()
     await p.wait_for_load_state("load")
     await tpage.check()
     assert await focused_text(p) != "" and await p.evaluate("document.activeElement.id") == (
@@ -141,7 +141,11 @@ async def test_a_teacher_signs_up_imports_gift_edits_a_question_and_publishes(
     await p.get_by_label("Or paste the text").fill("")
     await p.get_by_label("A file from your computer").set_input_files(GIFT)
     await p.get_by_label("Title", exact=True).fill("Science, imported")
-    await p.get_by_role("button", name="Import", exact=True).click()
+    await p.get_by_role("button", name="Preview the import", exact=True).click()
+    await p.wait_for_load_state("load")
+    await expect(p.get_by_role("heading", level=1)).to_have_text("Check the import")
+    await tpage.check()
+    await p.get_by_role("button", name="Import these questions", exact=True).click()
     await p.wait_for_url("**/teach/quizzes/*?notice=imported")
     await tpage.check()
     await expect(p.get_by_role("heading", level=1)).to_have_text("Science, imported")
@@ -423,7 +427,18 @@ async def test_teacher_pages_pass_axe_in_the_dark_scheme_and_on_a_phone(
         f"/quizzes/{quiz_id}/report",
         "/teach/import",
         "/teach/ai",
+        "/teach/bank",
+        f"/teach/quizzes/{quiz_id}/draws/new",
     ]
+    token = reported["teacher"]["token"]
+    async with httpx.AsyncClient(base_url=teacher_server.url) as client:
+        for i in range(2):  # the bank page with questions in it
+            r = await client.post(
+                "/api/v1/bank/questions",
+                json={"type": "true_false", "prompt": f"B{i}", "answer": True, "category": "A/B"},
+                headers={"Authorization": f"Bearer {token}"},
+            )
+            assert r.status_code == 201, r.text
     for options in (
         {"color_scheme": "dark"},
         {"viewport": {"width": 360, "height": 740}, "is_mobile": True},

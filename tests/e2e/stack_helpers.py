@@ -8,6 +8,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -53,11 +54,17 @@ def free_port_range(count: int) -> int:
     raise RuntimeError("no free port range")
 
 
+# The drills' stacks serve their public frontends here, as a stack facing the internet
+# would (`quiz stack up --bind`); everything else stays on 127.0.0.1.
+PUBLIC_ADDRESS = "127.0.0.2"
+
+
 def drill_config(**overrides: Any) -> StackConfig:
     """A stack tuned for drills: fast health checks, scrapes and alerts, free ports."""
     config = StackConfig(
         env="staging",
         instances=2,
+        bind=PUBLIC_ADDRESS,
         https_port=free_port(),
         http_port=free_port(),
         stats_port=free_port(),
@@ -140,7 +147,7 @@ def cli_json(stack: Stack, *args: str) -> Any:
     return json.loads(done.stdout)
 
 
-def record_measurements(name: str, measured: dict[str, float]) -> None:
+def record_measurements(name: str, measured: dict[str, object]) -> None:
     """Print what a drill module measured and keep it in var/measured/<name>.json (the
     numbers the closing notes and docs quote)."""
     if not measured:
@@ -246,17 +253,23 @@ class Load:
             self.proc.kill()
             self.proc.wait(timeout=10)
 
+    def finish(self) -> LoadResult:
+        """End the load now (SIGINT: wrk stops and prints what it measured so far)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        return self.result()
+
 
 def make_release_source(tmp: Path, *, patch: str | None = None, marker: str = "") -> Path:
     """A copy of this checkout's app (src/ + config/ + pyproject) to install as a release;
-    ``patch`` is Python appended to api/app.py (a deliberately bad release)."""
+    ``patch`` is Python appended to app.py, the composition root (a deliberately bad release)."""
     root = tmp / f"source-{random.randint(0, 10**9)}"
     shutil.copytree(
         REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
     )
     shutil.copytree(REPO / "config", root / "config")
     shutil.copy(REPO / "pyproject.toml", root / "pyproject.toml")
-    app = root / "src" / "quizplatform" / "api" / "app.py"
+    app = root / "src" / "quizplatform" / "app.py"
     text = app.read_text() + f"\n# release marker: {marker or random.random()}\n"
     if patch:
         text += "\n" + patch + "\n"
@@ -382,6 +395,17 @@ class WriteLoad:
                 with self._lock:
                     self.outcomes.append(outcome)
                 time.sleep(0.02)
+
+    def end_after_recovery(self, since: float, *, extra: float = 5.0) -> None:
+        """Shorten the load: it ends ``extra`` s after the first write accepted after
+        ``since`` (a drill's fault), or at its deadline if that comes first."""
+        while time.monotonic() < self.deadline:
+            with self._lock:
+                back = [o.answered for o in self.outcomes if o.status == 201 and o.sent > since]
+            if back:
+                self.deadline = min(self.deadline, min(back) + extra)
+                return
+            time.sleep(0.05)
 
     def wait(self) -> list[WriteOutcome]:
         for thread in self._threads:

@@ -223,8 +223,9 @@ def test_switchover_under_load_fails_no_request(stack: Stack, data: Seed) -> Non
     started = time.monotonic()
     done = quiz_cli("db", "switchover", "--dir", str(stack.dir))
     MEASURED["switchover_command_s"] = round(time.monotonic() - started, 2)
+    writes.end_after_recovery(time.monotonic())
     outcomes = writes.wait()
-    result = reads.result()
+    result = reads.finish()
     assert done.returncode == 0, done.stdout + done.stderr
     assert leader(stack).name != before
     assert result.requests > 50
@@ -256,8 +257,9 @@ def test_leader_node_killed_under_load(stack: Stack, data: Seed) -> None:
         interval=0.1,
     )
     MEASURED["kill_new_leader_s"] = round(time.monotonic() - killed_at, 2)
+    writes.end_after_recovery(killed_at)
     outcomes = writes.wait()
-    result = reads.result()
+    result = reads.finish()
     rto = writes_back_after(outcomes, killed_at)
     assert rto is not None and rto < RTO_LIMIT_SECONDS, rto
     MEASURED["kill_rto_writes_accepted_s"] = rto
@@ -300,8 +302,9 @@ def test_leader_node_kept_down_fails_over_when_its_key_expires(stack: Stack, dat
             interval=0.2,
         )
         MEASURED["kept_down_new_leader_s"] = round(time.monotonic() - killed_at, 2)
+        writes.end_after_recovery(killed_at)
         outcomes = writes.wait()
-        result = reads.result()
+        result = reads.finish()
     finally:
         release(frozen)
     rto = writes_back_after(outcomes, killed_at)

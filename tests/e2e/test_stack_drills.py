@@ -145,7 +145,7 @@ def test_https_only_with_hsts_and_redirect(stack: Stack) -> None:
     )
     assert answer.status_code == 200
     assert answer.headers["strict-transport-security"].startswith("max-age=")
-    plain = httpx.get(f"http://127.0.0.1:{stack.config.http_port}/api/v1/version")
+    plain = httpx.get(f"http://{stack.config.bind}:{stack.config.http_port}/api/v1/version")
     assert plain.status_code == 301
     assert plain.headers["location"] == f"{stack.url}/api/v1/version"
 
@@ -330,7 +330,8 @@ def test_canary_of_a_good_release_deploys_without_failed_requests(
 ) -> None:
     stable = version_served(stack)
     source = make_release_source(tmp_path, marker="good canary")
-    load = Load(quiz_url(stack, data), seconds=45, connections=8, token=data.teacher_token)
+    # Longer than the deploy (about 45 s here): ended by finish() once it is done.
+    load = Load(quiz_url(stack, data), seconds=90, connections=8, token=data.teacher_token)
     done = quiz_cli(
         "deploy",
         "--strategy",
@@ -348,7 +349,8 @@ def test_canary_of_a_good_release_deploys_without_failed_requests(
         "--window",
         "10s",
     )
-    result = load.result()
+    time.sleep(2)  # requests to the new release alone
+    result = load.finish()
     assert done.returncode == 0, done.stdout + done.stderr
     new = version_served(stack)
     assert new != stable
@@ -438,7 +440,7 @@ def test_sslyze_mozilla_intermediate(stack: Stack) -> None:
     done = subprocess.run(
         [
             str(sslyze),
-            f"127.0.0.1:{stack.config.https_port}",
+            f"{stack.config.bind}:{stack.config.https_port}",
             "--certinfo_ca_file",
             str(stack.dir / "tls" / "ca.pem"),
             "--mozilla_config=intermediate",
@@ -449,7 +451,60 @@ def test_sslyze_mozilla_intermediate(stack: Stack) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert f"127.0.0.1:{stack.config.https_port}: OK - Compliant." in done.stdout
+    assert f"{stack.config.bind}:{stack.config.https_port}: OK - Compliant." in done.stdout
+
+
+SECRET_FILES = (
+    "stack.json",  # the Slack webhook URL
+    "secrets/*",
+    "run/candidate.acl",
+    "redis/password",
+    "redis/*/redis.conf",
+    "redis/*/sentinel.conf",
+    "tls/*.key",
+    "tls/bundle.pem",
+    "**/alertmanager.yml",
+)
+
+
+def test_the_stack_faces_the_internet_safely(stack: Stack) -> None:
+    """On the public address: HTTPS, but not the operators' endpoints; nothing else of
+    the stack listens there; Redis wants its password; files are not world-readable and
+    those with secrets are the owner's alone."""
+    public = stack.config.bind
+    assert public != "127.0.0.1"
+    verify = ssl.create_default_context(cafile=stack.dir / "tls" / "ca.pem")
+    with httpx.Client(base_url=stack.url, verify=verify, timeout=5) as client:
+        assert client.get("/api/v1/version").status_code == 200
+        for path in ("/metrics", "/health"):
+            assert client.get(path).status_code == 404, path
+        refused = client.get("/api/v1/version", headers={"X-Quiz-Pool": "candidate"})
+        assert refused.status_code == 200  # the stable pool answered, as for anyone
+    for port in (stack.config.stats_port, stack.config.pg_port, stack.config.redis_port):
+        with socket.socket() as probe:
+            probe.settimeout(1)
+            assert probe.connect_ex((public, port)) != 0, f"port {port} on {public}"
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        assert probe.connect_ex(("127.0.0.1", stack.config.https_port)) != 0
+
+    import redis
+
+    for port in (stack.config.redis_port, *stack.config.redis_sentinel_ports):
+        anonymous = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
+        with anonymous, pytest.raises(redis.AuthenticationError):
+            anonymous.set("qp:tok:forged", b"{}")
+
+    secret = {path for pattern in SECRET_FILES for path in stack.dir.glob(pattern)}
+    assert stack.dir / "stack.json" in secret and stack.dir / "redis" / "password" in secret
+    loose = []
+    for path in stack.dir.rglob("*"):
+        if not path.is_file() or path.is_socket():
+            continue
+        mode = path.stat().st_mode & 0o777
+        if (path in secret and mode != 0o600) or mode & 0o007 or mode & 0o022:
+            loose.append(f"{path.relative_to(stack.dir)} {oct(mode)}")
+    assert not loose, loose
 
 
 def test_stack_down_stops_exactly_what_it_started(stack: Stack) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from quizplatform.api.app import create_app
+from quizplatform.app import create_app
 from quizplatform.runtime.settings import Settings
 from quizplatform.services.container import Services
 from tests.api.helpers import Api

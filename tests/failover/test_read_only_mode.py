@@ -388,7 +388,7 @@ async def test_background_work_survives_a_failover(rig: FailoverRig, tmp_path: P
             await eventually(
                 lambda: a.metric("background_task_runs_total", **sweeps) >= 3, what="sweeps"
             )
-            tasks = [*a.services._tasks, a.services._runner_task]
+            tasks = [*a.services._tasks, a.services._sweep_task, a.services._runner_task]
             assert all(task is not None and not task.done() for task in tasks)
         finally:
             rig.leader_back()

@@ -32,6 +32,7 @@ import asyncpg
 import pytest
 from tests.integration.repository_damage import damaged_backup_file
 
+from quizplatform.db.migrate import code_head_revision
 from quizplatform.ops.backup import (
     BackupRepository,
     BackupVerifyError,
@@ -225,7 +226,7 @@ def test_full_and_incremental_backups_are_listed_oldest_first_with_their_restore
     record = json.loads((records / f"{incr.label}.json").read_text())
     assert full_record["tables"]["load_probe"] == rows + 500
     assert record["tables"]["load_probe"] == rows + 520
-    assert record["tables"]["users"] == 0 and record["alembic_version"] == "0002"
+    assert record["tables"]["users"] == 0 and record["alembic_version"] == code_head_revision()
     assert record["write_block_seconds"] < 2
 
 
@@ -299,7 +300,9 @@ def test_verify_passes_on_a_database_written_to_during_and_after_the_backup(env:
     assert restored == by_table["load_probe"].expected
     assert restored is not None and rows < restored < rows + written  # cut at the point
     assert int(sql(env.cluster, "SELECT count(*) FROM load_probe")) > restored
-    assert report.schema_found == report.schema_recorded == report.schema_head == "0002"
+    assert (
+        report.schema_found == report.schema_recorded == report.schema_head == code_head_revision()
+    )
     assert "no corruption" in report.amcheck
     assert report.steps[0][0].startswith("checking the repository")
     assert report.scratch_removed and not Path(report.scratch_dir).exists()

@@ -6,23 +6,28 @@ must traverse every parent of its data directory; pytest's tmp_path may not allo
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 import redis
 
 from quizplatform.ops.postgres import (
     PgCluster,
+    drain_writes,
     ensure_primary,
     ensure_replica,
     pg_bin,
     promote,
     replica_lag_seconds,
     replication_status,
+    resume_writes,
     stop_cluster,
 )
 from quizplatform.ops.process import (
@@ -204,6 +209,55 @@ def test_promote_and_stop_exactly_one_cluster(
         wait_for(lambda: sync_states(primary) == ["sync"], 5, "one standby left")
     finally:
         stop_cluster(spare)
+
+
+@needs_postgres
+def test_drain_writes_waits_for_open_writers_and_leaves_no_setting_behind(
+    pair: tuple[PgCluster, PgCluster],
+) -> None:
+    """What a switchover does before Patroni stops the leader: transactions begun after
+    the drain are read-only (SQLSTATE 25006, which the app runs again), the one already
+    writing may finish, and the member keeps no read-only setting for when it leads."""
+    primary, replica = pair
+    sql(primary, "CREATE TABLE IF NOT EXISTS drained (id int PRIMARY KEY)")
+
+    async def scenario() -> tuple[int, float, str]:
+        url = f"postgresql://postgres@127.0.0.1:{primary.port}/quiz"
+        writer, late = await asyncpg.connect(url), await asyncpg.connect(url)
+        try:
+            open_writer = writer.transaction()
+            await open_writer.start()
+            await writer.execute("INSERT INTO drained VALUES (1)")
+            started = time.monotonic()
+            drain = asyncio.create_task(asyncio.to_thread(drain_writes, primary, "quiz", 20))
+            await asyncio.sleep(2)
+            assert not drain.done(), "the drain did not wait for the open writer"
+            refused = ""
+            try:
+                await late.execute("INSERT INTO drained VALUES (2)")
+            except asyncpg.PostgresError as exc:
+                refused = str(exc.sqlstate)
+            await open_writer.commit()  # the open writer may still commit
+            still_open = await drain
+            return still_open, time.monotonic() - started, refused
+        finally:
+            await writer.close()
+            await late.close()
+
+    still_open, took, refused = asyncio.run(scenario())
+    assert (still_open, refused) == (0, "25006")
+    assert took < 10
+    assert sql(primary, "SELECT string_agg(id::text, ',') FROM drained") == "1"
+    resume_writes(primary)
+    wait_for(
+        lambda: sql(primary, "SHOW default_transaction_read_only") == "off",
+        5,
+        "writes to resume",
+    )
+    setting = "SELECT count(*) FROM pg_file_settings WHERE name = 'default_transaction_read_only'"
+    assert sql(primary, setting) == "0"  # nothing left for when it next leads
+    resume_writes(replica)  # on a standby too (the old leader, following by then)
+    sql(primary, "INSERT INTO drained VALUES (3)")
 
 
 @needs_postgres

@@ -27,10 +27,11 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
-from quizplatform.api.app import create_app
-from quizplatform.db.kv import RedisStore
+from quizplatform.app import create_app
 from quizplatform.db.migrate import upgrade
+from quizplatform.db.shared_store import RedisStore
 from quizplatform.ops.process import free_port, wait_for
 from quizplatform.ops.redis import RedisHA
 from quizplatform.ops.supervisor import Supervisor
@@ -122,6 +123,7 @@ def _settings(tmp: Path, ha: RedisHA) -> Settings:
         database_url=f"sqlite:///{tmp / 'quiz.sqlite3'}",
         redis_sentinels=ha.sentinel_addresses,
         redis_sentinel_service=ha.service,
+        redis_password=ha.password,
         attempt_sweep_interval_seconds=0,
         rate_limit_enabled=False,
     )
@@ -132,7 +134,26 @@ async def _unresolved(services: Services, tokens: list[str]) -> list[str]:
     return [t for t in tokens if await services.accounts.resolve_token(t) is None]
 
 
+def _refuse_clients_without_the_password(topology: Topology) -> None:
+    """Before: any local process could write ``tok:<hash>`` into Redis and be an admin.
+    (Checked on the failover test's topology: starting one costs ~15 s.)"""
+    ha = topology.ha
+    assert ha.password_file.stat().st_mode & 0o777 == 0o600
+    for port in [n.port for n in ha.nodes] + [s.port for s in ha.sentinels]:
+        anonymous = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
+        with anonymous, pytest.raises(redis.AuthenticationError):
+            anonymous.set("qp:tok:forged", b'{"user_id": "x", "role": "admin"}')
+        with redis.Redis(
+            host="127.0.0.1", port=port, password=ha.password, socket_timeout=2
+        ) as client:
+            assert client.ping()
+    for node in ha.nodes:
+        conf = node.directory / "redis.conf"
+        assert conf.stat().st_mode & 0o077 == 0, "redis.conf holds the password"
+
+
 async def test_sessions_survive_a_master_crash_and_a_full_restart(topology: Topology) -> None:
+    _refuse_clients_without_the_password(topology)
     ha, supervisor = topology.ha, topology.supervisor
     settings = _settings(topology.directory, ha)
     await asyncio.to_thread(upgrade, settings)

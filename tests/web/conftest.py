@@ -9,7 +9,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from quizplatform.api.app import create_app
+from quizplatform.app import create_app
 from quizplatform.services.container import Services
 from tests.web.helpers import WebClient
 

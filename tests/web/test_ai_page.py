@@ -14,7 +14,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from quizplatform.api.app import create_app
+from quizplatform.app import create_app
 from quizplatform.services.container import Services
 from tests.conftest import BACKENDS, SESSION_TAG, backend_settings, make_settings, reset
 from tests.fakes.ai_server import FakeAIServer
@@ -116,11 +116,11 @@ async def test_a_draft_is_followed_live_from_queued_to_the_editor(make_web: Make
     assert done.status_code == 200 and "Your draft is ready." in done.text
     assert _polling(done.text) is None, "a finished job stops the polling"
     job = await web.services.ai.job(await _principal(web, teacher), job_id)
-    link = f'href="/teach/quizzes/{job["quiz_id"]}"'
+    link = f'href="/teach/quizzes/{job.quiz_id}"'
     assert link in done.text and "Open the draft in the editor" in done.text
-    editor = await teacher.http.get(f"/teach/quizzes/{job['quiz_id']}")
+    editor = await teacher.http.get(f"/teach/quizzes/{job.quiz_id}")
     assert editor.status_code == 200 and "Sums for year 3" in editor.text
-    assert len((await teacher.quiz(job["quiz_id"]))["questions"]) == 3
+    assert len((await teacher.quiz(job.quiz_id))["questions"]) == 3
     again = await teacher.http.get(f"/teach/ai/jobs/{job_id}")
     assert _polling(again.text) is None and link in again.text
 

@@ -74,26 +74,45 @@ VALID: dict[str, tuple[FormData, dict[str, Any]]] = {
         {
             "prompt": "Capital of France?",
             "case_sensitive": "on",
-            **rows({"text": "Paris", "weight": "100"}, {"text": "Paname", "weight": "50"}),
+            "other_feedback": "Think of the Seine.",
+            **rows({"text": "Paris", "weight": "100"}, {"text": "Pa*", "weight": "50"}),
         },
         {
             "case_sensitive": True,
+            "other_feedback": "Think of the Seine.",
             "answers": [
                 {"text": "Paris", "weight": 100, "feedback": None},
-                {"text": "Paname", "weight": 50, "feedback": None},
+                {"text": "Pa*", "weight": 50, "feedback": None},
             ],
         },
     ),
     "numeric": (
-        {"prompt": "Pi to two places?", **rows({"value": "3,14", "tolerance": "0.01"})},
-        {"answers": [{"value": 3.14, "tolerance": 0.01, "weight": 100, "feedback": None}]},
+        {
+            "prompt": "Pi to two places?",
+            "other_feedback": "About 3.",
+            **rows({"value": "3,14", "tolerance": "0.01"}),
+        },
+        {
+            "answers": [{"value": 3.14, "tolerance": 0.01, "weight": 100, "feedback": None}],
+            "other_feedback": "About 3.",
+        },
     ),
     "matching": (
         {
             "prompt": "Match the sounds.",
-            **rows({"left": "cat", "right": "meow"}, {"left": "dog", "right": "woof"}),
+            **rows(
+                {"left": "cat", "right": "meow"},
+                {"left": "dog", "right": "woof"},
+                {"left": "", "right": "moo"},  # a distractor
+            ),
         },
-        {"pairs": [{"left": "cat", "right": "meow"}, {"left": "dog", "right": "woof"}]},
+        {
+            "pairs": [
+                {"left": "cat", "right": "meow"},
+                {"left": "dog", "right": "woof"},
+                {"left": "", "right": "moo"},
+            ]
+        },
     ),
     "ordering": (
         {"prompt": "Smallest first.", **rows({"text": "one"}, {"text": "two"}, {"text": "three"})},
@@ -105,8 +124,14 @@ VALID: dict[str, tuple[FormData, dict[str, Any]]] = {
             "points": "5",
             "feedback": "See Rayleigh.",
             "tags": "physics, Light",
+            "grader_info": "Full marks: scattering, wavelength.",
         },
-        {"points": 5, "feedback": "See Rayleigh.", "tags": ["light", "physics"]},
+        {
+            "points": 5,
+            "feedback": "See Rayleigh.",
+            "tags": ["light", "physics"],
+            "grader_info": "Full marks: scattering, wavelength.",
+        },
     ),
     "description": (
         {"prompt": "Part two: the planets.", "title": "Part two"},
@@ -189,7 +214,7 @@ INVALID: list[tuple[str, FormData, str, str]] = [
     (
         "single_choice",
         {"prompt": "p", "correct": "2", **rows({"text": "a"}, {"text": "b"})},
-        "rows",
+        "row-2-text",  # the schema says which row is blank
         "must not be empty",
     ),
     (
@@ -240,7 +265,7 @@ INVALID: list[tuple[str, FormData, str, str]] = [
     (
         "matching",
         {"prompt": "p", **rows({"left": "a", "right": "b"}, {"left": "c"})},
-        "rows",
+        "row-1-right",  # the schema says which row is blank
         "must not be empty",
     ),
     ("ordering", {"prompt": "p", **rows({"text": "only"})}, "rows", "at least two items"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from quizplatform.api.app import create_app
+from quizplatform.app import create_app
 from quizplatform.services.container import Services
 from tests.web.helpers import WebClient
 

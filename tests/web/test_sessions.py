@@ -12,9 +12,10 @@ import httpx
 import pytest
 from starlette.routing import Mount
 
-from quizplatform.api.app import create_app
-from quizplatform.api.middleware import RequestContextMiddleware, route_group
+from quizplatform.api.middleware.caller import CallerResolver
+from quizplatform.app import create_app
 from quizplatform.db.routing import marker_key
+from quizplatform.runtime.routes import route_group
 from quizplatform.services.container import Services
 from quizplatform.web.app import WebMount
 from quizplatform.web.forms import safe_next
@@ -294,7 +295,7 @@ def test_web_requests_have_rate_limit_groups() -> None:
 
 def test_the_middleware_reads_the_session_cookie_on_web_paths_only() -> None:
     cookie = {b"cookie": f"a=b; {SESSION_COOKIE}=tok123".encode()}
-    credential = RequestContextMiddleware._credential
+    credential = CallerResolver(accounts=None, session_cookie=SESSION_COOKIE).credential  # type: ignore[arg-type]
     assert credential({"path": "/dashboard"}, cookie) == b"Bearer tok123"
     # The API never takes the cookie: it has no CSRF protection of its own.
     assert credential({"path": "/api/v1/me"}, cookie) is None

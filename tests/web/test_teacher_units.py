@@ -11,7 +11,7 @@ from quizplatform.web import charts
 from quizplatform.web.question_forms import QuestionForm
 from tests.web.test_import_page import FIXTURE
 
-QUESTIONS = read_quiz("gift", FIXTURE.read_text()).questions
+QUESTIONS = read_quiz("gift", FIXTURE.read_text()).quiz.questions
 
 
 def _with_ids(q: Question, n: int) -> Question:

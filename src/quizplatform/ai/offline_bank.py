@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from quizplatform.ai.offline_text import stem, strip_accents, words
+from quizplatform.ai.draft_item import DraftItem
+from quizplatform.ai.offline_lexicon import stem, strip_accents, words
 from quizplatform.data import load_question_bank_text
 
 # Words that say little about the subject: a match on these alone is no match.
@@ -41,9 +42,11 @@ def topic_words(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class BankTopic:
+    """One topic of the bank: its name, the keywords it matches, its items."""
+
     name: str
     keywords: tuple[str, ...]
-    items: tuple[dict[str, Any], ...]
+    items: tuple[DraftItem, ...]  # already in draft item shape
 
     def score(self, query: list[str]) -> float:
         """How well a request's words match this topic (0 for no match)."""
@@ -76,9 +79,11 @@ class QuestionBank:
         ]
 
     def topic_names(self) -> list[str]:
+        """The topic names, in file order."""
         return [t.name for t in self.topics]
 
-    def items(self, name: str) -> tuple[dict[str, Any], ...]:
+    def items(self, name: str) -> tuple[DraftItem, ...]:
+        """The items of the topic called ``name``."""
         for topic in self.topics:
             if topic.name == name:
                 return topic.items

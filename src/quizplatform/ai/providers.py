@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from quizplatform.ai.base import Ask, DraftRequest, Generation, Provider, ProviderCannotDraft, Usage
 from quizplatform.ai.remote import GeminiProvider, OpenAICompatibleProvider
+from quizplatform.runtime.cpu import CpuPool
 from quizplatform.runtime.settings import CACHE_STEP, Settings
 
 CACHE = CACHE_STEP  # a step of the chain that is not a provider
@@ -19,6 +18,9 @@ class OfflineProvider:
     model = "offline-1"
     remote = False
 
+    def __init__(self, cpu: CpuPool) -> None:
+        self.cpu = cpu  # drafting is CPU-bound: in a worker thread, a bounded number at once
+
     async def generate(self, request: DraftRequest, ask: Ask) -> Generation:
         # Imported on first use: instances that never draft offline skip its word lists
         # and question bank.
@@ -30,7 +32,7 @@ class OfflineProvider:
         types = list(ask.plan)
         try:
             if request.source_text:
-                items = await asyncio.to_thread(
+                items = await self.cpu.run(
                     offline.draft_from_text,
                     request.source_text,
                     count,
@@ -39,7 +41,9 @@ class OfflineProvider:
                     difficulty=request.difficulty,
                 )
             else:
-                items = offline.draft_from_topic(request.topic or "", count, types, seed=ask.seed)
+                items = await self.cpu.run(
+                    offline.draft_from_topic, request.topic or "", count, types, seed=ask.seed
+                )
         except offline.OfflineDraftError as exc:
             raise ProviderCannotDraft(f"offline: {exc}") from exc
         source = len(request.source_text or request.topic or "")
@@ -49,7 +53,7 @@ class OfflineProvider:
         return None
 
 
-def build_providers(settings: Settings) -> dict[str, Provider]:
+def build_providers(settings: Settings, cpu: CpuPool | None = None) -> dict[str, Provider]:
     """Every provider of the settings' chain, by name (the cache step is not one)."""
     providers: dict[str, Provider] = {}
     for name in settings.ai_chain:
@@ -70,5 +74,5 @@ def build_providers(settings: Settings) -> dict[str, Provider]:
                 settings.ai_timeout_seconds,
             )
         elif name == "offline":
-            providers[name] = OfflineProvider()
+            providers[name] = OfflineProvider(cpu or CpuPool(settings.cpu_slots))
     return providers

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
+from quizplatform.runtime.request_context import request_context
 from quizplatform.runtime.settings import Settings
 from quizplatform.services.accounts import Principal
 from quizplatform.services.container import Services
-from quizplatform.services.errors import NotAuthenticated
+from quizplatform.services.errors import MfaEnrolmentRequired, NotAuthenticated
 
 
 # Dependencies are async on purpose: FastAPI runs plain functions in a thread pool,
@@ -44,22 +45,33 @@ async def optional_principal(request: Request, services: ServicesDep) -> Princip
     token = _bearer(request)
     if token is None:
         return None
-    state = request.scope.setdefault("state", {})
-    if "principal" in state:  # the request middleware resolved this header already
-        principal: Principal | None = state["principal"]
+    context = request_context(request.scope)
+    if context.principal_resolved:  # the request middleware resolved this header already
+        principal = cast("Principal | None", context.principal)
     else:
         principal = await services.accounts.resolve_token(token)
     if principal is None:
         raise NotAuthenticated("the token is invalid, expired or revoked")
-    state["user_id"] = principal.user_id
+    context.user_id = principal.user_id
     return principal
 
 
+# What an admin of a production site may do before setting up two-step sign-in.
+ENROL_ONLY_PATHS = frozenset(
+    f"/api/v1/{p}" for p in ("me", "me/mfa", "me/mfa/enrol", "me/mfa/confirm", "auth/logout")
+)
+
+
 async def require_principal(
+    request: Request,
     principal: Annotated[Principal | None, Depends(optional_principal)],
 ) -> Principal:
     if principal is None:
         raise NotAuthenticated("sign in first: send Authorization: Bearer <token>")
+    if principal.enrol_only and request.url.path not in ENROL_ONLY_PATHS:
+        raise MfaEnrolmentRequired(
+            "admins of this site must set up two-step sign-in first: POST /api/v1/me/mfa/enrol"
+        )
     return principal
 
 
@@ -69,8 +81,8 @@ MaybeUser = Annotated[Principal | None, Depends(optional_principal)]
 
 async def client_ip(request: Request) -> str:
     """The client's address as the request middleware resolved it (trusted proxies)."""
-    state = request.scope.get("state", {})
-    return str(state.get("client_ip") or (request.client.host if request.client else "unknown"))
+    address = request_context(request.scope).client_ip
+    return address or (request.client.host if request.client else "unknown")
 
 
 ClientIP = Annotated[str, Depends(client_ip)]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Mapping, Sequence
 
 import structlog
 from fastapi import FastAPI, Request, Response
@@ -15,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from quizplatform.api.responses import json_response
 from quizplatform.db.failover import DatabaseFailover, record_failover
+from quizplatform.runtime.request_context import request_context
 from quizplatform.services.errors import RateLimited, ServiceError
 
 log = structlog.get_logger(__name__)
@@ -35,7 +37,7 @@ _HTTP_CODES = {
 
 
 def request_id_of(request: Request) -> str:
-    return str(request.scope.get("state", {}).get("request_id", ""))
+    return request_context(request.scope).request_id
 
 
 def error_response(
@@ -43,7 +45,7 @@ def error_response(
     status: int,
     code: str,
     message: str,
-    details: list[dict[str, Any]] | None = None,
+    details: Sequence[Mapping[str, object]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
     body = {
@@ -88,8 +90,39 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    headers = dict(exc.headers) if exc.headers else None
-    return error_response(request, exc.status_code, code, message, headers=headers)
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        if allowed:
+            headers["Allow"] = ", ".join(allowed)
+    return error_response(request, exc.status_code, code, message, headers=headers or None)
+
+
+_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method the API documents for the requested path. (Starlette's ``Allow``
+    names the methods of the first route that matched the path, not of all of them.)"""
+    table: list[tuple[re.Pattern[str], list[str]]] | None = getattr(
+        request.app.state, "allowed_methods", None
+    )
+    if table is None:
+        table = [
+            (
+                re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(path)) + "$"),
+                sorted(m.upper() for m in item if m in _METHODS),
+            )
+            # Literal paths first: /quizzes/import before /quizzes/{id}.
+            for path, item in sorted(
+                request.app.openapi().get("paths", {}).items(), key=lambda p: p[0].count("{")
+            )
+        ]
+        request.app.state.allowed_methods = table
+    for pattern, methods in table:
+        if pattern.match(request.url.path):
+            return methods
+    return []
 
 
 async def _unavailable(request: Request, exc: Exception) -> Response:
@@ -108,7 +141,7 @@ async def _failover(request: Request, exc: Exception) -> Response:
     (``api/retry.py``), which runs the request again when it may; this answer is what the
     client gets when it may not (503 ``read_only``, ``commit_unknown``)."""
     assert isinstance(exc, DatabaseFailover)
-    told = record_failover(request.scope["state"], exc)
+    told = record_failover(request_context(request.scope), exc)
     return error_response(request, 503, told.code, told.message, headers=failover_headers(told))
 
 

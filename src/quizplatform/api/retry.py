@@ -11,7 +11,7 @@ exception. So the decision takes two steps:
 1. The handler for ``DatabaseFailover`` (``api/errors.py``, ``web/errors.py``) renders the
    answer the client gets if the request is not run again (503 ``read_only`` or
    ``commit_unknown``, with ``Retry-After``) and records the failure in
-   ``scope["state"]`` (``db.failover.record_failover``).
+   the request's context (``db.failover.record_failover``).
 2. This layer holds back a response whose start finds that record, and when the attempt
    has ended either runs the request again (its body replayed) or sends what it held.
 
@@ -38,13 +38,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from quizplatform.db.failover import (
-    FAILOVER_STATE_KEY,
     Backoff,
     CommitOutcomeUnknown,
     Kind,
@@ -54,6 +52,7 @@ from quizplatform.db.failover import (
     track_commits,
 )
 from quizplatform.runtime.metrics import Metrics
+from quizplatform.runtime.request_context import RequestContext, request_context
 
 log = structlog.get_logger(__name__)
 
@@ -85,23 +84,23 @@ class FailoverRetryMiddleware:
     async def _serve(
         self, scope: Scope, receive: Receive, send: Send, commits: RequestCommits
     ) -> None:
-        state: dict[str, Any] = scope.setdefault("state", {})
+        context = request_context(scope)
         original = dict(scope)
         body = _RecordedBody(receive)
         backoff = Backoff(FIRST_DELAY_SECONDS, MAX_DELAY_SECONDS)
         attempts = 0
         while True:
             attempts += 1
-            state.pop(FAILOVER_STATE_KEY, None)
+            context.failover = None
             attempt_scope = dict(original)
-            held = _HoldFailoverAnswer(send, state)
+            held = _HoldFailoverAnswer(send, context)
             await self.app(attempt_scope, body.replay(), held)
             scope.update(attempt_scope)
             if not held.holding:
                 if commits.deadline is not None:  # it waited for a leader, or ran again
                     self._finish("recovered", attempts, commits)
                 return
-            failure = state.get(FAILOVER_STATE_KEY)
+            failure = context.failover
             remaining = commits.remaining(self.wait_seconds)
             if isinstance(failure, WriteAborted) and commits.repeatable and remaining > 0:
                 log.debug("request interrupted by a database failover; running it again")
@@ -161,9 +160,9 @@ class _HoldFailoverAnswer:
     """Passes an attempt's response through, unless its start finds a failover recorded:
     then it holds the whole response until ``release``."""
 
-    def __init__(self, send: Send, state: dict[str, Any]) -> None:
+    def __init__(self, send: Send, context: RequestContext) -> None:
         self._send = send
-        self._state = state
+        self._context = context
         self._held: list[Message] | None = None
 
     @property
@@ -173,7 +172,7 @@ class _HoldFailoverAnswer:
     async def __call__(self, message: Message) -> None:
         if self._held is not None:
             self._held.append(message)
-        elif message["type"] == "http.response.start" and FAILOVER_STATE_KEY in self._state:
+        elif message["type"] == "http.response.start" and self._context.failover is not None:
             self._held = [message]
         else:
             await self._send(message)

@@ -47,9 +47,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
 
 from sqlalchemy.exc import DBAPIError
+
+from quizplatform.runtime.request_context import RequestContext
 
 #: After a commit, a request may wait this many leader waits more to produce its answer.
 POST_COMMIT_WAIT_FACTOR = 2
@@ -275,12 +276,8 @@ def note_commit_in_doubt() -> None:
         commits.in_doubt = True
 
 
-#: Where an error handler leaves the failover it answered, for ``api/retry.py``.
-FAILOVER_STATE_KEY = "db_failover"
-
-
-def record_failover(request_state: dict[str, Any], exc: DatabaseFailover) -> DatabaseFailover:
-    """Note the failover in the request's ASGI state (the retry layer decides from it
+def record_failover(context: RequestContext, exc: DatabaseFailover) -> DatabaseFailover:
+    """Note the failover in the request's context (the retry layer decides from it
     whether this answer is sent or the request runs again) and return what the client is
     told. A request that has committed part of its work and then failed is not told
     ``read_only`` ("nothing was saved") but ``commit_unknown``: something was saved, so
@@ -288,7 +285,7 @@ def record_failover(request_state: dict[str, Any], exc: DatabaseFailover) -> Dat
     commits = _commits.get()
     if isinstance(exc, WriteAborted) and commits is not None and commits.committed:
         exc = PartlySaved()
-    request_state[FAILOVER_STATE_KEY] = exc
+    context.failover = exc
     return exc
 
 

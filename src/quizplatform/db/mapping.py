@@ -29,6 +29,8 @@ def question_from_row(row: models.Question) -> Question:
         wrong_feedback=row.wrong_feedback,
         right_feedback=row.right_feedback,
         case_sensitive=row.case_sensitive,
+        other_feedback=row.other_feedback,
+        grader_info=row.grader_info,
         tags=sorted(link.tag.name for link in row.tag_links),
     )
     for part in row.parts:
@@ -94,3 +96,5 @@ def fill_question_row(row: models.Question, q: Question, position: int) -> None:
     row.wrong_feedback = q.wrong_feedback
     row.right_feedback = q.right_feedback
     row.case_sensitive = q.case_sensitive
+    row.other_feedback = q.other_feedback
+    row.grader_info = q.grader_info

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Float,
@@ -137,6 +138,9 @@ class Quiz(Base):
         viewonly=True,
     )
     tag_links: Mapped[list[QuizTag]] = relationship(cascade="all, delete-orphan")
+    draws: Mapped[list[QuizDraw]] = relationship(
+        order_by="QuizDraw.position", cascade="all, delete-orphan"
+    )
 
     __table_args__ = (Index("ix_quizzes_status_published_at", "status", "published_at"),)
 
@@ -165,6 +169,8 @@ class Question(Base):
     wrong_feedback: Mapped[str | None] = mapped_column(Text)
     right_feedback: Mapped[str | None] = mapped_column(Text)
     case_sensitive: Mapped[bool] = mapped_column(Boolean, default=False)
+    other_feedback: Mapped[str | None] = mapped_column(Text)
+    grader_info: Mapped[str | None] = mapped_column(Text)
     archived_at: Mapped[datetime | None] = mapped_column()
     replaces_id: Mapped[str | None] = mapped_column(
         ForeignKey("questions.id", ondelete="SET NULL"), index=True
@@ -180,6 +186,22 @@ class Question(Base):
     __table_args__ = (
         Index("ix_questions_quiz_id_archived_position", "quiz_id", "archived_at", "position"),
     )
+
+
+class QuizDraw(Base):
+    """A random draw of a quiz: ``count`` questions of its owner's bank matching
+    ``category`` (subcategories included) and ``tag``, each worth ``points``
+    (``domain/draws.py``). The bank is a hidden quiz row per teacher (status ``bank``)."""
+
+    __tablename__ = "quiz_draws"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    quiz_id: Mapped[str] = mapped_column(ForeignKey("quizzes.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    count: Mapped[int] = mapped_column(Integer)
+    points: Mapped[float] = mapped_column(Float, default=1.0)
+    category: Mapped[str | None] = mapped_column(String(255))
+    tag: Mapped[str | None] = mapped_column(String(64))
 
 
 class QuestionPart(Base):
@@ -214,8 +236,12 @@ class Attempt(Base):
     quiz_id: Mapped[str] = mapped_column(ForeignKey("quizzes.id", ondelete="CASCADE"))
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="in_progress")
-    seed: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(Integer)  # attempts from before order_key (0 since)
+    # 256 secret bits that fix the order this attempt shows (services/question_views.py).
+    order_key: Mapped[str | None] = mapped_column(String(64))
     question_ids: Mapped[list[str]] = mapped_column(JSON)
+    # The questions drawn from the bank: question id -> the draw rule's id (None: none).
+    drawn: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     deadline_at: Mapped[datetime | None] = mapped_column()
     submitted_at: Mapped[datetime | None] = mapped_column()
@@ -311,8 +337,55 @@ __all__ = [
     "QuestionPart",
     "QuestionTag",
     "Quiz",
+    "QuizDraw",
     "QuizTag",
     "Response",
     "Tag",
     "User",
 ]
+
+
+class PasswordResetToken(Base):
+    """A single-use, expiring password reset; only the SHA-256 of the token is kept."""
+
+    __tablename__ = "password_reset_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class MfaCredential(Base):
+    """A user's TOTP secret (pending until confirmed), the last time step used (a code
+    is accepted once) and the SHA-256 of each unused recovery code."""
+
+    __tablename__ = "mfa_credentials"
+
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    secret: Mapped[str] = mapped_column(String(64))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_step: Mapped[int] = mapped_column(BigInteger, default=0)
+    recovery_hashes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AuditEvent(Base):
+    """One security-relevant event (``services/audit.py``); append-only."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    event: Mapped[str] = mapped_column(String(40), index=True)
+    actor_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    actor_display: Mapped[str | None] = mapped_column(String(100))
+    target_type: Mapped[str | None] = mapped_column(String(24))
+    target_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

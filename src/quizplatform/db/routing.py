@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from quizplatform.db.kv import KeyValueStore
+from quizplatform.db.shared_store import KeyValueStore
 
 if TYPE_CHECKING:
     from quizplatform.db.engine import Database

@@ -8,6 +8,11 @@ For each question of a quiz, over the submitted attempts:
   does not correlate with itself; None below ``MIN_ATTEMPTS_FOR_DISCRIMINATION``
   attempts or when either score does not vary;
 - for choice questions, how many attempts chose each option.
+
+A question drawn at random from a bank (``QuestionInfo.drawn``) is analysed over the
+attempts that saw it (``AttemptItems.seen``) only, and an attempt's total and maximum
+count the drawn questions it saw: every figure of a drawn question compares the students
+who had it.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ class QuestionInfo:
     id: str
     max_score: float
     option_ids: Sequence[str] = ()
+    drawn: bool = False  # shown to some attempts only (``AttemptItems.seen``)
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,7 @@ class AttemptItems:
 
     scores: Mapping[str, float]
     choices: Mapping[str, Collection[str]] = field(default_factory=dict)
+    seen: Collection[str] = frozenset()  # the drawn questions this attempt showed
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,7 @@ class QuestionAnalysis:
     facility: float | None
     discrimination: float | None
     options: list[OptionCount]
+    attempts: int = 0  # how many attempts saw the question (all, unless drawn)
 
 
 @dataclass(frozen=True)
@@ -83,21 +91,26 @@ def analyse(questions: Sequence[QuestionInfo], attempts: Sequence[AttemptItems])
     ``mean_percent`` is the mean of the attempts' percentages (None without attempts
     or when the quiz is worth 0 points).
     """
-    ids = [q.id for q in questions]
+    seen = [{q.id for q in questions if not q.drawn or q.id in a.seen} for a in attempts]
     # Scores are rounded to 6 places (as scoring does) so that float residue of sums
     # and differences cannot pass for variation.
-    rows = [[_round(a.scores.get(qid, 0.0)) for qid in ids] for a in attempts]
-    totals = [math.fsum(row) for row in rows]
-    quiz_max = math.fsum(q.max_score for q in questions)
+    rows = [
+        {q.id: _round(a.scores.get(q.id, 0.0)) for q in questions if q.id in shown}
+        for a, shown in zip(attempts, seen, strict=True)
+    ]
+    totals = [math.fsum(row.values()) for row in rows]
+    maxima = [math.fsum(q.max_score for q in questions if q.id in shown) for shown in seen]
 
     mean_percent: float | None = None
-    if rows and quiz_max > 0:
-        mean_percent = round(_mean([t / quiz_max * 100 for t in totals]), 2)
+    percents = [t / m * 100 for t, m in zip(totals, maxima, strict=True) if m > 0]
+    if percents:
+        mean_percent = round(_mean(percents), 2)
 
     analysed = []
-    for column, q in enumerate(questions):
-        items = [row[column] for row in rows]
-        rests = [_round(t - x) for t, x in zip(totals, items, strict=True)]
+    for q in questions:
+        who = [i for i, row in enumerate(rows) if q.id in row]
+        items = [rows[i][q.id] for i in who]
+        rests = [_round(totals[i] - x) for i, x in zip(who, items, strict=True)]
         mean = _mean(items) if items else None
         facility = None
         if mean is not None and q.max_score > 0:
@@ -109,7 +122,8 @@ def analyse(questions: Sequence[QuestionInfo], attempts: Sequence[AttemptItems])
                 mean_score=None if mean is None else round(mean, _DECIMALS),
                 facility=facility,
                 discrimination=_discrimination(items, rests),
-                options=_option_counts(q, attempts),
+                options=_option_counts(q, [attempts[i] for i in who]),
+                attempts=len(who),
             )
         )
     return QuizAnalysis(attempts=len(attempts), mean_percent=mean_percent, questions=analysed)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
+from quizplatform.domain.limits import LIMITS, QuizLimits
+
 MISSING_WORD_BLANK = "_____"
 TEXT_FORMATS = ("moodle", "html", "plain", "markdown")
 
@@ -76,13 +78,21 @@ class NumericAnswer:
 
 @dataclass
 class Pair:
-    """A matching pair; the student matches each ``left`` with a ``right``."""
+    """A matching pair; the student matches each ``left`` with a ``right``.
+
+    A pair with an empty ``left`` is a distractor (Moodle's extra wrong answer, GIFT
+    ``= -> Chat``): its ``right`` is offered to the student but matches nothing.
+    """
 
     left: str
     right: str
     id: str | None = None
     # Students see the rights under their own ids, which cannot be linked to the pairs.
     right_id: str | None = None
+
+    @property
+    def distractor(self) -> bool:
+        return not self.left.strip()
 
 
 @dataclass
@@ -114,6 +124,11 @@ class Question:
     case_sensitive: bool = False
     # numeric
     numeric_answers: list[NumericAnswer] = field(default_factory=list)
+    # short_answer, numeric: feedback for a response that matches no answer (0 credit;
+    # GIFT ``~#feedback`` in a numeric block, Moodle's ``*`` answer)
+    other_feedback: str | None = None
+    # essay: information for graders (Moodle's graderinfo), never shown to students
+    grader_info: str | None = None
     # matching
     pairs: list[Pair] = field(default_factory=list)
     # ordering
@@ -193,6 +208,68 @@ def question_problems(q: Question) -> list[Problem]:
     if checker is not None:
         field_name, check = checker
         problems.extend(Problem(field_name, message) for message in check(q))
+    problems.extend(_size_problems(q))
+    return problems
+
+
+def _size_problems(q: Question, limits: QuizLimits = LIMITS) -> list[Problem]:
+    """The limits of ``domain/limits.py`` that ``q`` breaks."""
+    problems: list[Problem] = []
+    long_texts: tuple[tuple[str, str | None], ...] = (
+        ("prompt", q.prompt),
+        ("feedback", q.feedback),
+        ("other_feedback", q.other_feedback),
+        ("grader_info", q.grader_info),
+    )
+    for name, value in long_texts:
+        if value is not None and len(value) > limits.text_chars:
+            problems.append(Problem(name, f"{name} is longer than {limits.text_chars} characters"))
+    for name, short in (("title", q.title), ("category", q.category)):
+        if short is not None and len(short) > limits.question_title_chars:
+            problems.append(
+                Problem(name, f"{name} is longer than {limits.question_title_chars} characters")
+            )
+    if len(q.tags) > limits.tags or any(len(t) > limits.tag_chars for t in q.tags):
+        problems.append(
+            Problem("tags", f"at most {limits.tags} tags of {limits.tag_chars} characters")
+        )
+    parts: list[tuple[str, list[str]]] = [
+        ("options", [o.text for o in q.options]),
+        ("answers", [a.text for a in q.text_answers]),
+        ("answers", ["" for _ in q.numeric_answers]),
+        ("pairs", [side for p in q.pairs for side in (p.left, p.right)]),
+        ("items", [i.text for i in q.items]),
+    ]
+    for name, texts in parts:
+        count = len(texts) // 2 if name == "pairs" else len(texts)
+        if count > limits.parts:
+            problems.append(Problem(name, f"at most {limits.parts} {name} per question"))
+        elif any(len(t) > limits.short_text_chars for t in texts):
+            problems.append(
+                Problem(
+                    name, f"each of the {name} has at most {limits.short_text_chars} characters"
+                )
+            )
+    return problems
+
+
+def quiz_size_problems(quiz: QuizContent, limits: QuizLimits = LIMITS) -> list[Problem]:
+    """The quiz-level limits ``quiz`` breaks (its questions are checked one by one)."""
+    problems: list[Problem] = []
+    if len(quiz.questions) > limits.questions:
+        problems.append(Problem("questions", f"at most {limits.questions} questions per quiz"))
+    if len(quiz.title) > limits.title_chars:
+        problems.append(Problem("title", f"title is longer than {limits.title_chars} characters"))
+    if len(quiz.description) > limits.description_chars:
+        problems.append(
+            Problem(
+                "description", f"description is longer than {limits.description_chars} characters"
+            )
+        )
+    if len(quiz.tags) > limits.tags or any(len(t) > limits.tag_chars for t in quiz.tags):
+        problems.append(
+            Problem("tags", f"at most {limits.tags} tags of {limits.tag_chars} characters")
+        )
     return problems
 
 
@@ -260,10 +337,10 @@ def _check_numeric(q: Question) -> list[str]:
 
 def _check_matching(q: Question) -> list[str]:
     problems = []
-    if len(q.pairs) < 2:
+    if sum(1 for p in q.pairs if not p.distractor) < 2:
         problems.append("a matching question needs at least two pairs")
-    if any(not p.left.strip() or not p.right.strip() for p in q.pairs):
-        problems.append("pair texts must not be empty")
+    if any(not p.right.strip() for p in q.pairs):
+        problems.append("the right side of a pair must not be empty")
     return problems
 
 

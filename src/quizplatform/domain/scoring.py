@@ -12,13 +12,16 @@ multiple_choice     ``{"option_ids": [id, ...]}``     sum of the chosen weights 
 true_false          ``{"value": bool}``               full or 0
 short_answer        ``{"text": str}``                 highest weight of the matching answers
                                                       (whitespace-normalised, case-insensitive
-                                                      unless ``case_sensitive``), floored at 0
+                                                      unless ``case_sensitive``; ``*`` in an
+                                                      answer matches any characters, ``\\*`` a
+                                                      star), floored at 0
 numeric             ``{"value": number}``             weight of the FIRST answer with
                                                       ``abs(value - answer) <= tolerance``
                                                       (exact decimal comparison), floored at 0
 matching            ``{"matches": {left: right}}``    points x correct matches / pairs; a match
                                                       is correct when the chosen right's text
-                                                      equals the pair's right text
+                                                      equals the pair's right text (distractor
+                                                      pairs, with no left, are not counted)
 ordering            ``{"item_ids": [id, ...]}``       full if the order is exact, else 0
 essay               ``{"text": str}``                 graded by a teacher; 0 (correct None)
                                                       until then
@@ -176,7 +179,7 @@ def _parse_matching(q: Question, payload: object) -> dict[str, object]:
     matches = _fields(payload, "matches")["matches"]
     if not isinstance(matches, dict):
         raise InvalidResponse("matches must be an object mapping left ids to right ids")
-    lefts = {p.id for p in q.pairs if p.id is not None}
+    lefts = {p.id for p in q.pairs if p.id is not None and not p.distractor}
     rights = {p.right_id for p in q.pairs if p.right_id is not None}
     for left, right in matches.items():
         if left not in lefts:
@@ -277,9 +280,53 @@ def _fraction_short(q: Question, r: Mapping[str, object]) -> float:
         return 0.0
     given = normalise_text(text, q.case_sensitive)
     weights = [
-        a.weight for a in q.text_answers if normalise_text(a.text, q.case_sensitive) == given
+        a.weight
+        for a in q.text_answers
+        if wildcard_match(normalise_text(a.text, q.case_sensitive), given)
     ]
     return max(weights) / 100 if weights else 0.0
+
+
+def wildcard_match(pattern: str, text: str) -> bool:
+    """Whether ``text`` matches ``pattern``, where ``*`` stands for any characters and
+    ``\\*`` for a star (Moodle's short answer wildcard).
+
+    Written by hand rather than with ``re`` or ``fnmatch``: a pattern with many stars
+    makes a backtracking regex engine take polynomial time in the response's length, and
+    both pattern and response come from users. This greedy scan with one backtrack point
+    is O(len(pattern) x len(text)) at worst.
+    """
+    tokens: list[str | None] = []  # None is a wildcard
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("\\*", i):
+            tokens.append("*")
+            i += 2
+        elif pattern[i] == "*":
+            if not tokens or tokens[-1] is not None:
+                tokens.append(None)
+            i += 1
+        else:
+            tokens.append(pattern[i])
+            i += 1
+    p = t = 0
+    star, resume = -1, 0
+    while t < len(text):
+        if p < len(tokens) and tokens[p] is not None and tokens[p] == text[t]:
+            p += 1
+            t += 1
+        elif p < len(tokens) and tokens[p] is None:
+            star, resume = p, t
+            p += 1
+        elif star >= 0:
+            p = star + 1
+            resume += 1
+            t = resume
+        else:
+            return False
+    while p < len(tokens) and tokens[p] is None:
+        p += 1
+    return p == len(tokens)
 
 
 def _decimal(x: float) -> Decimal:
@@ -300,15 +347,16 @@ def _fraction_numeric(q: Question, r: Mapping[str, object]) -> float:
 
 def _fraction_matching(q: Question, r: Mapping[str, object]) -> float:
     matches = r.get("matches")
-    if not q.pairs or not isinstance(matches, Mapping):
+    pairs = [p for p in q.pairs if not p.distractor]
+    if not pairs or not isinstance(matches, Mapping):
         return 0.0
     right_text = {p.right_id: p.right for p in q.pairs if p.right_id is not None}
     correct = 0
-    for p in q.pairs:
+    for p in pairs:
         chosen = matches.get(p.id) if p.id is not None else None
         if isinstance(chosen, str) and right_text.get(chosen) == p.right:
             correct += 1
-    return correct / len(q.pairs)
+    return correct / len(pairs)
 
 
 def _fraction_ordering(q: Question, r: Mapping[str, object]) -> float:

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import csv
 import io
+import secrets
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from quizplatform.ops.process import OpsError, run, which
+from quizplatform.ops.process import OpsError, run, which, write_private
 from quizplatform.ops.templates import render
 
 BACKENDS = ("app", "candidate")
+CANDIDATE_ACL = "candidate.acl"
 DATABASE_BACKENDS = ("pg_leader", "pg_replicas")
 CANARY_ACL = "canary.acl"  # in the run directory, beside the stats socket
 # How the runtime API says no (it answers in prose, with no status code).
@@ -85,14 +87,17 @@ def render_config(
     slots: int,
     check_interval_ms: int,
     database: DatabaseRouting | None = None,
+    public_address: str = "127.0.0.1",
 ) -> None:
     """Write haproxy.cfg from deploy/haproxy/haproxy.cfg.j2 and check it with ``haproxy -c``.
 
     With ``database``, HAProxy also routes PostgreSQL: a write frontend to the Patroni
     leader and a read frontend to the replicas."""
     (run_dir / CANARY_ACL).touch()
+    candidate_key(run_dir)
     text = render(
         "haproxy/haproxy.cfg.j2",
+        public_address=public_address,
         run_dir=run_dir,
         tls_bundle=tls_bundle,
         https_port=https_port,
@@ -107,8 +112,20 @@ def render_config(
         db_check_interval=f"{database.check_interval_ms}ms" if database else "",
         db_max_lag_bytes=database.max_lag_bytes if database else 0,
     )
-    path.write_text(text)
+    write_private(path, text, mode=0o640)
     run([which("haproxy", "/usr/sbin"), "-c", "-q", "-f", path], what="haproxy -c")
+
+
+def candidate_key(run_dir: Path) -> str:
+    """The value of ``X-Quiz-Pool`` that reaches the candidate pool: made once per stack
+    (``secrets``, 128 bits) and kept in ``candidate.acl`` (0600), HAProxy's pattern file.
+    Without it, anyone could reach a release that is not deployed yet."""
+    acl = run_dir / CANDIDATE_ACL
+    if acl.exists() and acl.read_text().strip():
+        return acl.read_text().strip()
+    key = f"candidate-{secrets.token_hex(16)}"
+    write_private(acl, key + "\n", mode=0o600)
+    return key
 
 
 class HaproxyRuntime:

@@ -39,7 +39,16 @@ from typing import Any
 
 import httpx
 
-from quizplatform.ops.postgres import PG_USER, PgCluster, hand_over, pg_bin, postgres_ids, query
+from quizplatform.ops.postgres import (
+    PG_USER,
+    PgCluster,
+    drain_writes,
+    hand_over,
+    pg_bin,
+    postgres_ids,
+    query,
+    resume_writes,
+)
 from quizplatform.ops.process import OpsError, pidfile_process, run, wait_for, which
 from quizplatform.ops.supervisor import Program
 from quizplatform.ops.templates import deploy_dir
@@ -543,22 +552,26 @@ class PatroniCluster:
         if candidate:
             body["candidate"] = candidate
         try:
-            answer = httpx.post(
-                f"{old.api_url}/switchover",
-                json=body,
-                auth=(RESTAPI_USER, self.secret("restapi")),
-                timeout=timeout,
+            drain_writes(old.cluster(), APP_DATABASE)
+            try:
+                answer = httpx.post(
+                    f"{old.api_url}/switchover",
+                    json=body,
+                    auth=(RESTAPI_USER, self.secret("restapi")),
+                    timeout=timeout,
+                )
+            except httpx.HTTPError as exc:
+                raise OpsError(f"Patroni switchover: {exc}") from exc
+            if answer.status_code != 200:
+                raise OpsError(f"Patroni refused the switchover: {answer.text.strip()}")
+            wait_for(
+                lambda: (leader := self.leader()) is not None and leader.name != old.name,
+                timeout,
+                "the new leader",
+                interval=0.1,
             )
-        except httpx.HTTPError as exc:
-            raise OpsError(f"Patroni switchover: {exc}") from exc
-        if answer.status_code != 200:
-            raise OpsError(f"Patroni refused the switchover: {answer.text.strip()}")
-        wait_for(
-            lambda: (leader := self.leader()) is not None and leader.name != old.name,
-            timeout,
-            "the new leader",
-            interval=0.1,
-        )
+        finally:
+            resume_writes(old.cluster())
         self.wait_healthy(timeout)
         new = self.leader()
         return old.name, new.name if new else "?"
@@ -605,22 +618,28 @@ def ensure_patroni(venv: Path | None = None) -> Path:
         if not SYSTEM_PYTHON.exists():
             raise OpsError(f"{SYSTEM_PYTHON} is missing: install the python3-venv package")
         shutil.rmtree(venv, ignore_errors=True)
-        run([SYSTEM_PYTHON, "-m", "venv", venv], what=f"creating Patroni's virtualenv {venv}")
-        run(
-            [
-                venv / "bin" / "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-                requirements,
-            ],
-            what="installing Patroni",
-            timeout=600,
-        )
-        for path in (venv.parent, venv):
-            os.chmod(path, 0o755)  # noqa: S103 - the postgres user runs it
-        stamp.write_text(wanted)
+        # The postgres user runs it: world-readable whatever the caller's umask (the stack
+        # writes its own files under umask 027).
+        kept = os.umask(0o022)
+        try:
+            run([SYSTEM_PYTHON, "-m", "venv", venv], what=f"creating Patroni's virtualenv {venv}")
+            run(
+                [
+                    venv / "bin" / "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    "-r",
+                    requirements,
+                ],
+                what="installing Patroni",
+                timeout=600,
+            )
+            for path in (venv.parent, venv):
+                os.chmod(path, 0o755)  # noqa: S103 - the postgres user runs it
+            stamp.write_text(wanted)
+        finally:
+            os.umask(kept)
     return venv
 
 

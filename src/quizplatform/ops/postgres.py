@@ -19,6 +19,7 @@ import pwd
 import re
 import signal
 import stat
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
@@ -520,3 +521,64 @@ def _ensure_database(cluster: PgCluster) -> None:
     except OpsError as exc:
         if "already exists" not in str(exc):
             raise
+
+
+#: Seconds a switchover waits for the leader's write transactions to end.
+DRAIN_SECONDS = 5.0
+
+
+def _open_writers_sql(database: str, mark: str) -> str:
+    """Client transactions of the app's database begun before ``mark`` (a timestamp
+    PostgreSQL printed): the ones that may still write; those begun later are
+    read-only (see ``drain_writes``)."""
+    return (
+        "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"  # noqa: S608 - constants and a server-made timestamp
+        f" AND pid <> pg_backend_pid() AND datname = '{database}'"
+        f" AND xact_start < '{mark}'::timestamptz"
+    )
+
+
+def drain_writes(leader: PgCluster, database: str, seconds: float = DRAIN_SECONDS) -> int:
+    """Before a planned switchover: make new transactions on ``leader`` read-only and
+    wait (up to ``seconds``) for the transactions already open in ``database`` to end.
+    Returns how many were still open when the wait ended. ``resume_writes`` undoes it.
+
+    Patroni stops the old leader with a fast shutdown, which cuts a COMMIT waiting for
+    the synchronous standby: its client cannot know whether it was saved
+    (``commit_unknown``). Drained first, the leader has no such COMMIT; the app meets
+    read-only transactions instead (SQLSTATE 25006: nothing saved, run again once the
+    new leader takes writes), exactly as on a demoted server.
+
+    The setting goes through ``postgresql.auto.conf`` because each backend re-reads the
+    files itself when it applies a reload (before its next command), so it must stay
+    there until the switchover is over."""
+    query(leader, "ALTER SYSTEM SET default_transaction_read_only = on")
+    # A transaction begun after the reload reached its backend is read-only; the margin
+    # covers the signal's delivery (one begun in it is merely waited for).
+    mark = query(leader, "SELECT pg_reload_conf()", "SELECT now() + interval '0.5 s'")
+    mark = mark.splitlines()[-1]
+    deadline = time.monotonic() + seconds
+    while True:
+        time.sleep(0.1)
+        open_writers = int(query(leader, _open_writers_sql(database, mark)) or 0)
+        if open_writers == 0 or time.monotonic() >= deadline:
+            return open_writers
+
+
+def resume_writes(member: PgCluster, timeout: float = 60) -> None:
+    """Undo ``drain_writes`` on ``member`` (the old leader, following the new one by
+    now, or still leading when the switchover did not happen), so it takes writes when
+    it next leads. Waits for the member to answer (it restarts as a standby)."""
+
+    def reset() -> bool:
+        try:
+            query(
+                member,
+                "ALTER SYSTEM RESET default_transaction_read_only",
+                "SELECT pg_reload_conf()",
+            )
+        except OpsError:
+            return False
+        return True
+
+    wait_for(reset, timeout, f"{member.name} to take the read-only setting back", interval=0.5)

@@ -178,3 +178,34 @@ def which(name: str, *extra_dirs: str) -> str:
     if found is None:
         raise OpsError(f"{name} not found: install it (make test installs it when run as root)")
     return found
+
+
+def write_private(path: Path, text: str | bytes, *, mode: int = 0o600) -> None:
+    """Write ``text`` atomically (temp file + rename), created with ``mode`` from the start:
+    a file holding a secret is never readable by others, not even for a moment."""
+    data = text.encode() if isinstance(text, str) else text
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.chmod(tmp, mode)  # the umask may have taken bits away; set exactly these
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def restrict_modes(directory: Path) -> None:
+    """Take away group write and every permission of others under ``directory``: what
+    was copied in (a release's files keep their source's 0644) or written before the
+    umask was set. Secret files are 0600 already (``write_private``)."""
+    for path in (directory, *directory.rglob("*")):
+        if path.is_symlink() or path.is_socket():
+            continue
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o027:
+            path.chmod(mode & ~0o027)

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import shutil
 import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypedDict, cast
 
 import redis
 from redis.backoff import NoBackoff
@@ -46,6 +47,7 @@ from quizplatform.ops.process import (
     stop_pid,
     wait_for,
     which,
+    write_private,
 )
 from quizplatform.ops.redis_launcher import (
     NodeSpec,
@@ -56,6 +58,8 @@ from quizplatform.ops.redis_launcher import (
 )
 from quizplatform.ops.supervisor import Program, Supervisor
 
+SECRET_UMASK = "077"  # noqa: S105 - a umask, for programs that write secrets
+PASSWORD_FILE = "password"  # noqa: S105 - the name of the file that holds it
 HOST = "127.0.0.1"
 SERVICE = "quiz"
 # supervisord starts lower priorities first and stops them last: the data nodes come up
@@ -103,6 +107,32 @@ class SentinelNode:
         return self.directory / "sentinel.conf"
 
 
+class SentinelHealth(TypedDict):
+    """One Sentinel in ``RedisHA.status``: whether it answers and names the master."""
+
+    address: str
+    ok: bool
+
+
+class RedisNodeRole(TypedDict):
+    """One data node in ``RedisHA.status`` and the role it reports (None: no answer)."""
+
+    name: str
+    address: str
+    role: str | None
+
+
+class RedisStatus(TypedDict):
+    """``RedisHA.status``: the Redis part of ``quiz stack status --json``."""
+
+    service: str
+    master: str | None
+    replicas: list[str]
+    sentinels: list[SentinelHealth]
+    nodes: list[RedisNodeRole]
+    problems: list[str]
+
+
 class RedisHA:
     """The Redis topology of one stack directory (see the module docstring).
 
@@ -144,6 +174,19 @@ class RedisHA:
             SentinelNode(f"sentinel-{i}", port, self.directory / f"sentinel-{i}")
             for i, port in enumerate(sentinel_ports)
         ]
+        self.password_file = self.directory / PASSWORD_FILE
+
+    @property
+    def password(self) -> str:
+        """The password of every node and sentinel: made once (``secrets``, 192 bits) and
+        kept in ``password`` (0600). Without one, any local process could write a token
+        entry into Redis and be whoever it names."""
+        try:
+            return self.password_file.read_text().strip()
+        except FileNotFoundError:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            write_private(self.password_file, secrets.token_hex(24) + "\n")
+            return self.password_file.read_text().strip()
 
     # -- what the clients and the launcher are told -----------------------------------
     @property
@@ -153,9 +196,11 @@ class RedisHA:
 
     def client_environment(self) -> dict[str, str]:
         """The environment that points an instance (or the worker) at this topology."""
+        self.password  # noqa: B018 - made now if missing: the file must exist for clients
         return {
             "QUIZ_REDIS_SENTINELS": json.dumps(self.sentinel_addresses),
             "QUIZ_REDIS_SENTINEL_SERVICE": self.service,
+            "QUIZ_REDIS_PASSWORD_FILE": str(self.password_file),
         }
 
     @property
@@ -174,6 +219,7 @@ class RedisHA:
             service=self.service,
             promotion_wait_seconds=self.promotion_wait_seconds,
             redis_server=which("redis-server"),
+            password_file=str(self.password_file),
         )
 
     # -- configuration ----------------------------------------------------------------
@@ -200,6 +246,11 @@ class RedisHA:
                 'logfile ""',
                 f"dir {conf_quote(str(sentinel.directory))}",
                 f"sentinel monitor {s} {HOST} {self.nodes[0].port} {self.quorum}",
+                # Clients and the other sentinels must know the password; the sentinel
+                # uses it with the data nodes and with the other sentinels.
+                f"requirepass {self.password}",
+                f"sentinel auth-pass {s} {self.password}",
+                f"sentinel sentinel-pass {self.password}",
                 f"sentinel down-after-milliseconds {s} {self.down_after_ms}",
                 f"sentinel failover-timeout {s} {self.failover_timeout_ms}",
                 f"sentinel parallel-syncs {s} 1",
@@ -227,6 +278,9 @@ class RedisHA:
             f"sentinel failover-timeout {s} ": (
                 f"sentinel failover-timeout {s} {self.failover_timeout_ms}"
             ),
+            "requirepass ": f"requirepass {self.password}",
+            f"sentinel auth-pass {s} ": f"sentinel auth-pass {s} {self.password}",
+            "sentinel sentinel-pass ": f"sentinel sentinel-pass {self.password}",
         }
         lines = current.splitlines()
         for prefix, line in wanted.items():
@@ -257,7 +311,7 @@ class RedisHA:
         path = sentinel.config_file
         if not path.exists():
             text = self.sentinel_config(sentinel)
-        elif _sentinel_answers(sentinel.port, self.service):
+        elif _sentinel_answers(sentinel.port, self.service, self.password):
             self._set_running_sentinel(sentinel)
             return  # a running sentinel owns its file: it would overwrite our edits
         else:
@@ -265,9 +319,7 @@ class RedisHA:
             text = self.refreshed_sentinel_config(sentinel, current)
             if text == current:
                 return
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
+        write_private(path, text)  # it holds the password
 
     def _set_running_sentinel(self, sentinel: SentinelNode) -> None:
         """Apply changed tunables to a running sentinel (it saves them in its file)."""
@@ -276,7 +328,7 @@ class RedisHA:
             "down-after-milliseconds": self.down_after_ms,
             "failover-timeout": self.failover_timeout_ms,
         }
-        with _client(sentinel.port) as client:
+        with _client(sentinel.port, self.password) as client:
             state = cast(dict[str, Any], client.sentinel_master(self.service))
             for name, value in wanted.items():
                 if int(state.get(name, value)) != value:
@@ -295,6 +347,7 @@ class RedisHA:
                 directory=node.directory,
                 log_file=self.log_dir / f"{node.name}.log",
                 priority=DATA_NODE_PRIORITY,
+                umask=SECRET_UMASK,  # it rewrites redis.conf, which holds the password
                 stop_wait_seconds=15,  # a master waits up to 10 s for its replicas on SIGTERM
             )
             for node in self.nodes
@@ -306,6 +359,7 @@ class RedisHA:
                 directory=sentinel.directory,
                 log_file=self.log_dir / f"{sentinel.name}.log",
                 priority=SENTINEL_PRIORITY,
+                umask=SECRET_UMASK,  # it rewrites sentinel.conf, which holds the password
                 stop_wait_seconds=10,
             )
             for sentinel in self.sentinels
@@ -359,7 +413,7 @@ class RedisHA:
         """What keeps the topology from being healthy (empty when it is): one master, every
         other node its replica with the link up; every sentinel names that master, knows
         the other sentinels and sees every replica."""
-        roles = {node.name: _replication(node.port) for node in self.nodes}
+        roles = {node.name: _replication(node.port, self.password) for node in self.nodes}
         masters = [n for n in self.nodes if _role(roles[n.name]) == "master"]
         if len(masters) != 1:
             named = ", ".join(n.name for n in masters) or "none"
@@ -380,7 +434,7 @@ class RedisHA:
         self, sentinel: SentinelNode, master: str, replicas: set[str]
     ) -> list[str]:
         try:
-            with _client(sentinel.port) as client:
+            with _client(sentinel.port, self.password) as client:
                 state = cast(dict[str, Any], client.sentinel_master(self.service))
                 seen = cast(list[dict[str, Any]], client.sentinel_slaves(self.service))
         except redis.RedisError as exc:
@@ -403,14 +457,14 @@ class RedisHA:
             found.append(f"{sentinel.name} does not see {', '.join(sorted(replicas - healthy))}")
         return found
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> RedisStatus:
         """For ``quiz stack status --json``: the master and replicas as the nodes and the
         sentinels report them, each sentinel's health, and ``problems`` (empty: healthy)."""
         views: list[tuple[SentinelNode, SentinelView | None]] = [
-            (s, _sentinel_view(s.port, self.service)) for s in self.sentinels
+            (s, _sentinel_view(s.port, self.service, self.password)) for s in self.sentinels
         ]
         answers = [v for _, v in views if v is not None]
-        roles = {node.address: _replication(node.port) for node in self.nodes}
+        roles = {node.address: _replication(node.port, self.password) for node in self.nodes}
         reported = [a for a, info in roles.items() if _role(info) == "master"]
         master = newest_master(answers).master if answers else next(iter(reported), None)
         replicas = [
@@ -433,21 +487,22 @@ class RedisHA:
         }
 
 
-def _client(port: int) -> redis.Redis:
+def _client(port: int, password: str | None = None) -> redis.Redis:
     """A client for one node or sentinel that fails at once instead of retrying."""
     return redis.Redis(
         host=HOST,
         port=port,
+        password=password,
         socket_timeout=QUERY_TIMEOUT,
         socket_connect_timeout=QUERY_TIMEOUT,
         retry=Retry(NoBackoff(), 0),
     )
 
 
-def _replication(port: int) -> dict[str, Any] | None:
+def _replication(port: int, password: str | None = None) -> dict[str, Any] | None:
     """INFO replication of the data node on ``port``; None when it does not answer."""
     try:
-        with _client(port) as client:
+        with _client(port, password) as client:
             return cast(dict[str, Any], client.info("replication"))
     except redis.RedisError:
         return None
@@ -467,12 +522,12 @@ def _replicates(info: dict[str, Any] | None, master: str) -> bool:
     )
 
 
-def _sentinel_view(port: int, service: str) -> SentinelView | None:
-    return ask_sentinel(HOST, port, service, QUERY_TIMEOUT)
+def _sentinel_view(port: int, service: str, password: str | None = None) -> SentinelView | None:
+    return ask_sentinel(HOST, port, service, QUERY_TIMEOUT, password)
 
 
-def _sentinel_answers(port: int, service: str) -> bool:
-    return _sentinel_view(port, service) is not None
+def _sentinel_answers(port: int, service: str, password: str | None = None) -> bool:
+    return _sentinel_view(port, service, password) is not None
 
 
 # -- the single server of the stack before Sentinel ------------------------------------

@@ -46,6 +46,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from quizplatform.ops.process import write_private
+
 SENTINEL_QUERY_TIMEOUT = 0.3
 POLL_SECONDS = 0.1
 
@@ -63,6 +65,13 @@ class NodeSpec:
     service: str
     promotion_wait_seconds: float
     redis_server: str
+    password_file: str = ""  # the topology's password (empty: no password)
+
+    @property
+    def password(self) -> str | None:
+        if not self.password_file:
+            return None
+        return Path(self.password_file).read_text().strip() or None
 
     @property
     def address(self) -> str:
@@ -130,18 +139,21 @@ def query_sentinels(spec: NodeSpec) -> list[SentinelView]:
     views = []
     for address in spec.sentinels:
         host, port = address.rsplit(":", 1)
-        view = ask_sentinel(host, int(port), spec.service, SENTINEL_QUERY_TIMEOUT)
+        view = ask_sentinel(host, int(port), spec.service, SENTINEL_QUERY_TIMEOUT, spec.password)
         if view is not None:
             views.append(view)
     return views
 
 
-def ask_sentinel(host: str, port: int, service: str, timeout: float) -> SentinelView | None:
+def ask_sentinel(
+    host: str, port: int, service: str, timeout: float, password: str | None = None
+) -> SentinelView | None:
     """One sentinel's view of ``service``'s master; None when it does not answer or does
     not monitor the service."""
     client = redis.Redis(
         host=host,
         port=port,
+        password=password,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 0),
@@ -239,6 +251,10 @@ def data_node_config(spec: NodeSpec, replicaof: str | None) -> str:
         # A replica's first full sync starts at once (the default waits 5 s for others).
         "repl-diskless-sync-delay 0",
     ]
+    password = spec.password
+    if password is not None:
+        # Clients need it; a replica uses it with its master (any node may become either).
+        lines += [f"requirepass {conf_quote(password)}", f"masterauth {conf_quote(password)}"]
     if replicaof is not None:
         host, port = replicaof.rsplit(":", 1)
         lines.append(f"replicaof {host} {port}")
@@ -265,7 +281,7 @@ def main(argv: list[str]) -> None:
     role = "master" if decision.role == "master" else f"replica of {decision.master}"
     _say(spec, f"starting {spec.address} as {role}: {decision.reason}")
     conf = Path(spec.directory) / "redis.conf"
-    conf.write_text(data_node_config(spec, decision.master))
+    write_private(conf, data_node_config(spec, decision.master))  # it holds the password
     os.execv(spec.redis_server, [spec.redis_server, str(conf)])  # noqa: S606 - our own path
 
 

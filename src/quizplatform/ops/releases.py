@@ -18,7 +18,7 @@ import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from quizplatform.ops.process import OpsError
+from quizplatform.ops.process import OpsError, restrict_modes
 
 STATUSES = ("installed", "candidate", "active", "previous", "retired", "rolled-back", "failed")
 _SKIPPED_DIRS = {"__pycache__", ".mypy_cache"}
@@ -93,6 +93,7 @@ class ReleaseStore:
         )
         release.history.append({"at": release.installed_at, "status": "installed"})
         (staging / "release.json").write_text(json.dumps(release.metadata(), indent=2))
+        restrict_modes(staging)  # copied from a checkout: 0644 files, 0755 directories
         staging.replace(target)  # a release appears whole or not at all
         return release
 

@@ -38,6 +38,7 @@ class Program:
     start_seconds: int = 1
     priority: int = 500
     user: str | None = None  # supervisord (running as root) switches to this user
+    umask: str | None = None  # e.g. "077" for a program that writes secrets (Redis)
 
     def section(self) -> str:
         """The ``[program:name]`` text for supervisord's configuration."""
@@ -55,6 +56,7 @@ class Program:
             "stopasgroup=true",
             "killasgroup=true",
             f"priority={self.priority}",
+            *([f"umask={self.umask}"] if self.umask else []),
             f"stdout_logfile={_escape(str(self.log_file))}",
             "stdout_logfile_maxbytes=20MB",
             "stdout_logfile_backups=2",
@@ -125,6 +127,8 @@ class Supervisor:
                     f"childlogdir={self.log_dir}",
                     "nodaemon=false",
                     "minfds=4096",
+                    # What the programs write (logs, data) is not for other users.
+                    "umask=027",
                     "",
                     "[rpcinterface:supervisor]",
                     "supervisor.rpcinterface_factory = "

@@ -11,7 +11,6 @@ Files written to the directory: ``ca.pem``, ``ca.key``, ``server.pem``, ``server
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import ipaddress
 import os
@@ -29,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 )
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from quizplatform.ops.process import OpsError
+from quizplatform.ops.process import OpsError, write_private
 
 CA_DAYS = 3650
 SERVER_DAYS = 365
@@ -289,20 +288,7 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 def _write(path: Path, data: bytes, *, private: bool) -> None:
     """Write atomically (temp file + rename); private files are created 0600."""
-    mode = 0o600 if private else 0o644
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    write_private(path, data, mode=0o600 if private else 0o644)
 
 
 def _write_bundle(path: Path, cert_pem: bytes, key_pem: bytes) -> None:

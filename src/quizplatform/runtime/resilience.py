@@ -60,7 +60,7 @@ class BreakerState(IntEnum):
 
 
 class BreakerStore(Protocol):
-    """The primitives of the shared store a breaker needs (``db.kv`` implements them)."""
+    """The primitives of the shared store a breaker needs (``db.shared_store`` implements them)."""
 
     async def get(self, key: str) -> bytes | None: ...
     async def set(self, key: str, value: bytes, ttl: float | None = None) -> None: ...

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     # for the master and follows it through failovers; takes precedence over redis_url.
     redis_sentinels: list[str] = Field(default_factory=list)
     redis_sentinel_service: str = Field(default="quiz", min_length=1, max_length=64)
+    # The password of the Redis servers and Sentinels (QUIZ_REDIS_PASSWORD_FILE in a stack);
+    # with one server, a password in redis_url works too.
+    redis_password: SecretStr | None = None
     # A Redis operation that meets connection errors retries (reconnecting, asking the
     # sentinels again) for this long before it fails: keep it above the failover time
     # (Sentinel's down-after-milliseconds plus ~2 s).
@@ -112,7 +115,11 @@ class Settings(BaseSettings):
     tls_cert_file: Path | None = None  # both set: this instance terminates TLS itself
     tls_key_file: Path | None = None
     max_body_bytes: int = 1024 * 1024
-    max_import_bytes: int = 5 * 1024 * 1024
+    max_import_bytes: int = 2 * 1024 * 1024  # the readers' limit (domain/limits.py) too
+    # CPU-heavy work (hashing, reading imports, offline drafts) at once per instance
+    # (runtime/cpu.py); argon2 takes 64 MiB a hash.
+    cpu_slots: int = Field(default=2, ge=1, le=32)
+    import_deadline_seconds: float = Field(default=10.0, gt=0, le=300)
     trusted_proxies: list[str] = Field(default_factory=list)
     cors_origins: list[str] = Field(default_factory=list)
     diagnostic_routes: bool = False  # test-only routes; never in production
@@ -123,6 +130,20 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_max_failures_per_ip: int = 5
     login_window_seconds: int = 15 * 60
+    # Audit events older than this are deleted by `quiz audit purge` (run it daily).
+    audit_retention_days: int = Field(default=365, ge=1, le=36500)
+    # Password reset by e-mail; an empty smtp_host switches it off.
+    smtp_host: str = ""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_from: str = ""  # the From address of reset messages
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None  # QUIZ_SMTP_PASSWORD_FILE
+    smtp_starttls: bool = True
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    password_reset_ttl_seconds: int = Field(default=30 * 60, ge=60, le=7 * 86400)
+    password_reset_per_address: int = Field(default=3, ge=1)  # per password_reset_window
+    password_reset_per_ip: int = Field(default=10, ge=1)
+    password_reset_window_seconds: int = Field(default=3600, ge=1)
 
     # Abuse protection: "requests/seconds" per route group (auth, import, write, read).
     rate_limit_enabled: bool = True

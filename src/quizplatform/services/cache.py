@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 from prometheus_client import Counter
 
-from quizplatform.db.kv import KeyValueStore
+from quizplatform.db.shared_store import KeyValueStore
 from quizplatform.runtime.metrics import Metrics
 
 CHANNEL = "invalidate"

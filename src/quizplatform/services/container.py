@@ -14,15 +14,23 @@ from sqlalchemy.exc import SQLAlchemyError
 from quizplatform.ai.providers import build_providers
 from quizplatform.db.engine import Database
 from quizplatform.db.failover import DatabaseFailover
-from quizplatform.db.kv import KeyValueStore, create_store
 from quizplatform.db.migrate import head_revision
+from quizplatform.db.shared_store import KeyValueStore, create_store
+from quizplatform.runtime.cpu import CpuPool
 from quizplatform.runtime.metrics import Metrics
 from quizplatform.runtime.settings import Settings
 from quizplatform.services.accounts import AccountService
-from quizplatform.services.ai import AIDraftService, DraftGenerator
+from quizplatform.services.ai import AIDraftService
+from quizplatform.services.ai_drafting import DraftGenerator
 from quizplatform.services.attempts import AttemptService
+from quizplatform.services.audit import AuditLog
+from quizplatform.services.bank import BankService, file_questions
 from quizplatform.services.cache import NearCache
 from quizplatform.services.jobs import JobQueue, JobRunner
+from quizplatform.services.mail import Mailer
+from quizplatform.services.mfa import MfaService
+from quizplatform.services.password_reset import PasswordResetService
+from quizplatform.services.privacy import PrivacyService
 from quizplatform.services.quizzes import QuizService
 from quizplatform.services.ratelimit import RateLimiter
 
@@ -31,6 +39,8 @@ log = structlog.get_logger(__name__)
 # Running jobs get this long to finish at shutdown; the rest go back to the queue, where
 # another worker takes them at once.
 JOB_SHUTDOWN_GRACE_SECONDS = 10.0
+#: How long closing waits for an attempt sweep in progress before cancelling it.
+SWEEP_SHUTDOWN_GRACE_SECONDS = 10.0
 BREAKER_REFRESH_SECONDS = 2.0
 
 # A replica that does not answer within this is skipped (its reads go elsewhere) rather
@@ -46,15 +56,22 @@ class Services:
     store: KeyValueStore
     cache: NearCache
     accounts: AccountService
+    password_resets: PasswordResetService
+    mfa: MfaService
+    audit: AuditLog
+    privacy: PrivacyService
     quizzes: QuizService
     attempts: AttemptService
     rate_limiter: RateLimiter
     ai: AIDraftService
     jobs: JobRunner
     schema_head: str | None
+    bank: BankService
     replicas: list[Database] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _runner_task: asyncio.Task[None] | None = None
+    _sweep_task: asyncio.Task[None] | None = None
+    _closing: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     def create(
@@ -81,15 +98,39 @@ class Services:
             sentinels=settings.redis_sentinels,
             sentinel_service=settings.redis_sentinel_service,
             retry_seconds=settings.redis_retry_seconds,
+            password=(
+                settings.redis_password.get_secret_value() if settings.redis_password else None
+            ),
         )
         cache = NearCache(
             store,
             ttl=settings.quiz_cache_ttl_seconds,
             metrics=metrics,
-            remember_invalidations=settings.read_your_writes_seconds if replicas else 0.0,
+            # With replicas: the read-your-writes window. Without: still long enough that
+            # a quiz read while it changed is not cached (QuizService.snapshot's since=).
+            remember_invalidations=(
+                settings.read_your_writes_seconds if replicas else settings.quiz_cache_ttl_seconds
+            ),
         )
-        quizzes = QuizService(db, cache, metrics)
-        generator = DraftGenerator(settings, build_providers(settings), store, metrics)
+        cpu = CpuPool(settings.cpu_slots)
+        audit = AuditLog(db)
+        accounts = AccountService(
+            settings,
+            db,
+            store,
+            NearCache(
+                store,
+                settings.token_cache_ttl_seconds,
+                metrics=metrics,
+                # A token or epoch read while it is revoked must not be cached as valid.
+                remember_invalidations=settings.token_cache_ttl_seconds,
+            ),
+            metrics,
+            cpu,
+        )
+        quizzes = QuizService(db, cache, metrics, cpu, settings.import_deadline_seconds)
+        quizzes.file_into_bank = file_questions
+        generator = DraftGenerator(settings, build_providers(settings, cpu), store, metrics)
         queue = JobQueue(
             db,
             store,
@@ -106,25 +147,28 @@ class Services:
             concurrency=settings.ai_worker_concurrency,
             poll_seconds=settings.ai_worker_poll_seconds,
         )
+        mfa = MfaService(db, accounts)
+        attempts = AttemptService(db, store, quizzes, metrics)
+        for service in (accounts, quizzes, attempts, mfa):
+            service.audit = audit
         return cls(
             settings=settings,
             metrics=metrics,
             db=db,
             store=store,
             cache=cache,
-            accounts=AccountService(
-                settings,
-                db,
-                store,
-                NearCache(store, settings.token_cache_ttl_seconds, metrics=metrics),
-                metrics,
-            ),
+            accounts=accounts,
+            password_resets=PasswordResetService(settings, db, store, accounts, Mailer(settings)),
+            mfa=mfa,
+            audit=audit,
+            privacy=PrivacyService(db, accounts, audit),
             quizzes=quizzes,
-            attempts=AttemptService(db, store, quizzes, metrics),
+            attempts=attempts,
             rate_limiter=RateLimiter(store),
             ai=ai,
             jobs=runner,
             schema_head=head_revision(settings),
+            bank=BankService(db),
             replicas=replicas,
         )
 
@@ -139,7 +183,8 @@ class Services:
         await self._warm_pools()
         self._tasks.append(asyncio.create_task(self.rate_limiter.run()))
         if background and self.settings.attempt_sweep_interval_seconds > 0:
-            self._tasks.append(asyncio.create_task(self._sweep_forever()))
+            self._closing.clear()  # services closed and started again (tests do) sweep again
+            self._sweep_task = asyncio.create_task(self._sweep_forever())
         if background and self.replicas:
             self._tasks.append(asyncio.create_task(self._watch_replicas()))
         if background and self.ai.generator.breakers:
@@ -174,6 +219,14 @@ class Services:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner_task
             self._runner_task = None
+        self._closing.set()
+        if self._sweep_task is not None:
+            # A sweep in progress finishes: cancelled inside a statement, it would leave a
+            # pooled connection to the garbage collector (a traceback at every shutdown).
+            done, _ = await asyncio.wait({self._sweep_task}, timeout=SWEEP_SHUTDOWN_GRACE_SECONDS)
+            if not done:
+                self._tasks.append(self._sweep_task)
+            self._sweep_task = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -213,7 +266,10 @@ class Services:
         while True:
             # Jitter spreads the instances' sweeps; each submit is a conditional update,
             # so two instances sweeping the same attempt submit it once.
-            await asyncio.sleep(interval * random.uniform(0.5, 1.5))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), interval * random.uniform(0.5, 1.5))
+            if self._closing.is_set():
+                return
             runs = self.metrics.background_runs
             try:
                 done = await self.attempts.sweep_expired()

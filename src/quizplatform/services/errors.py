@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NotRequired, TypedDict
+
+
+class ErrorDetail(TypedDict):
+    """One problem of a request, as the contract's ``details`` list shows it: where
+    (``loc``, a path into the request; or ``line``, a line of an imported file, and
+    ``file``, the file of a package it is in) and what."""
+
+    message: str
+    loc: NotRequired[list[str | int]]
+    line: NotRequired[int]
+    file: NotRequired[str]
 
 
 class ServiceError(Exception):
@@ -11,7 +22,7 @@ class ServiceError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, details: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, message: str, details: list[ErrorDetail] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.details = details or []
@@ -21,8 +32,26 @@ class NotAuthenticated(ServiceError):
     status, code = 401, "not_authenticated"
 
 
+class MfaRequired(NotAuthenticated):
+    """The password is right; the account also needs its second factor (``otp``)."""
+
+    code = "mfa_required"
+
+
+class MfaInvalid(NotAuthenticated):
+    """The password is right; the second factor is not (it counts as a failed sign-in)."""
+
+    code = "mfa_invalid"
+
+
 class Forbidden(ServiceError):
     status, code = 403, "forbidden"
+
+
+class MfaEnrolmentRequired(Forbidden):
+    """An admin of a production site signed in without two-step sign-in set up."""
+
+    code = "mfa_enrolment_required"
 
 
 class NotFound(ServiceError):
@@ -35,9 +64,15 @@ class Conflict(ServiceError):
 
 class Invalid(ServiceError):
     """Validation failed; ``details`` are ``[{"loc": [...], "message": ...}]`` or, for
-    imports, ``[{"line": N, "message": ...}]``."""
+    imports, ``[{"line": N, "message": ...}]`` (and ``"file"`` in a package)."""
 
     status, code = 422, "validation_error"
+
+
+class TooLarge(ServiceError):
+    """The request is within the byte limit, but what it holds is over a limit."""
+
+    status, code = 413, "payload_too_large"
 
 
 class RateLimited(ServiceError):
@@ -46,3 +81,9 @@ class RateLimited(ServiceError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = max(1, retry_after)
+
+
+class Unavailable(ServiceError):
+    """A feature this site has switched off, or a dependency it needs is missing."""
+
+    status, code = 503, "unavailable"

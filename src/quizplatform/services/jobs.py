@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,10 +35,11 @@ import structlog
 from sqlalchemy import and_, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from quizplatform.ai.base import DraftRequest
 from quizplatform.db import models
 from quizplatform.db.engine import Database
 from quizplatform.db.failover import DatabaseFailover
-from quizplatform.db.kv import KeyValueStore
+from quizplatform.db.shared_store import KeyValueStore
 from quizplatform.runtime.clock import utcnow
 from quizplatform.runtime.metrics import Metrics
 
@@ -58,7 +59,7 @@ class Lease:
     job_id: str
     token: str
     owner_id: str
-    request: dict[str, Any]
+    request: Mapping[str, object]  # the job's request as stored (its JSON document)
     claims: int
     created_at: datetime
 
@@ -85,9 +86,12 @@ class JobQueue:
         self.lease_seconds = lease_seconds
         self.max_claims = max_claims
 
-    async def enqueue(self, owner_id: str, request: dict[str, Any]) -> models.AIJob:
+    async def enqueue(self, owner_id: str, request: DraftRequest) -> models.AIJob:
+        """Queue a draft job for ``owner_id`` and wake an idle runner."""
         async with self.db.session() as session:
-            job = models.AIJob(owner_id=owner_id, request=request, status="queued", claims=0)
+            job = models.AIJob(
+                owner_id=owner_id, request=request.to_json(), status="queued", claims=0
+            )
             session.add(job)
         self.metrics.jobs_enqueued.labels(KIND).inc()
         await self.store.publish(JOBS_CHANNEL, job.id)

@@ -4,12 +4,11 @@ publish, search, import and export."""
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import Select, and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -18,20 +17,39 @@ from quizplatform.db import models
 from quizplatform.db.engine import Database
 from quizplatform.db.mapping import fill_question_row, parts_for, question_from_row
 from quizplatform.domain import formats
-from quizplatform.domain.formats.errors import FormatError, UnsupportedQuestion
+from quizplatform.domain.draws import DrawRule
+from quizplatform.domain.formats.errors import UnsupportedQuestion
+from quizplatform.domain.limits import Deadline
 from quizplatform.domain.questions import (
     Question,
     QuizContent,
     QuizSettings,
     ShowCorrectAnswers,
     question_problems,
+    quiz_size_problems,
 )
 from quizplatform.runtime.clock import utcnow
+from quizplatform.runtime.cpu import CpuPool
 from quizplatform.runtime.metrics import Metrics
+from quizplatform.services import imports
 from quizplatform.services.accounts import Principal
+from quizplatform.services.audit import AuditEvent, AuditLog, note
 from quizplatform.services.cache import NearCache
-from quizplatform.services.errors import Conflict, Forbidden, Invalid, NotFound
-from quizplatform.services.views import owner_question, student_question
+from quizplatform.services.draws import (
+    BANK_STATUS,
+    check_draws,
+    drawn_count,
+    rule_from_row,
+    store_draws,
+)
+from quizplatform.services.errors import (
+    Conflict,
+    ErrorDetail,
+    Forbidden,
+    Invalid,
+    NotFound,
+)
+from quizplatform.services.question_views import owner_question, student_question
 
 
 @dataclass
@@ -50,6 +68,7 @@ class QuizSnapshot:
     created_at: datetime
     updated_at: datetime
     published_at: datetime | None
+    draws: list[DrawRule] = field(default_factory=list)  # random draws from the bank
     by_id: dict[str, Question] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -61,42 +80,101 @@ class QuizSnapshot:
 
     @property
     def max_score(self) -> float:
-        return sum(q.max_score for q in self.questions)
+        """Every attempt's maximum: a drawn question is worth its rule's points."""
+        drawn = sum(rule.count * rule.points for rule in self.draws)
+        return sum(q.max_score for q in self.questions) + drawn
+
+    @property
+    def question_count(self) -> int:
+        """How many questions an attempt shows (fixed and drawn)."""
+        return len(self.questions) + sum(rule.count for rule in self.draws)
 
 
-def settings_view(s: QuizSettings) -> dict[str, Any]:
-    return {
-        "time_limit_seconds": s.time_limit_seconds,
-        "max_attempts": s.max_attempts,
-        "shuffle_questions": s.shuffle_questions,
-        "shuffle_options": s.shuffle_options,
-        "opens_at": s.opens_at,
-        "closes_at": s.closes_at,
-        "show_correct_answers": s.show_correct_answers.value,
-    }
+QuestionView = Mapping[str, object]  # a question's contract view (``services/question_views.py``)
 
 
-def quiz_view(snap: QuizSnapshot, *, owner: bool) -> dict[str, Any]:
-    """The contract's quiz document: full for its owner, without keys for anyone else."""
-    return {
-        "id": snap.id,
-        "title": snap.title,
-        "description": snap.description,
-        "status": snap.status,
-        "tags": snap.tags,
-        "settings": settings_view(snap.settings),
-        "question_count": len(snap.questions),
-        "max_score": snap.max_score,
-        "created_at": snap.created_at,
-        "updated_at": snap.updated_at,
-        "published_at": snap.published_at,
-        "questions": [owner_question(q) if owner else student_question(q) for q in snap.questions],
-    }
+@dataclass(frozen=True, slots=True)
+class QuizDocument:
+    """The contract's quiz document: with the keys for its owner, without for anyone else;
+    ``questions_hidden`` when an exam that has not opened yet is shown without them."""
+
+    id: str
+    title: str
+    description: str
+    status: str
+    tags: tuple[str, ...]
+    settings: QuizSettings
+    question_count: int
+    max_score: float
+    created_at: datetime
+    updated_at: datetime
+    published_at: datetime | None
+    questions: tuple[QuestionView, ...]
+    questions_hidden: bool
+    # Anyone but the owner sees a draw as its count and points only (no id, category, tag).
+    draws: tuple[DrawRule, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class QuizSummary:
+    """One quiz of a search result (no questions)."""
+
+    id: str
+    title: str
+    description: str
+    status: str
+    tags: tuple[str, ...]
+    question_count: int
+    published_at: datetime | None
+    updated_at: datetime
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == "published"
+
+
+@dataclass(frozen=True, slots=True)
+class QuizChanges:
+    """What a PATCH changes; a field left None stays as it is. ``settings`` is the whole
+    new ``QuizSettings``; ``questions`` the full new list (ids name the existing questions
+    to keep or edit)."""
+
+    title: str | None = None
+    description: str | None = None
+    tags: tuple[str, ...] | None = None
+    settings: QuizSettings | None = None
+    questions: tuple[Question, ...] | None = None
+    draws: tuple[DrawRule, ...] | None = None
+
+
+def quiz_document(snap: QuizSnapshot, *, owner: bool, hide_questions: bool = False) -> QuizDocument:
+    """The quiz as its owner (``owner``) or anyone else sees it; with ``hide_questions``
+    (an exam that has not opened yet) without its questions."""
+    shown = [] if hide_questions else snap.questions
+    return QuizDocument(
+        id=snap.id,
+        title=snap.title,
+        description=snap.description,
+        status=snap.status,
+        tags=tuple(snap.tags),
+        settings=snap.settings,
+        question_count=snap.question_count,
+        max_score=snap.max_score,
+        created_at=snap.created_at,
+        updated_at=snap.updated_at,
+        published_at=snap.published_at,
+        questions=tuple(owner_question(q) if owner else student_question(q) for q in shown),
+        questions_hidden=hide_questions,
+        draws=tuple(
+            rule if owner else DrawRule(count=rule.count, points=rule.points) for rule in snap.draws
+        ),
+    )
 
 
 def _snapshot_query() -> Select[models.Quiz]:
     return select(models.Quiz).options(
         selectinload(models.Quiz.tag_links),
+        selectinload(models.Quiz.draws),
         selectinload(models.Quiz.questions).selectinload(models.Question.parts),
         selectinload(models.Quiz.questions).selectinload(models.Question.tag_links),
     )
@@ -124,13 +202,14 @@ def snapshot_from_row(row: models.Quiz) -> QuizSnapshot:
         created_at=row.created_at,
         updated_at=row.updated_at,
         published_at=row.published_at,
+        draws=[rule_from_row(d) for d in row.draws],
     )
 
 
 def _validate_questions(questions: list[Question], loc_prefix: str = "questions") -> None:
     # The loc names the question and, when the problem concerns one, its field
     # (``["body", "questions", 2, "options"]``): the web editor shows it beside that field.
-    details = [
+    details: list[ErrorDetail] = [
         {
             "loc": ["body", loc_prefix, index, *([p.field] if p.field else [])],
             "message": p.message,
@@ -142,8 +221,25 @@ def _validate_questions(questions: list[Question], loc_prefix: str = "questions"
         raise Invalid("some questions are not valid", details)
 
 
+def _validate_size(content: QuizContent) -> None:
+    """The quiz-level limits (``domain/limits.py``), whichever way the quiz arrived."""
+    details: list[ErrorDetail] = [
+        {"loc": ["body", *([p.field] if p.field else [])], "message": p.message}
+        for p in quiz_size_problems(content)
+    ]
+    if details:
+        raise Invalid("the quiz is larger than the limits", details)
+
+
+def _validate_content(content: QuizContent) -> None:
+    """Every check ``create`` makes before it writes (``Invalid`` if one fails)."""
+    _validate_settings(content.settings)
+    _validate_size(content)
+    _validate_questions(content.questions)
+
+
 def _validate_settings(s: QuizSettings) -> None:
-    details = []
+    details: list[ErrorDetail] = []
     if s.time_limit_seconds is not None and s.time_limit_seconds <= 0:
         details.append(
             {"loc": ["body", "settings", "time_limit_seconds"], "message": "must be > 0"}
@@ -159,10 +255,24 @@ def _validate_settings(s: QuizSettings) -> None:
 
 
 class QuizService:
-    def __init__(self, db: Database, cache: NearCache, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        db: Database,
+        cache: NearCache,
+        metrics: Metrics,
+        cpu: CpuPool | None = None,
+        import_deadline_seconds: float = 10.0,
+    ) -> None:
         self.db = db
         self.cache = cache
         self.metrics = metrics
+        self.cpu = cpu or CpuPool(2)
+        self.import_deadline_seconds = import_deadline_seconds
+        self.audit: AuditLog | None = None  # set by Services.create
+        # (session, owner id, questions): files an import into the bank (Services.create).
+        self.file_into_bank: (
+            Callable[[AsyncSession, str, Sequence[Question]], Awaitable[object]] | None
+        ) = None
 
     # -- reading ----------------------------------------------------------------------
     async def snapshot(self, quiz_id: str) -> QuizSnapshot | None:
@@ -179,7 +289,12 @@ class QuizService:
         fresh = self.cache.recently_invalidated(key)
 
         async def read(session: AsyncSession) -> QuizSnapshot | None:
-            row = await session.scalar(_snapshot_query().where(models.Quiz.id == quiz_id))
+            row = await session.scalar(
+                # A bank is no quiz (and may be large): never loaded as one.
+                _snapshot_query().where(
+                    models.Quiz.id == quiz_id, models.Quiz.status != BANK_STATUS
+                )
+            )
             return None if row is None else snapshot_from_row(row)
 
         # Often read right after the request's own write: run_read survives a failover
@@ -206,14 +321,20 @@ class QuizService:
             raise Forbidden("only the quiz's owner may do this")
         return snap
 
-    async def student_view_bytes(self, snap: QuizSnapshot) -> bytes:
-        """The serialised student view of a published quiz, cached per revision."""
+    async def student_view_bytes(
+        self, snap: QuizSnapshot, render: Callable[[QuizDocument], bytes]
+    ) -> bytes:
+        """The student view of a published quiz serialised by ``render`` (the API's JSON),
+        cached per revision. Before ``opens_at`` the questions are left out (an exam is not
+        readable before it starts)."""
+        opens_at = snap.settings.opens_at
+        hidden = opens_at is not None and utcnow() < opens_at
         key = f"quizview:{snap.id}"
         cached = self.cache.get(key)
-        if isinstance(cached, tuple) and cached[0] == snap.revision:
-            return bytes(cached[1])
-        body = orjson.dumps(quiz_view(snap, owner=False), option=orjson.OPT_UTC_Z)
-        self.cache.put(key, (snap.revision, body))
+        if isinstance(cached, tuple) and cached[:2] == (snap.revision, hidden):
+            return bytes(cached[2])
+        body = render(quiz_document(snap, owner=False, hide_questions=hidden))
+        self.cache.put(key, (snap.revision, hidden, body))
         return body
 
     async def search(
@@ -225,12 +346,14 @@ class QuizService:
         tag: str | None,
         page: int,
         per_page: int,
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[QuizSummary], int]:
+        """One page of the published quizzes (or with ``mine`` the caller's own) matching
+        ``text`` and ``tag``, and how many match in all."""
         q = select(models.Quiz)
         if mine:
             if caller is None:
                 return [], 0
-            q = q.where(models.Quiz.owner_id == caller.user_id)
+            q = q.where(models.Quiz.owner_id == caller.user_id, models.Quiz.status != BANK_STATUS)
         else:
             q = q.where(models.Quiz.status == "published")
         if tag:
@@ -256,23 +379,23 @@ class QuizService:
                 .scalar_subquery()
             )
             rows = await session.execute(
-                q.add_columns(counts)
+                q.add_columns(counts + drawn_count())  # what an attempt shows
                 .options(selectinload(models.Quiz.tag_links))
                 .order_by(*order, models.Quiz.id)
                 .offset((page - 1) * per_page)
                 .limit(per_page)
             )
             items = [
-                {
-                    "id": quiz.id,
-                    "title": quiz.title,
-                    "description": quiz.description,
-                    "status": quiz.status,
-                    "tags": quiz.tags,
-                    "question_count": count,
-                    "published_at": quiz.published_at,
-                    "updated_at": quiz.updated_at,
-                }
+                QuizSummary(
+                    id=quiz.id,
+                    title=quiz.title,
+                    description=quiz.description,
+                    status=quiz.status,
+                    tags=tuple(quiz.tags),
+                    question_count=count,
+                    published_at=quiz.published_at,
+                    updated_at=quiz.updated_at,
+                )
                 for quiz, count in rows
             ]
         return items, total
@@ -298,12 +421,14 @@ class QuizService:
         content: QuizContent,
         *,
         in_transaction: Callable[[AsyncSession, str], Awaitable[None]] | None = None,
+        draws: tuple[DrawRule, ...] = (),
     ) -> QuizSnapshot:
         """Create a draft quiz. ``in_transaction(session, quiz_id)`` runs before the
         commit: what it writes commits with the quiz, and if it raises neither is kept."""
         if not caller.can_author:
             raise Forbidden("only teachers can create quizzes")
         _validate_settings(content.settings)
+        _validate_size(content)
         _validate_questions(content.questions)
         async with self.db.session() as session:
             quiz = models.Quiz(
@@ -318,6 +443,9 @@ class QuizService:
             await _set_quiz_tags(session, quiz, content.tags)
             for position, q in enumerate(content.questions):
                 await _insert_question(session, quiz.id, q, position)
+            if draws:
+                await check_draws(session, caller.user_id, draws)
+                await store_draws(session, quiz, draws)
             quiz_id = quiz.id
             if in_transaction is not None:
                 await session.flush()
@@ -326,32 +454,40 @@ class QuizService:
         assert snap is not None
         return snap
 
-    async def update(
-        self, caller: Principal, quiz_id: str, changes: dict[str, Any]
-    ) -> QuizSnapshot:
-        """Apply a PATCH. ``changes`` may hold title, description, tags, settings
-        (a ``QuizSettings``) and questions (a full list of ``Question``; ids name the
-        existing questions to keep or edit)."""
+    async def update(self, caller: Principal, quiz_id: str, changes: QuizChanges) -> QuizSnapshot:
+        """Apply a PATCH: the fields of ``changes`` that are not None."""
         await self.owned(caller, quiz_id)
-        if "settings" in changes:
-            _validate_settings(changes["settings"])
-        if "questions" in changes:
-            _validate_questions(changes["questions"])
+        questions = None if changes.questions is None else list(changes.questions)
+        if changes.settings is not None:
+            _validate_settings(changes.settings)
+        _validate_size(
+            QuizContent(
+                title=changes.title or "",
+                description=changes.description or "",
+                questions=questions or [],
+                tags=list(changes.tags or ()),
+            )
+        )
+        if questions is not None:
+            _validate_questions(questions)
         async with self.db.session() as session:
             quiz = await session.get(models.Quiz, quiz_id, with_for_update=not self.db.is_sqlite)
             if quiz is None:
                 raise NotFound("quiz not found")
-            if "title" in changes:
-                quiz.title = changes["title"].strip()
-            if "description" in changes:
-                quiz.description = changes["description"]
-            if "settings" in changes:
-                _apply_settings(quiz, changes["settings"])
-            if "tags" in changes:
+            if changes.title is not None:
+                quiz.title = changes.title.strip()
+            if changes.description is not None:
+                quiz.description = changes.description
+            if changes.settings is not None:
+                _apply_settings(quiz, changes.settings)
+            if changes.tags is not None:
                 await session.refresh(quiz, ["tag_links"])
-                await _set_quiz_tags(session, quiz, changes["tags"])
-            if "questions" in changes:
-                await _replace_questions(session, quiz_id, changes["questions"])
+                await _set_quiz_tags(session, quiz, list(changes.tags))
+            if questions is not None:
+                await _replace_questions(session, quiz_id, questions)
+            if changes.draws is not None:
+                await check_draws(session, quiz.owner_id, changes.draws)
+                await store_draws(session, quiz, changes.draws)
             quiz.revision += 1
             quiz.updated_at = utcnow()
         await self.cache.invalidate(f"quiz:{quiz_id}", f"quizview:{quiz_id}")
@@ -361,12 +497,14 @@ class QuizService:
 
     async def set_status(self, caller: Principal, quiz_id: str, publish: bool) -> QuizSnapshot:
         snap = await self.owned(caller, quiz_id)
-        if publish and not snap.questions:
+        if publish and not snap.questions and not snap.draws:
             raise Conflict("a quiz needs at least one question before it can be published")
         async with self.db.session() as session:
             quiz = await session.get(models.Quiz, quiz_id)
             if quiz is None:
                 raise NotFound("quiz not found")
+            if publish:  # the bank may have changed since the draws were set
+                await check_draws(session, quiz.owner_id, snap.draws)
             quiz.status = "published" if publish else "draft"
             if publish and quiz.published_at is None:
                 quiz.published_at = utcnow()
@@ -374,6 +512,8 @@ class QuizService:
         await self.cache.invalidate(f"quiz:{quiz_id}", f"quizview:{quiz_id}")
         if publish:
             self.metrics.quizzes_published.inc()
+        event = AuditEvent.QUIZ_PUBLISHED if publish else AuditEvent.QUIZ_UNPUBLISHED
+        await note(self.audit, event, **_by(caller), target_type="quiz", target_id=quiz_id)
         snap2 = await self.snapshot(quiz_id)
         assert snap2 is not None
         return snap2
@@ -383,40 +523,70 @@ class QuizService:
         async with self.db.session() as session:
             await session.execute(delete(models.Quiz).where(models.Quiz.id == quiz_id))
         await self.cache.invalidate(f"quiz:{quiz_id}", f"quizview:{quiz_id}")
+        await note(
+            self.audit,
+            AuditEvent.QUIZ_DELETED,
+            **_by(caller),
+            target_type="quiz",
+            target_id=quiz_id,
+        )
 
     # -- formats ----------------------------------------------------------------------
-    async def import_text(
-        self, caller: Principal, fmt: str, text: str, title: str | None
+    async def import_file(
+        self,
+        caller: Principal,
+        fmt: str | None,
+        data: bytes,
+        title: str | None,
+        *,
+        filename: str | None = None,
+        skip_unsupported: bool = False,
     ) -> QuizSnapshot:
+        """Create a draft quiz from a file in ``fmt`` (None: detected from the file and its
+        ``filename``). Nothing is saved unless the whole file reads cleanly (with
+        ``skip_unsupported``, questions of types the platform lacks are left out)."""
         if not caller.can_author:
             raise Forbidden("only teachers can import quizzes")
-        if fmt not in formats.FORMATS:
-            raise Invalid(
-                f"unknown format {fmt!r}; use one of {', '.join(formats.FORMATS)}",
-                [{"loc": ["query", "format"], "message": "unknown format"}],
-            )
-        try:
-            content = formats.read_quiz(fmt, text)
-        except FormatError as exc:
-            self.metrics.import_errors.labels(fmt).inc()
-            raise Invalid(
-                f"the {fmt} file has {len(exc.issues)} error(s); nothing was imported",
-                [{"line": i.line, "message": i.message} for i in exc.issues],
-            ) from exc
-        if title and title.strip():
-            content.title = title.strip()
-        if not content.questions:
-            raise Invalid(
-                "the file contains no questions", [{"line": 1, "message": "no questions"}]
-            )
-        snap = await self.create(caller, content)
+        fmt, _ = imports.choose_format(fmt, data, filename)
+        deadline = Deadline(self.import_deadline_seconds)
+        read = imports.Reading(self.cpu, fmt, False, data, skip_unsupported, deadline)
+        imported = await imports.read_or_refuse(read, self.metrics)
+        content = imports.imported_content(imported, title)
+        filer = self.file_into_bank
+
+        async def file_copies(session: AsyncSession, quiz_id: str) -> None:
+            if filer is not None:  # copies go into the teacher's bank, in the same transaction
+                await filer(session, caller.user_id, content.questions)
+
+        snap = await self.create(caller, content, in_transaction=file_copies)
         self.metrics.quizzes_imported.labels(fmt).inc()
         return snap
 
-    async def export_text(self, caller: Principal, quiz_id: str, fmt: str) -> tuple[str, str]:
-        """The quiz written in ``fmt``; returns (text, media type)."""
+    async def preview_file(
+        self,
+        caller: Principal,
+        fmt: str | None,
+        data: bytes,
+        title: str | None = None,
+        *,
+        filename: str | None = None,
+        skip_unsupported: bool = False,
+    ) -> imports.ImportPreview:
+        """What ``import_file`` would do with the same arguments, read the same way;
+        nothing is saved. Problems in the file are in the preview; an unknown or
+        undetectable format, an empty file (422) and one over the limits (413) raise."""
+        if not caller.can_author:
+            raise Forbidden("only teachers can import quizzes")
+        fmt, detected = imports.choose_format(fmt, data, filename)
+        deadline = Deadline(self.import_deadline_seconds)
+        read = imports.Reading(self.cpu, fmt, detected, data, skip_unsupported, deadline)
+        return await imports.preview(read, title, _validate_content)
+
+    async def export_file(self, caller: Principal, quiz_id: str, fmt: str) -> tuple[bytes, str]:
+        """The quiz written in ``fmt``; returns (the file's bytes, media type). The file
+        holds the answer key: every export is audited."""
         snap = await self.owned(caller, quiz_id)
-        if fmt not in formats.FORMATS:
+        if fmt not in formats.FORMAT_INFO:
             raise Invalid(
                 f"unknown format {fmt!r}",
                 [{"loc": ["query", "format"], "message": "unknown format"}],
@@ -429,10 +599,18 @@ class QuizService:
             settings=snap.settings,
         )
         try:
-            text = formats.write_quiz(fmt, content)
+            data = formats.write_quiz(fmt, content)
         except UnsupportedQuestion as exc:
             raise Invalid(str(exc), [{"loc": ["query", "format"], "message": str(exc)}]) from exc
-        return text, "application/json" if fmt == "json" else "text/plain; charset=utf-8"
+        await note(
+            self.audit,
+            AuditEvent.ANSWER_KEY_EXPORTED,
+            **_by(caller),
+            target_type="quiz",
+            target_id=quiz_id,
+            details={"format": fmt},
+        )
+        return data, formats.FORMAT_INFO[fmt].media_type
 
     async def question_versions(self, question_ids: list[str]) -> dict[str, Question]:
         """Questions by id, archived versions included (for attempts that used them)."""
@@ -561,3 +739,7 @@ async def _replace_questions(session: AsyncSession, quiz_id: str, incoming: list
             row.archived_at = now
         else:
             await session.delete(row)
+
+
+def _by(caller: Principal) -> dict[str, str]:
+    return {"actor_id": caller.user_id, "actor_display": caller.display_name}

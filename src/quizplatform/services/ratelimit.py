@@ -16,7 +16,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from quizplatform.db.kv import KeyValueStore
+from quizplatform.db.shared_store import KeyValueStore
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,7 @@ class _Counter:
     shared_current: int = 0  # all instances, this window, as last read
     shared_previous: int = 0  # all instances, previous window, as last read
     window: float = 60.0
+    previous_read: bool = False  # shared_previous read from the store in this window
 
 
 @dataclass
@@ -92,10 +93,17 @@ class RateLimiter:
         updates = [
             (f"rl:{key}:{c.window_index}", pending, c.window * 2) for key, c, pending in dirty
         ]
+        # Once per window also the previous window's total: an instance that saw none of
+        # it (new, or the key's requests went elsewhere) would otherwise not weigh it.
+        unread = [(key, c) for key, c, _ in dirty if not c.previous_read]
+        updates += [(f"rl:{key}:{c.window_index - 1}", 0, c.window * 2) for key, c in unread]
         totals = await self.store.incr_many(updates)
-        for (_, c, pending), total in zip(dirty, totals, strict=True):
+        for (_, c, pending), total in zip(dirty, totals[: len(dirty)], strict=True):
             c.pending -= pending
             c.shared_current = max(c.shared_current, total)
+        for (_, c), total in zip(unread, totals[len(dirty) :], strict=True):
+            c.shared_previous = max(c.shared_previous, total)
+            c.previous_read = True
 
     async def run(self) -> None:
         while True:

@@ -8,11 +8,14 @@ against the real question anyway, so a forged type only earns a 422.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from starlette.datastructures import FormData
+
+from quizplatform.domain.questions import QuestionType
+from quizplatform.services.attempts import ResponseDocument
+from quizplatform.services.question_views import Part, StudentQuestion
 
 MAX_ANSWER_CHARS = 10_000
 
@@ -45,23 +48,31 @@ def parse_number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def answer_from_form(qtype: str, form: FormData) -> FormAnswer:
+def question_type(text: str) -> QuestionType | None:
+    """The question type a form names (None for anything else)."""
+    try:
+        return QuestionType(text)
+    except ValueError:
+        return None
+
+
+def answer_from_form(qtype: QuestionType | None, form: FormData) -> FormAnswer:
     """The response a question's form holds (see the module docstring)."""
-    if qtype == "single_choice":
+    if qtype is QuestionType.SINGLE_CHOICE:
         chosen = _text(form, "option_id")
         if not chosen:
             return FormAnswer(empty_message="No option chosen yet.")
         return FormAnswer({"option_id": chosen})
-    if qtype == "multiple_choice":
+    if qtype is QuestionType.MULTIPLE_CHOICE:
         return FormAnswer({"option_ids": _values(form, "option_ids")})
-    if qtype == "true_false":
+    if qtype is QuestionType.TRUE_FALSE:
         value = _text(form, "value")
         if value not in ("true", "false"):
             return FormAnswer(empty_message="Choose True or False.")
         return FormAnswer({"value": value == "true"})
-    if qtype in ("short_answer", "essay"):
+    if qtype in (QuestionType.SHORT_ANSWER, QuestionType.ESSAY):
         return FormAnswer({"text": _text(form, "text")})
-    if qtype == "numeric":
+    if qtype is QuestionType.NUMERIC:
         raw = _text(form, "value")
         if not raw.strip():
             return FormAnswer(empty_message="Enter a number to answer.")
@@ -69,14 +80,14 @@ def answer_from_form(qtype: str, form: FormData) -> FormAnswer:
         if number is None:
             return FormAnswer(problem="Enter a number, such as 42, 3.14 or -0.5.")
         return FormAnswer({"value": int(number) if number.is_integer() else number})
-    if qtype == "matching":
+    if qtype is QuestionType.MATCHING:
         matches = {
             key.removeprefix("match."): value
             for key, value in form.multi_items()
             if key.startswith("match.") and isinstance(value, str) and value
         }
         return FormAnswer({"matches": matches})
-    if qtype == "ordering":
+    if qtype is QuestionType.ORDERING:
         return FormAnswer({"item_ids": _values(form, "item_ids")})
     return FormAnswer(problem="This item takes no answer.")
 
@@ -97,7 +108,7 @@ def apply_move(order: list[str], move: str) -> tuple[list[str], int | None]:
     return order, index + 1
 
 
-def is_answered(question: Mapping[str, Any], response: Mapping[str, Any] | None) -> bool:
+def is_answered(question: StudentQuestion, response: ResponseDocument | None) -> bool:
     """Whether a saved response counts as an answer worth telling the student about."""
     if response is None:
         return False
@@ -110,7 +121,7 @@ def is_answered(question: Mapping[str, Any], response: Mapping[str, Any] | None)
     return True
 
 
-def ordered_items(question: Mapping[str, Any], response: Mapping[str, Any] | None) -> list[Any]:
+def ordered_items(question: StudentQuestion, response: ResponseDocument | None) -> list[Part]:
     """An ordering question's items in the student's saved order (else as shown)."""
     items = list(question.get("items", []))
     if response and isinstance(response.get("item_ids"), list):

@@ -1,5 +1,5 @@
-"""The web sub-application, mounted by ``api/app.py`` under every path the API does not
-own (``paths.is_web_path``).
+"""The web sub-application, mounted by the composition root (``quizplatform/app.py``)
+under every path the API does not own (``runtime/routes.is_web_path``).
 
 It has its own error handlers (HTML pages) and no middleware of its own: the outer
 app's ``RequestContextMiddleware`` gives web requests their request id, security
@@ -15,12 +15,14 @@ from starlette.responses import Response
 from starlette.routing import Match, Mount
 from starlette.types import Scope
 
+from quizplatform.runtime.routes import is_web_path
 from quizplatform.runtime.settings import Settings
+from quizplatform.runtime.web_hooks import ErrorPageRenderer, WebHooks
 from quizplatform.services.container import Services
 from quizplatform.web.assets import StaticAssets
 from quizplatform.web.errors import error_page_html, install_web_error_handlers
 from quizplatform.web.pages import PAGE_MODULES
-from quizplatform.web.paths import ErrorPageRenderer, is_web_path
+from quizplatform.web.paths import SESSION_COOKIE
 from quizplatform.web.rendering import build_templates
 from quizplatform.web.state import WebState
 
@@ -72,8 +74,9 @@ def error_page_renderer(web_app: FastAPI) -> ErrorPageRenderer:
     return render
 
 
-def mount(app: FastAPI, settings: Settings, services: Services) -> FastAPI:
-    """Add the web interface to the API app (after every API route) and return it."""
+def mount(app: FastAPI, settings: Settings, services: Services) -> WebHooks:
+    """Add the web interface to ``app`` (after every API route); return what the request
+    middleware needs of it."""
     web_app = create_web_app(settings, services)
     app.router.routes.append(WebMount("", app=web_app))
-    return web_app
+    return WebHooks(session_cookie=SESSION_COOKIE, error_page=error_page_renderer(web_app))

@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from quizplatform.db.failover import DatabaseFailover, record_failover
+from quizplatform.runtime.request_context import request_context
 from quizplatform.services.errors import NotAuthenticated, RateLimited, ServiceError
 from quizplatform.web.paths import PRESESSION_COOKIE, SESSION_COOKIE
 from quizplatform.web.rendering import html_response
@@ -109,15 +110,15 @@ def _page(
     """Render the error page without new look-ups: a failing store must not fail the
     error page too (the user is shown only if already resolved)."""
     web = get_web(request)
-    state = request.scope["state"]
-    user = state.get("principal")
+    context = request_context(request.scope)
+    user = context.principal
     binding = request.cookies.get(SESSION_COOKIE) or request.cookies.get(PRESESSION_COOKIE)
     token = csrf_token_for(web.secret, binding) if binding else ""
     html = error_page_html(
         web.templates,
         status,
         message,
-        str(state.get("request_id", "")),
+        context.request_id,
         user=user,
         csrf_token=token,
         title=title,
@@ -156,7 +157,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404 and "route" not in request.scope:
         # An unmatched path: keep raw paths out of the metrics' route label.
-        request.scope["state"]["route"] = "<unmatched>"
+        request_context(request.scope).route = "<unmatched>"
     message = exc.detail if isinstance(exc.detail, str) and exc.status_code != 404 else ""
     if message in ("Not Found", "Method Not Allowed"):
         message = ""
@@ -186,7 +187,7 @@ async def _failover(request: Request, exc: Exception) -> Response:
     what the browser gets when the request is not run again. htmx requests get the same
     503, which app.js recognises (``X-Quiz-Read-Only``) to keep and resend answers."""
     assert isinstance(exc, DatabaseFailover)
-    told = record_failover(request.scope["state"], exc)
+    told = record_failover(request_context(request.scope), exc)
     headers = {"Retry-After": str(told.retry_after)}
     if told.code == "read_only":
         headers["X-Quiz-Read-Only"] = "1"

@@ -61,9 +61,10 @@ async def read_form(request: Request) -> FormData:
 
 
 def text_field(form: FormData, name: str, *, max_chars: int = MAX_FIELD_CHARS) -> str:
-    """A text field's value ("" when absent or a file), cut to ``max_chars``."""
+    """A text field's value ("" when absent or a file), cut to ``max_chars``, without NUL
+    characters (no browser sends one, and the database cannot store it)."""
     value = form.get(name)
-    return value[:max_chars] if isinstance(value, str) else ""
+    return value[:max_chars].replace("\x00", "") if isinstance(value, str) else ""
 
 
 def safe_next(target: str | None, default: str = "/dashboard") -> str:

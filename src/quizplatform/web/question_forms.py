@@ -1,6 +1,6 @@
 """The question editor's form: a question of any type as form fields, and back.
 
-Form fields are turned into the API's own request models (``api/v1/schemas.py``), so a
+Form fields are turned into the API's own request models (``schemas/questions.py``), so a
 question saved from a page passes exactly the checks of one sent to ``PATCH
 /quizzes/{id}``; the service then applies the domain's rules. Every message, whichever
 layer found the problem, is placed beside the field it concerns:
@@ -24,8 +24,8 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import FormData
 
-from quizplatform.api.v1.schemas import QuestionIn
 from quizplatform.domain.questions import Question, QuestionType
+from quizplatform.schemas.questions import QuestionIn
 from quizplatform.services.errors import Invalid
 from quizplatform.web.forms import FormErrors, text_field
 from quizplatform.web.validation import friendly_message, sentence
@@ -119,6 +119,8 @@ class QuestionForm:
     right_feedback: str = ""
     wrong_feedback: str = ""
     case_sensitive: bool = False
+    other_feedback: str = ""  # short answer, numeric
+    grader_info: str = ""  # essay
     # Kept as they were (GIFT imports set them; the form does not edit them).
     category: str = ""
     text_format: str = "moodle"
@@ -159,6 +161,8 @@ class QuestionForm:
             tags=", ".join(q.tags),
             category=q.category or "",
             text_format=q.text_format,
+            other_feedback=q.other_feedback or "",
+            grader_info=q.grader_info or "",
         )
         if q.type is T.SINGLE_CHOICE:
             correct = next((i for i, o in enumerate(q.options) if o.correct), None)
@@ -227,6 +231,8 @@ class QuestionForm:
             right_feedback=text_field(data, "right_feedback", max_chars=MAX_TEXT),
             wrong_feedback=text_field(data, "wrong_feedback", max_chars=MAX_TEXT),
             case_sensitive=data.get("case_sensitive") == "on",
+            other_feedback=text_field(data, "other_feedback", max_chars=MAX_TEXT),
+            grader_info=text_field(data, "grader_info", max_chars=MAX_TEXT),
             category=text_field(data, "category", max_chars=MAX_SHORT),
             text_format=text_field(data, "text_format", max_chars=20) or "moodle",
         )
@@ -304,6 +310,10 @@ class QuestionForm:
             body["wrong_feedback"] = self.wrong_feedback.strip() or None
         if self.type is T.SHORT_ANSWER:
             body["case_sensitive"] = self.case_sensitive
+        if self.type in (T.SHORT_ANSWER, T.NUMERIC):
+            body["other_feedback"] = self.other_feedback.strip() or None
+        if self.type is T.ESSAY:
+            body["grader_info"] = self.grader_info.strip() or None
         spec = self.spec
         if spec is not None:
             body[spec.group] = [self._row_body(i, errors) for i in kept]

@@ -11,10 +11,10 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.datastructures import FormData
 
-from quizplatform.api.v1.schemas import QuizPatch
 from quizplatform.domain.questions import ShowCorrectAnswers
+from quizplatform.schemas.quizzes import QuizPatch
 from quizplatform.services.errors import Invalid
-from quizplatform.services.quizzes import QuizSnapshot
+from quizplatform.services.quizzes import QuizChanges, QuizSnapshot
 from quizplatform.web.forms import FormErrors, text_field
 from quizplatform.web.validation import friendly_message, sentence
 
@@ -100,7 +100,7 @@ class QuizForm:
             show_correct_answers=text_field(data, "show_correct_answers", max_chars=20),
         )
 
-    def to_changes(self, current: QuizSnapshot) -> tuple[dict[str, Any] | None, FormErrors]:
+    def to_changes(self, current: QuizSnapshot) -> tuple[QuizChanges | None, FormErrors]:
         """The ``QuizService.update`` changes this form asks for, or its messages."""
         errors = FormErrors()
         settings: dict[str, Any] = {
@@ -133,12 +133,12 @@ class QuizForm:
                 errors.add(_FIELDS.get(name), friendly_message(problem))
             return None, errors
         assert patch.settings is not None and patch.title is not None
-        changes: dict[str, Any] = {
-            "title": patch.title,
-            "description": patch.description or "",
-            "tags": list(patch.tags or []),
-            "settings": patch.settings.merged_into(current.settings),
-        }
+        changes = QuizChanges(
+            title=patch.title,
+            description=patch.description or "",
+            tags=tuple(patch.tags or ()),
+            settings=patch.settings.merged_into(current.settings),
+        )
         return changes, errors
 
 

@@ -11,6 +11,7 @@ import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Request
 from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
@@ -18,10 +19,14 @@ from jinja2.runtime import Context
 from markupsafe import Markup, escape
 from starlette.responses import Response
 
+from quizplatform.web import rich_text
 from quizplatform.web.assets import StaticAssets
 from quizplatform.web.compression import compress_html
 from quizplatform.web.session import apply_cookies, csrf_token, optional_user
 from quizplatform.web.state import get_web
+
+# Kept as they are in a redirect URL: reserved characters and an existing %-escape.
+URL_SAFE = "!#$%&'()*+,/:;=?@[]~"
 
 HTML = "text/html; charset=utf-8"
 
@@ -34,6 +39,16 @@ NOTICES = {
     "submitted": "Your answers have been submitted.",
     "time_up": "Time was up, so your saved answers were submitted automatically.",
     "graded": "The grade is saved and the attempt's score updated.",
+    "password_changed": "Your password is changed. Every other device is signed out.",
+    "session_ended": "That session is signed out.",
+    "session_gone": "That session had already ended.",
+    "signed_out_everywhere": "You are signed out on every device.",
+    "mfa_off": "Two-step sign-in is off.",
+    "password_reset": "Your password is set. Sign in with it; every other session has ended.",
+    "user_changed": "The account is changed, and its sessions are signed out.",
+    "user_erased": "The account is erased: its personal data is gone, its attempts stay anonymous.",
+    "erase_unconfirmed": "Nothing was erased: tick the box to confirm first.",
+    "user_unchanged": "That account could not be changed (it is yours, or it is gone).",
 }
 
 
@@ -54,6 +69,7 @@ def build_templates(assets: StaticAssets) -> Environment:
     env.filters["clock"] = format_clock
     env.filters["iso"] = lambda value: value.isoformat(timespec="milliseconds")
     env.filters["capfirst"] = lambda text: text[:1].upper() + text[1:] if text else text
+    rich_text.register(env)  # rich, inline, plain: question texts in their text format
     return env
 
 
@@ -148,7 +164,9 @@ def html_response(
 
 def see_other(request: Request, url: str) -> Response:
     """Redirect after a POST. For htmx requests an ``HX-Redirect`` (htmx then loads the
-    page itself); for plain forms a 303."""
+    page itself); for plain forms a 303. Characters outside ASCII are percent-encoded
+    (headers are Latin-1; a ``next`` or a name in the URL may be anything)."""
+    url = quote(url, safe=URL_SAFE)
     if request.headers.get("hx-request") == "true":
         response = Response(status_code=200, headers={"HX-Redirect": url})
     else:

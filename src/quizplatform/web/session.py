@@ -16,13 +16,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 from starlette.responses import Response
 
+from quizplatform.runtime.request_context import request_context
 from quizplatform.services.accounts import IssuedToken, Principal
-from quizplatform.services.errors import Forbidden, NotAuthenticated
+from quizplatform.services.errors import Forbidden, MfaEnrolmentRequired, NotAuthenticated
 from quizplatform.web.paths import CSRF_FIELD, CSRF_HEADER, PRESESSION_COOKIE, SESSION_COOKIE
 from quizplatform.web.state import WebState, get_web, web_state
 
@@ -51,7 +52,7 @@ def _binding(request: Request) -> str | None:
     session = request.cookies.get(SESSION_COOKIE)
     if session:
         return session
-    pending = request.scope["state"].get("new_presession")
+    pending = request_context(request.scope).new_presession
     return pending or request.cookies.get(PRESESSION_COOKIE) or None
 
 
@@ -62,7 +63,7 @@ def csrf_token(request: Request) -> str:
     binding = _binding(request)
     if binding is None:
         binding = secrets.token_urlsafe(24)
-        request.scope["state"]["new_presession"] = binding
+        request_context(request.scope).new_presession = binding
     return csrf_token_for(web.secret, binding)
 
 
@@ -96,26 +97,35 @@ def _has_form(request: Request) -> bool:
 # -- who is signed in -------------------------------------------------------------------
 async def optional_user(request: Request) -> Principal | None:
     """The signed-in user (from the session cookie), or None."""
-    state = request.scope["state"]
-    if "principal" in state:  # resolved by the request middleware already
-        principal: Principal | None = state["principal"]
+    context = request_context(request.scope)
+    if context.principal_resolved:  # resolved by the request middleware already
+        principal = cast("Principal | None", context.principal)
     else:
         token = request.cookies.get(SESSION_COOKIE)
         principal = None
         if token:
             principal = await get_web(request).services.accounts.resolve_token(token)
-        state["principal"] = principal
+        context.remember_principal(principal)
     if principal is not None:
-        state["user_id"] = principal.user_id
+        context.user_id = principal.user_id
     return principal
 
 
+# The pages an admin of a production site may open before setting up two-step sign-in.
+ENROL_ONLY_PAGES = frozenset({"/account", "/account/mfa/enrol", "/account/mfa/confirm", "/signout"})
+
+
 async def require_user(
+    request: Request,
     principal: Annotated[Principal | None, Depends(optional_user)],
 ) -> Principal:
     """The signed-in user; anyone else is sent to the sign-in page (then back)."""
     if principal is None:
         raise SignInRequired("sign in to see this page")
+    if principal.enrol_only and request.url.path not in ENROL_ONLY_PAGES:
+        raise MfaEnrolmentRequired(
+            "admins of this site set up two-step sign-in first, on their account page"
+        )
     return principal
 
 
@@ -128,7 +138,8 @@ Web = Annotated[WebState, Depends(web_state)]
 def _secure(request: Request) -> bool:
     """Secure cookies when the client reached us over HTTPS (directly or through a
     trusted proxy, as the request middleware decided)."""
-    return bool(request.scope["state"].get("tls", request.url.scheme == "https"))
+    tls = request_context(request.scope).tls
+    return tls if tls is not None else request.url.scheme == "https"
 
 
 def start_session(request: Request, response: Response, issued: IssuedToken) -> None:
@@ -143,7 +154,7 @@ def start_session(request: Request, response: Response, issued: IssuedToken) -> 
         samesite="lax",
     )
     response.delete_cookie(PRESESSION_COOKIE, path="/")
-    request.scope["state"].pop("new_presession", None)
+    request_context(request.scope).new_presession = None
 
 
 def end_session(request: Request, response: Response) -> None:
@@ -152,7 +163,8 @@ def end_session(request: Request, response: Response) -> None:
 
 def apply_cookies(request: Request, response: Response) -> None:
     """Set the pre-session cookie that ``csrf_token`` created for this response, if any."""
-    pending = request.scope["state"].pop("new_presession", None)
+    context = request_context(request.scope)
+    pending, context.new_presession = context.new_presession, None
     if pending:
         response.set_cookie(
             PRESESSION_COOKIE,

@@ -28,7 +28,10 @@ from quizplatform.ai.offline import (
     draft_from_text,
     draft_from_topic,
 )
-from quizplatform.ai.offline_text import TermKind, analyse_text, split_sentences
+from quizplatform.ai.offline_model import TermKind
+from quizplatform.ai.offline_sentences import _clean as clean_text
+from quizplatform.ai.offline_sentences import split_sentences
+from quizplatform.ai.offline_text import analyse_text
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "ai"
 PAGES = ("solar_system", "french_revolution", "photosynthesis")
@@ -36,7 +39,13 @@ NAME_AND_NUMBER_PAGES = ("solar_system", "french_revolution")  # every type 4 ti
 ALL_TYPES = sorted(SUPPORTED_TYPES)
 BLANK = "_____"
 BANNED_OPTIONS = {"all of the above", "none of the above", "both", "neither"}
-TRUE_FALSE_LEAD = "True or false: "
+# Prompts are in the text's language (English, French, German, Spanish).
+TRUE_FALSE_LEADS = (
+    "True or false: ",
+    "Vrai ou faux : ",
+    "Richtig oder falsch: ",
+    "Verdadero o falso: ",
+)
 FIELDS = {
     "single_choice": {"options", "correct_options"},
     "multiple_choice": {"options", "correct_options"},
@@ -62,7 +71,9 @@ def norm(text: str) -> str:
 
 
 def collapse(text: str) -> str:
-    return " ".join(text.split())
+    # As the drafter reads a text: invisible characters dropped, control characters
+    # (e.g. a backspace, found by hypothesis) as spaces, white space collapsed.
+    return " ".join(clean_text(text).split())
 
 
 def fold(text: str) -> str:
@@ -189,8 +200,9 @@ def check_single_choice(item: dict[str, Any], source: str, quote: str) -> None:
 
 
 def check_true_false(item: dict[str, Any], source: str, quote: str) -> None:
-    assert item["prompt"].startswith(TRUE_FALSE_LEAD), item
-    statement = item["prompt"][len(TRUE_FALSE_LEAD) :]
+    lead = next((t for t in TRUE_FALSE_LEADS if item["prompt"].startswith(t)), None)
+    assert lead is not None, item
+    statement = item["prompt"][len(lead) :]
     if item["true_false_answer"]:
         assert norm(statement) in norm(quote), item
     else:
@@ -286,7 +298,9 @@ def sentence_reuse(items: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
 def test_page_texts_give_the_requested_count_of_right_items(page: str, count: int) -> None:
     source = fixture(page)
     items = draft_from_text(source, count, ALL_TYPES, seed=7)
-    assert len(items) == count
+    # 30 is near what a page allows now that no two items may give each other's answers
+    # away and no false statement is shown twice: one fewer is fine.
+    assert len(items) == count if count <= 10 else count - 1 <= len(items) <= count
     check_draft(items, source)
 
 
@@ -346,7 +360,8 @@ def test_a_sentence_serves_one_item_of_each_type_at_most(page: str) -> None:
 @pytest.mark.parametrize("page", PAGES)
 def test_a_sentence_serves_two_items_at_most(page: str) -> None:
     # More would give answers away between the items of one quiz: the cloze of a
-    # sentence next to the same sentence as a true statement.
+    # sentence next to the same sentence as a true statement. (Since the sentence ledger
+    # refuses every such pair, a long text gives fewer items: 20, not 30, is the floor.)
     source = fixture(page)
     items = draft_from_text(source, 50, ALL_TYPES, seed=5)
     uses: Counter[str] = Counter()
@@ -359,7 +374,7 @@ def test_a_sentence_serves_two_items_at_most(page: str) -> None:
             )
         else:
             uses[collapse(item["source_quote"])] += 1
-    assert 30 <= len(items) < 50
+    assert 20 <= len(items) < 50
     assert max(uses.values()) <= 2, uses.most_common(3)
 
 

@@ -264,7 +264,7 @@ def test_sqlite_instances_have_no_retry_layer(tmp_path: Path) -> None:
     """One SQLite file has no failover: nothing is retried, nothing is wrapped."""
     from tests.conftest import make_settings
 
-    from quizplatform.api.app import create_app
+    from quizplatform.app import create_app
 
     sqlite = create_app(make_settings("sqlite", tmp_path))
     assert FailoverRetryMiddleware not in {m.cls for m in sqlite.user_middleware}

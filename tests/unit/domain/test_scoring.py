@@ -12,6 +12,7 @@ from quizplatform.domain.questions import (
     Question,
     QuestionType,
     TextAnswer,
+    validate_question,
 )
 from quizplatform.domain.scoring import (
     MAX_TEXT_LENGTH,
@@ -22,7 +23,9 @@ from quizplatform.domain.scoring import (
     score_question,
     total,
     validate_manual_grade,
+    wildcard_match,
 )
+from quizplatform.services.question_views import student_question
 
 # --------------------------------------------------------------------------- fixtures
 
@@ -291,6 +294,80 @@ def test_matching(matches: dict[str, str], expected: float) -> None:
 def test_matching_partial_is_rounded() -> None:
     result = score_question(matching(points=1.0), {"matches": {"l1": "r9", "l2": "r4"}})
     assert result == QuestionScore(0.666667, 1.0, False)
+
+
+def with_distractor() -> Question:
+    q = matching()
+    q.pairs.append(Pair("", "reptile", id="l4", right_id="r2"))  # Moodle's "= -> reptile"
+    return q
+
+
+def test_a_distractor_is_offered_but_matches_nothing_and_counts_nothing() -> None:
+    q = with_distractor()
+    assert validate_question(q) == []
+    view = student_question(q)
+    assert [p["text"] for p in view["lefts"]] == ["cat", "dog", "trout"]
+    assert "reptile" in [p["text"] for p in view["rights"]]
+    full = {"matches": {"l1": "r9", "l2": "r4", "l3": "r7"}}
+    assert score_question(q, parse_response(q, full)) == QuestionScore(3.0, 3.0, True)
+    wrong = {"matches": {"l1": "r2", "l2": "r4", "l3": "r7"}}  # the distractor chosen once
+    assert score_question(q, parse_response(q, wrong)) == QuestionScore(2.0, 3.0, False)
+    with pytest.raises(InvalidResponse):  # the distractor has no left to match
+        parse_response(q, {"matches": {"l4": "r2"}})
+
+
+def test_distractors_alone_do_not_make_a_matching_question() -> None:
+    q = Question(
+        type=QuestionType.MATCHING,
+        prompt="Match",
+        pairs=[Pair("cat", "mammal"), Pair("", "fish"), Pair("", "bird")],
+    )
+    assert validate_question(q) == ["a matching question needs at least two pairs"]
+    q.pairs.append(Pair("dog", " "))
+    assert "the right side of a pair must not be empty" in validate_question(q)
+
+
+# --------------------------------------------------------------------------- wildcards
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "expected"),
+    [
+        ("*", "", True),
+        ("*", "anything at all", True),
+        ("gr*t", "great", True),
+        ("gr*t", "grt", True),
+        ("gr*t", "grease", False),
+        ("*t*t*", "tattoo", True),
+        ("a\\*b", "a*b", True),
+        ("a\\*b", "axb", False),
+        ("**", "x", True),
+        ("", "", True),
+        ("", "x", False),
+        ("ab", "a", False),
+    ],
+)
+def test_wildcard_match(pattern: str, text: str, expected: bool) -> None:
+    assert wildcard_match(pattern, text) is expected
+
+
+def test_a_short_answer_star_matches_anything_with_its_weight() -> None:
+    q = Question(
+        type=QuestionType.SHORT_ANSWER,
+        prompt="The capital of France?",
+        text_answers=[TextAnswer("Paris"), TextAnswer("Par*", 50), TextAnswer("*", 0)],
+    )
+    assert score_question(q, {"text": "paris"}).score == 1.0
+    assert score_question(q, {"text": "Parisss"}).score == 0.5
+    assert score_question(q, {"text": "Lyon"}).score == 0.0
+
+
+def test_a_pattern_of_many_stars_against_a_long_response_is_quick() -> None:
+    # A backtracking regex takes polynomial time here; the scan is O(pattern x text).
+    pattern, text = "*a" * 200 + "*b", "a" * 20_000
+    # With re.fullmatch(".*a" * 200 + ".*b", ...) this did not finish within minutes, even
+    # on 2,000 characters: an implementation that backtracks hangs here.
+    assert wildcard_match(pattern, text) is False
 
 
 # --------------------------------------------------------------------------- ordering

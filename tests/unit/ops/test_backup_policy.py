@@ -13,7 +13,6 @@ from quizplatform.ops.backup import (
     BackupRepository,
     BackupSettings,
     PgTarget,
-    _recovery_failure,
     valid_label,
 )
 from quizplatform.ops.backup_scheduler import (
@@ -27,6 +26,7 @@ from quizplatform.ops.backup_scheduler import (
     schedule_for,
     scheduler_program,
 )
+from quizplatform.ops.backup_verify import _recovery_failure
 from quizplatform.ops.postgres import PgCluster
 from quizplatform.ops.process import OpsError
 from quizplatform.ops.stack import Stack, StackConfig

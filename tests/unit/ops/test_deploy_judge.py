@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from quizplatform.ops.deploy import CanaryPolicy, Comparison, judge
+from quizplatform.ops.deploy import CanaryPolicy, Comparison, comparison_window, judge
 
 POLICY = CanaryPolicy()  # 2.0 points, 1.2x, 20 requests per side
 
@@ -173,3 +173,15 @@ def test_latency_waits_for_enough_requests_to_have_a_p99() -> None:
     # The error rule needs only min_requests.
     errors = compare(canary_error=30.0, stable_error=0.0, canary_requests=50)
     assert not errors.healthy
+
+
+def test_the_comparison_starts_when_the_canary_took_traffic() -> None:
+    # The warm-up before it (a new process's slow first requests) is left out.
+    assert comparison_window("30s", 2.3) == "3s"
+    assert comparison_window("1m30s", 75.0) == "75s"
+    assert comparison_window("1m30s", 95.0) == "1m30s"
+    assert comparison_window("30s", 0.01) == "1s"
+    assert comparison_window("30s", None) == "30s"
+    # Not a plain duration (PromQL would refuse it anyway): left for Prometheus to judge.
+    assert comparison_window("30 s", 2.0) == "30 s"
+    assert comparison_window("30x", 2.0) == "30x"

@@ -17,10 +17,12 @@ from pathlib import Path
 import pytest
 
 from quizplatform.ops.haproxy import (
+    CANDIDATE_ACL,
     DatabaseMember,
     DatabaseRouting,
     HaproxyRuntime,
     ServerState,
+    candidate_key,
     render_config,
     slot_name,
 )
@@ -28,6 +30,7 @@ from quizplatform.ops.process import OpsError, free_port, wait_for
 from quizplatform.ops.tls import ensure_certificates
 
 SLOTS = 20
+PUBLIC = "127.0.0.2"  # the stack's "public" address in tests
 
 
 def haproxy_binary() -> str:
@@ -82,6 +85,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
             check_interval_ms=500,
             max_lag_bytes=1024,
         ),
+        public_address=PUBLIC,
     )
     return Rendered(config, run_dir, config.read_text(), ports)
 
@@ -153,8 +157,8 @@ def test_rendered_config_has_the_tls_front_door(rendered: Rendered) -> None:
     text = rendered.text
     assert "ssl-min-ver" in text or "no-tlsv11" in text
     assert 'Strict-Transport-Security "max-age=' in text
-    assert f"bind 127.0.0.1:{rendered.ports['https']} ssl crt " in text
-    assert f"bind 127.0.0.1:{rendered.ports['http']}\n" in text
+    assert f"bind {PUBLIC}:{rendered.ports['https']} ssl crt " in text
+    assert f"bind {PUBLIC}:{rendered.ports['http']}\n" in text
     assert f"bind 127.0.0.1:{rendered.ports['stats']}\n" in text
     assert f"stats socket {rendered.run_dir}/haproxy.sock" in text
     assert f"server-state-file {rendered.run_dir}/haproxy.state" in text
@@ -348,3 +352,57 @@ def test_a_bad_command_raises_ops_error(runtime: HaproxyRuntime, command: str) -
 
 def test_show_info_passes_through(runtime: HaproxyRuntime) -> None:
     assert "Name: HAProxy" in runtime.command("show info")
+
+
+# --------------------------------------------------------------------------- facing the internet
+def test_only_the_public_frontends_listen_on_the_public_address(rendered: Rendered) -> None:
+    binds = [
+        line.split()[1] for line in rendered.text.splitlines() if line.strip().startswith("bind")
+    ]
+    public = [b for b in binds if b.startswith(PUBLIC)]
+    assert sorted(public) == sorted(
+        f"{PUBLIC}:{rendered.ports[name]}" for name in ("https", "http")
+    )
+    assert all(b.startswith(("127.0.0.1:", PUBLIC)) for b in binds), binds
+
+
+def test_the_candidate_key_is_secret_and_stable(rendered: Rendered) -> None:
+    acl = rendered.run_dir / CANDIDATE_ACL
+    assert acl.stat().st_mode & 0o777 == 0o600
+    key = candidate_key(rendered.run_dir)
+    assert key == acl.read_text().strip() and len(key) >= 32
+    assert (rendered.config.stat().st_mode & 0o007) == 0
+
+
+def test_public_frontend_hides_operator_endpoints_and_the_candidate(
+    runtime: HaproxyRuntime, rendered: Rendered, backend_port: int
+) -> None:
+    """Only the candidate pool has a server here, so a request that reaches a server at
+    all reached the candidate."""
+    import ssl
+    import time
+
+    import httpx
+
+    runtime.enable("candidate", 1, backend_port)
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    url = f"https://{PUBLIC}:{rendered.ports['https']}"
+    key = candidate_key(rendered.run_dir)
+    try:
+        with httpx.Client(base_url=url, verify=context, timeout=5) as client:
+            deadline = time.monotonic() + 10
+            while client.get("/", headers={"X-Quiz-Pool": key}).status_code != 200:
+                assert time.monotonic() < deadline, "the candidate never came up"
+                time.sleep(0.1)
+            for guess in ("candidate", key[:-1], key.upper(), ""):
+                assert client.get("/", headers={"X-Quiz-Pool": guess}).status_code == 503
+            for path in ("/metrics", "/health", "/%6detrics", "/health/", "/HEALTH"):
+                r = client.get(path, headers={"X-Quiz-Pool": key})
+                assert r.status_code == 404, path
+            assert client.get("/health/ready", headers={"X-Quiz-Pool": key}).status_code == 200
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"https://127.0.0.1:{rendered.ports['https']}/", verify=context, timeout=2)
+    finally:
+        runtime.disable("candidate", 1)

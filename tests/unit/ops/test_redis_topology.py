@@ -100,6 +100,7 @@ def test_programs_start_data_nodes_through_the_launcher_then_sentinels(tmp_path:
     assert ha.client_environment() == {
         "QUIZ_REDIS_SENTINELS": '["127.0.0.1:7101", "127.0.0.1:7102", "127.0.0.1:7103"]',
         "QUIZ_REDIS_SENTINEL_SERVICE": "quiz",
+        "QUIZ_REDIS_PASSWORD_FILE": str(tmp_path / "redis" / "password"),
     }
 
 
@@ -142,7 +143,10 @@ def test_a_later_write_keeps_the_sentinels_state_and_changes_only_tunables(
     ha = topology(tmp_path, sentinel_ports=[free_port(), 7102, 7103])  # nothing listens
     conf = ha.sentinels[0].config_file
     conf.parent.mkdir(parents=True)
-    rewritten = SENTINEL_REWROTE.replace("port 7101", f"port {ha.sentinels[0].port}")
+    rewritten = SENTINEL_REWROTE.replace("port 7101", f"port {ha.sentinels[0].port}") + (
+        f"requirepass {ha.password}\nsentinel auth-pass quiz {ha.password}\n"
+        f"sentinel sentinel-pass {ha.password}\n"
+    )
     conf.write_text(rewritten)
     ha.write_configs()
     assert conf.read_text() == rewritten  # unchanged: it is all the sentinel's state

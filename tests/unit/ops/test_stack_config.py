@@ -18,8 +18,8 @@ from quizplatform.ops.stack import (
     Stack,
     StackConfig,
     StackState,
-    _override_for,
 )
+from quizplatform.ops.stack_monitoring import _override_for
 from quizplatform.ops.templates import deploy_dir
 
 RULES = """\

@@ -12,9 +12,9 @@ from redis.backoff import ConstantBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from quizplatform.db.kv import RETRY_ON, retry_policy
 from quizplatform.db.redis_retry import FailoverRetry
 from quizplatform.db.sentinel import NewestMasterSentinel
+from quizplatform.db.shared_store import RETRY_ON, retry_policy
 
 BUDGET = 0.4
 SLACK = 0.25  # scheduling on a busy machine; still well under 2 x BUDGET

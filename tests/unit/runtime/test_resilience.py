@@ -12,7 +12,7 @@ from email.utils import formatdate
 import pytest
 from tests.conftest import REDIS_URL
 
-from quizplatform.db.kv import KeyValueStore, MemoryStore, RedisStore
+from quizplatform.db.shared_store import KeyValueStore, MemoryStore, RedisStore
 from quizplatform.runtime.resilience import (
     BreakerOpen,
     BreakerPolicy,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from quizplatform.db.kv import MemoryStore, RedisStore, create_store
+from quizplatform.db.shared_store import MemoryStore, RedisStore, create_store
 from quizplatform.runtime.settings import (
     DEFAULT_SECRET_KEY,
     Settings,

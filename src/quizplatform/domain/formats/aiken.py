@@ -23,7 +23,13 @@ from __future__ import annotations
 import re
 import string
 
-from quizplatform.domain.formats.errors import FormatError, ParseIssue, UnsupportedQuestion
+from quizplatform.domain.formats.errors import (
+    FormatError,
+    ParseIssue,
+    UnsupportedQuestion,
+    stop_if_too_many,
+)
+from quizplatform.domain.limits import Budget
 from quizplatform.domain.questions import (
     Choice,
     Question,
@@ -46,8 +52,11 @@ class _Draft:
         self.broken = False
 
 
-def read_aiken(text: str) -> QuizContent:
-    """Parse an Aiken file; raise ``FormatError`` listing every problem by line."""
+def read_aiken(text: str, budget: Budget | None = None) -> QuizContent:
+    """Parse an Aiken file; raise ``FormatError`` listing every problem by line,
+    ``QuizTooLarge`` over the ``budget`` (``DeadlineExceeded`` past its deadline)."""
+    budget = budget or Budget()
+    budget.check_size(text)
     text = text.removeprefix("\ufeff")
     issues: list[ParseIssue] = []
     questions: list[Question] = []
@@ -64,6 +73,7 @@ def read_aiken(text: str) -> QuizContent:
         line = raw.strip()
         if not line:
             continue
+        stop_if_too_many(issues, budget.limits.issues, n)
         option = _OPTION_RE.fullmatch(line)
         answer = _ANSWER_RE.fullmatch(line)
         if answer:
@@ -72,6 +82,7 @@ def read_aiken(text: str) -> QuizContent:
                 draft = None
                 continue
             number += 1
+            budget.next_question(n)
             letter = answer.group(1).strip().upper()
             index = string.ascii_uppercase.find(letter) if len(letter) == 1 else -1
             if not 0 <= index < len(draft.options):

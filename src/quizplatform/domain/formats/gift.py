@@ -1,54 +1,58 @@
-"""Moodle GIFT format: ``read_gift`` and ``write_gift``.
+"""Moodle GIFT format: ``read_gift`` and ``write_gift`` (docs/formats.md, "GIFT").
 
-The reader follows Moodle's own importer (``question/format/gift/format.php``):
+The reader follows Moodle's importer (``question/format/gift/format.php``):
 
-* Questions are separated by blank lines; a line whose first non-blank characters are
-  ``//`` is a comment. ``[tag:name]`` tokens in the comments of a question become its
-  tags (as in Moodle 3.6+; ``\\]`` stands for ``]`` inside a tag).
-* ``$CATEGORY: path`` sets ``Question.category`` for the questions that follow (an empty
-  path resets it to ``None``).
-* ``::title::`` gives the title, a leading ``[moodle|html|plain|markdown]`` the text format.
-  The same prefix on an answer or a feedback is accepted and dropped (the model keeps one
-  format per question).
-* The answer block ``{...}`` decides the type: no block → description (0 points);
-  ``{}`` → essay; ``{#...}`` → numeric; a block with ``~`` → single choice when it has an
-  ``=`` answer, else multiple choice; ``{=a -> b ...}`` → matching; ``{T}``, ``{TRUE}``,
-  ``{F}``, ``{FALSE}`` (any case) → true/false; otherwise short answer.
-* A block in the middle of the text (a "missing word" question) leaves ``_____``
-  (``MISSING_WORD_BLANK``) in the prompt where it stood.
-* True/false feedback: ``{T#first#second}``: as in Moodle, the first is shown when the
-  student's answer is wrong (``wrong_feedback``), the second when it is right
-  (``right_feedback``).
-* ``####text`` at the end of a block is the general feedback (``Question.feedback``).
-* Escapes: ``\\~ \\= \\# \\{ \\} \\: \\\\`` and ``\\n`` (newline); any other backslash is literal.
-* ``{#min..max}`` is stored as value ``(min+max)/2`` with tolerance ``(max-min)/2``.
+* Blank lines separate questions; lines starting ``//`` are comments, whose
+  ``[tag:name]`` tokens become tags (``\\]`` is ``]`` in a tag; ``[id:...]`` is ignored).
+* ``$CATEGORY: path`` sets ``Question.category`` for the questions that follow, without
+  Moodle's context prefix (``$course$/``, ``$system$/``...) and root ``top``
+  (``category_path``); an empty path resets it to ``None``.
+* ``::title::``; a leading ``[moodle|html|plain|markdown]`` sets the text format. The same
+  prefix on an answer or feedback is dropped (the model keeps one format per question).
+* The block decides the type: none → description (0 points); ``{}`` → essay; ``{#...}``
+  → numeric; ``~`` in it → single choice when it has an ``=`` answer, else multiple
+  choice; ``=`` and ``->`` → matching (``= -> x`` is a distractor: ``Pair("", "x")``);
+  ``{T}``/``{TRUE}``/``{F}``/``{FALSE}`` → true/false; else short answer.
+* Text after the block (a "missing word" question) leaves ``_____`` where it stood.
+* ``#feedback`` per answer; ``{T#wrong#right}`` as in Moodle (the first is shown for a
+  wrong answer); ``####text`` at the end of a block is the general feedback.
+* Numeric: ``value``, ``value:tolerance`` or ``min..max`` (kept as the middle +- half the
+  width), several with ``=%weight%``; ``~#feedback`` (or an ``=%0%*#feedback`` answer)
+  is ``other_feedback``, the feedback for any other number.
+* Short answer: ``*`` is a wildcard (``scoring.wildcard_match``). A trailing 0% ``*``
+  answer with feedback (Moodle's own export of "any other answer") is read as
+  ``other_feedback``, which the writer writes that way.
+* Escapes: ``\\~ \\= \\# \\{ \\} \\: \\\\`` and ``\\n``; any other backslash is literal.
 
-GIFT has no syntax for points: questions read get 1 point (descriptions 0). Answers are
-case-insensitive. The reader gives the quiz the title ``"Imported quiz"``.
+GIFT has no points (questions get 1, descriptions 0); answers are case-insensitive; the
+quiz is titled ``"Imported quiz"``. Differences from Moodle, for exact round trips:
+``{true}`` in any case is true/false; ``=``/``->`` blocks with a ``%weight%`` are short
+answers (the writer gives those ``=%100%``); the writer writes ``~%0%`` before option texts
+starting with ``%`` and ``[format]`` before texts starting with one or with ``//``.
+Errors are reported where Moodle silently guesses (a bad weight, ``{#abc}``).
 
-Differences from Moodle, needed for exact round trips: a block with ``=`` answers and
-``->`` is matching only when no answer has a ``%weight%`` (the writer gives short answers
-containing ``->`` explicit ``=%100%`` weights); the writer also writes an explicit weight
-(``~%0%``) before option texts that start with ``%``, and a ``[format]`` prefix before
-texts that start with one or with ``//``. Numeric ``~`` catch-all answers (Moodle's ``*``)
-cannot be stored in the model and are reported as errors.
-
-The writer raises ``UnsupportedQuestion`` for ordering questions, for matching pairs whose
-left text contains ``->`` and for tags GIFT cannot carry. It does not write points,
-``case_sensitive``, ids, a description's feedback, or the quiz's description, tags and
-settings; the quiz title is written as a leading comment that the reader ignores.
-Text is trimmed on reading and ``\\r`` is read as a line break, so texts with surrounding
-white space or carriage returns do not come back byte-identical.
+The writer raises ``UnsupportedQuestion`` for ordering questions, matching left texts
+containing ``->`` and tags GIFT cannot carry. It does not write points, ``case_sensitive``,
+``grader_info``, ids, a description's feedback, or the quiz's description, tags and
+settings (the title becomes a leading comment). Texts are trimmed on reading and ``\\r``
+is a line break, so surrounding white space and carriage returns do not come back.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from quizplatform.domain.formats.errors import FormatError, ParseIssue, UnsupportedQuestion
+from quizplatform.domain.formats.errors import (
+    FormatError,
+    ParseIssue,
+    UnsupportedQuestion,
+    stop_if_too_many,
+)
+from quizplatform.domain.limits import Budget
 from quizplatform.domain.questions import (
     MISSING_WORD_BLANK,
     TEXT_FORMATS,
@@ -71,6 +75,8 @@ _WEIGHT_RE = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)")
 _NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _TAG_RE = re.compile(r"\[tag:((?:\\\]|[^\]\n])+)\]")
 _CATEGORY = "$CATEGORY:"
+_CONTEXT_RE = re.compile(r"\$[a-z]+\$(?:/|$)")
+WILDCARD = "*"
 _TF_VALUES = {"T": True, "TRUE": True, "F": False, "FALSE": False}
 
 
@@ -184,13 +190,20 @@ class _Issues:
     def add(self, line: int, message: str) -> None:
         self.items.append(ParseIssue(line, message))
 
+    def check(self, limit: int, line: int) -> None:
+        stop_if_too_many(self.items, limit, line)
+
 
 class _Invalid(Exception):
     """Raised inside a question's parser once its problems have been recorded."""
 
 
-def read_gift(text: str) -> QuizContent:
-    """Parse a GIFT file into a quiz; raise ``FormatError`` listing every problem by line."""
+def read_gift(text: str, budget: Budget | None = None) -> QuizContent:
+    """Parse a GIFT file into a quiz; raise ``FormatError`` listing every problem by line,
+    ``QuizTooLarge`` at the first question over the ``budget`` (``DeadlineExceeded`` when
+    its deadline passes)."""
+    budget = budget or Budget()
+    budget.check_size(text)
     text = text.removeprefix("\ufeff")
     issues = _Issues()
     questions: list[Question] = []
@@ -204,11 +217,13 @@ def read_gift(text: str) -> QuizContent:
         first_no, first = content[0]
         if first.strip().startswith(_CATEGORY):
             raw = first.strip()[len(_CATEGORY) :]
-            category = _Text.parse([(first_no, raw)]).text.strip() or None
+            category = category_path(_Text.parse([(first_no, raw)]).text)
             content = content[1:]
             if not content:
                 continue
         number += 1
+        budget.next_question(first_no)
+        issues.check(budget.limits.issues, first_no)
         try:
             q = _read_question(_Text.parse(content), issues)
         except _Invalid:
@@ -223,25 +238,43 @@ def read_gift(text: str) -> QuizContent:
     return QuizContent(title=DEFAULT_QUIZ_TITLE, questions=questions)
 
 
-def _blocks(text: str) -> list[list[tuple[int, str]]]:
+def category_path(raw: str) -> str | None:
+    """A ``$CATEGORY:`` path as the platform keeps it: without Moodle's context prefix
+    (``$course$/``, ``$system$/``, ...) and its root category ``top``; None when empty."""
+    path = raw.strip()
+    m = _CONTEXT_RE.match(path)
+    if m:
+        path = path[m.end() :].strip()
+    if path == "top" or path.startswith("top/"):
+        path = path[3:].removeprefix("/").strip()
+    return path or None
+
+
+def _blocks(text: str) -> Iterator[list[tuple[int, str]]]:
+    """The blank-line separated blocks, one at a time (a file of 300,000 blocks is refused
+    at its 501st, before the rest are built)."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    blocks: list[list[tuple[int, str]]] = []
     current: list[tuple[int, str]] = []
     for n, line in enumerate(lines, 1):
         if line.strip():
             current.append((n, line))
         elif current:
-            blocks.append(current)
+            yield current
             current = []
     if current:
-        blocks.append(current)
-    return blocks
+        yield current
+
+
+# Tags are read from the first characters of a comment line only: the tag pattern rescans
+# a run of unclosed "[tag:" from each of them (quadratic), so an endless line of them must
+# not be read whole. 20 tags of 64 characters fit.
+TAG_LINE_CHARS = 2_000
 
 
 def _tags(comments: list[str]) -> list[str]:
     tags: list[str] = []
     for comment in comments:
-        for m in _TAG_RE.finditer(comment):
+        for m in _TAG_RE.finditer(comment, 0, TAG_LINE_CHARS):
             tag = m.group(1).replace("\\]", "]").strip()
             if tag:
                 tags.append(tag)
@@ -423,6 +456,10 @@ def _read_short(q: Question, lead: _Text, segs: list[tuple[str, _Text]], issues:
         q.text_answers.append(TextAnswer(text, 100.0 if weight is None else weight, feedback))
     if problems:
         raise _Invalid
+    last = q.text_answers[-1] if len(q.text_answers) > 1 else None
+    if last is not None and last.text == WILDCARD and last.weight == 0 and last.feedback:
+        # Moodle's "any other answer" (``=%0%*#feedback``, what Moodle itself exports).
+        q.other_feedback = q.text_answers.pop().feedback
 
 
 def _read_matching(
@@ -436,16 +473,17 @@ def _read_matching(
             issues.add(body.line(0), "a matching pair needs the form '=left -> right'")
             problems = True
             continue
+        # An empty left side (``= -> Chat``) is a distractor: an extra wrong answer.
         left = _plain(body.cut(0, arrow), q.text_format)
         right = body.cut(arrow + 2).text.strip()
-        if not left or not right:
-            issues.add(body.line(0), "a matching pair needs text on both sides of '->'")
+        if not right:
+            issues.add(body.line(0), "a matching pair needs text after '->'")
             problems = True
             continue
         q.pairs.append(Pair(left, right))
     if problems:
         raise _Invalid
-    if len(q.pairs) < 2:
+    if sum(1 for p in q.pairs if not p.distractor) < 2:
         issues.add(line, "a matching question needs at least two pairs")
         raise _Invalid
 
@@ -462,11 +500,17 @@ def _read_numeric(q: Question, block: _Text, line: int, issues: _Issues) -> None
     q.type = QuestionType.NUMERIC
     wrong = block.find("~")
     if wrong >= 0:
-        issues.add(
-            block.line(wrong),
-            "'~' (feedback for any other number) is not supported in numeric questions",
-        )
-        raise _Invalid
+        # As in Moodle, everything after the first '~' is the feedback for any other
+        # number: ``~#feedback``.
+        rest = block.cut(wrong + 1).strip()
+        if not rest.startswith("#"):
+            issues.add(
+                block.line(wrong),
+                "write '~#feedback' for the feedback for any other number",
+            )
+            raise _Invalid
+        q.other_feedback = _optional(rest.cut(1), q.text_format)
+        block = block.cut(0, wrong)
     lead, segs = block.split_markers("=")
     segs = _lead_segments(lead, segs, "=")
     if not segs:
@@ -478,6 +522,9 @@ def _read_numeric(q: Question, block: _Text, line: int, issues: _Issues) -> None
             weight, body = _weight(body, issues)
             spec, feedback = _answer(body, marker, q.text_format, issues)
             n = body.line(0)
+            if spec == WILDCARD:
+                _numeric_wildcard(q, weight, feedback, n, issues)
+                continue
             if spec.find("..") > 0:
                 low_raw, high_raw = spec.split("..", 1)
                 low = _number(low_raw, "range start", n, issues)
@@ -485,8 +532,10 @@ def _read_numeric(q: Question, block: _Text, line: int, issues: _Issues) -> None
                 if low > high:
                     issues.add(n, f"bad range '{spec}': the start is above the end")
                     raise _Invalid
-                value = (low + high) / 2
-                tolerance = high - value
+                # In decimal, so that 3.141..3.142 is 3.1415 +- 0.0005 exactly.
+                low_d, high_d = Decimal(repr(low)), Decimal(repr(high))
+                middle = (low_d + high_d) / 2
+                value, tolerance = float(middle), float(high_d - middle)
             elif spec.find(":") > 0:
                 value_raw, tol_raw = spec.split(":", 1)
                 value = _number(value_raw, "value", n, issues)
@@ -502,6 +551,22 @@ def _read_numeric(q: Question, block: _Text, line: int, issues: _Issues) -> None
         )
     if problems:
         raise _Invalid
+    if not q.numeric_answers:
+        issues.add(line, "a numeric question needs at least one number as an answer")
+        raise _Invalid
+
+
+def _numeric_wildcard(
+    q: Question, weight: float | None, feedback: str | None, line: int, issues: _Issues
+) -> None:
+    """A numeric ``=%0%*#feedback`` answer: any other number (Moodle's ``*`` answer)."""
+    if weight != 0:
+        issues.add(line, "a '*' answer (any other number) must have the weight %0%")
+        raise _Invalid
+    if q.other_feedback is not None and feedback:
+        issues.add(line, "only one feedback for any other number ('~#' or '=%0%*#')")
+        raise _Invalid
+    q.other_feedback = q.other_feedback or feedback
 
 
 # --------------------------------------------------------------------------- writing
@@ -514,9 +579,20 @@ def write_gift(quiz: QuizContent) -> str:
     for number, q in enumerate(quiz.questions, 1):
         if (q.category or None) != category:
             category = q.category or None
-            parts.append(_CATEGORY + (" " + _escape(category) if category else ""))
+            parts.append(_CATEGORY + (" " + _write_category(category) if category else ""))
         parts.append(_write_question(q, number))
     return "\n\n".join(parts) + "\n"
+
+
+def _write_category(category: str) -> str:
+    """A category path as Moodle reads it: not escaped (Moodle's importer does not unescape
+    this line) but for backslashes and line breaks; a path the reader would shorten (it
+    starts with ``top`` or a ``$context$``) gets Moodle's own ``$course$/top/`` in front."""
+    text = category.replace("\\", "\\\\").replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\n", "\\n")
+    if category_path(category) != category:
+        text = "$course$/top/" + text
+    return text
 
 
 def _escape(text: str) -> str:
@@ -639,14 +715,20 @@ def _write_block(q: Question, number: int) -> str:
             explicit = arrows or a.weight != 100 or text.startswith("%")
             marker = f"=%{_num(a.weight)}%" if explicit else "="
             lines.append("\t" + marker + _text(text, fmt) + _feedback(a.feedback, fmt))
+        if other := _feedback(q.other_feedback, fmt):
+            # Moodle's "any other answer": a 0% wildcard (the reader maps a trailing one back).
+            lines.append(f"\t=%0%{WILDCARD}{other}")
     elif q.type is t.NUMERIC:
         answers = q.numeric_answers
         simple = len(answers) == 1 and answers[0].weight == 100 and not answers[0].feedback
-        if simple and not q.feedback:
+        other = _feedback(q.other_feedback, fmt)
+        if simple and not q.feedback and not other:
             return "{#" + _numeric_spec(answers[0]) + "}"
         lines = [
             f"\t=%{_num(a.weight)}%{_numeric_spec(a)}{_feedback(a.feedback, fmt)}" for a in answers
         ]
+        if other:
+            lines.append("\t~" + other)
         return "{#\n" + "\n".join([*lines, *_general(q, "\t")]) + "\n}"
     elif q.type is t.MATCHING:
         for p in q.pairs:
@@ -654,6 +736,7 @@ def _write_block(q: Question, number: int) -> str:
             if "->" in left:
                 raise _unsupported(q, number, "a matching left text contains '->'")
             prefix = f"[{fmt}]" if left.startswith("%") or _FORMAT_RE.match(left) else ""
+            # A distractor (empty left) is written as Moodle does: ``= -> right``.
             lines.append(f"\t={prefix}{_escape(left)} -> {_escape(right)}")
     else:
         raise _unsupported(q, number)

@@ -41,7 +41,8 @@ from json.decoder import JSONArray, JSONObject  # type: ignore[attr-defined]
 from json.scanner import py_make_scanner  # type: ignore[attr-defined]
 from typing import Any
 
-from quizplatform.domain.formats.errors import FormatError, ParseIssue
+from quizplatform.domain.formats.errors import FormatError, ParseIssue, stop_if_too_many
+from quizplatform.domain.limits import Budget
 from quizplatform.domain.questions import (
     Question,
     QuestionType,
@@ -56,11 +57,11 @@ _TYPE_FIELDS: dict[QuestionType, tuple[str, ...]] = {
     QuestionType.SINGLE_CHOICE: ("options",),
     QuestionType.MULTIPLE_CHOICE: ("options",),
     QuestionType.TRUE_FALSE: ("answer", "wrong_feedback", "right_feedback"),
-    QuestionType.SHORT_ANSWER: ("text_answers", "case_sensitive"),
-    QuestionType.NUMERIC: ("numeric_answers",),
+    QuestionType.SHORT_ANSWER: ("text_answers", "case_sensitive", "other_feedback"),
+    QuestionType.NUMERIC: ("numeric_answers", "other_feedback"),
     QuestionType.MATCHING: ("pairs",),
     QuestionType.ORDERING: ("items",),
-    QuestionType.ESSAY: (),
+    QuestionType.ESSAY: ("grader_info",),
     QuestionType.DESCRIPTION: (),
 }
 _COMMON_FIELDS = (
@@ -153,8 +154,9 @@ _BAD = _Bad()
 class _Decoder(json.JSONDecoder):
     """A pure-Python decoder that records each object's line and rejects duplicate keys."""
 
-    def __init__(self, text: str, issues: list[ParseIssue]) -> None:
+    def __init__(self, text: str, issues: list[ParseIssue], budget: Budget) -> None:
         super().__init__(parse_constant=self._constant)
+        deadline = budget.deadline
         starts = [0] + [m.end() for m in re.finditer("\n", text)]
         self._issues = issues
 
@@ -163,12 +165,15 @@ class _Decoder(json.JSONDecoder):
         ) -> tuple[_Object, int]:
             end = s_and_end[1]
             line = bisect.bisect_right(starts, end - 1)
+            if deadline is not None:
+                deadline.check()
             pairs, new_end = JSONObject(s_and_end, strict, scan_once, None, list, *rest[2:])
             obj = _Object()
             obj.line = line
             for key, value in pairs:
                 if key in obj:
                     issues.append(ParseIssue(line, f"duplicate key {key!r}"))
+                    stop_if_too_many(issues, budget.limits.issues, line)
                 obj[key] = value
             return obj, new_end
 
@@ -187,25 +192,28 @@ class _Decoder(json.JSONDecoder):
         raise ValueError(f"{name} is not allowed in JSON")
 
 
-def read_json(text: str) -> QuizContent:
-    """Parse the platform's JSON; raise ``FormatError`` listing every problem by line."""
+def read_json(text: str, budget: Budget | None = None) -> QuizContent:
+    """Parse the platform's JSON; raise ``FormatError`` listing every problem by line,
+    ``QuizTooLarge`` over the ``budget`` (``DeadlineExceeded`` past its deadline)."""
+    budget = budget or Budget()
+    budget.check_size(text)
     text = text.removeprefix("\ufeff")
     issues: list[ParseIssue] = []
     try:
-        doc = _Decoder(text, issues).decode(text)
+        doc = _Decoder(text, issues, budget).decode(text)
     except json.JSONDecodeError as exc:
         raise FormatError([ParseIssue(exc.lineno, f"invalid JSON: {exc.msg}")]) from None
     except (ValueError, RecursionError) as exc:
         raise FormatError([ParseIssue(1, f"invalid JSON: {exc}")]) from None
     if not isinstance(doc, _Object):
         raise FormatError([ParseIssue(1, "the document must be a JSON object")])
-    quiz = _read_document(doc, issues)
+    quiz = _read_document(doc, issues, budget)
     if issues or quiz is None:
         raise FormatError(issues or [ParseIssue(1, "invalid document")])
     return quiz
 
 
-def _read_document(doc: _Object, issues: list[ParseIssue]) -> QuizContent | None:
+def _read_document(doc: _Object, issues: list[ParseIssue], budget: Budget) -> QuizContent | None:
     body = _Object({k: v for k, v in doc.items() if k not in ("format", "version")})
     body.line = doc.line
     if doc.get("format") != FORMAT_NAME:
@@ -222,6 +230,8 @@ def _read_document(doc: _Object, issues: list[ParseIssue]) -> QuizContent | None
         for i, raw in enumerate(raw_questions):
             path = f"questions[{i}]"
             line = _line(raw, _line(raw_questions, doc.line))
+            budget.next_question(line)
+            stop_if_too_many(issues, budget.limits.issues, line)
             q = _decode(raw, Question, path, line, issues)
             if isinstance(q, Question):
                 for problem in validate_question(q):

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 from quizplatform.web.pages import (
+    account,
     accounts,
     admin,
     ai_drafts,
     attempts,
+    bank,
     catalogue,
     editor,
     home,
@@ -15,4 +17,16 @@ from quizplatform.web.pages import (
     report,
 )
 
-PAGE_MODULES = (home, accounts, catalogue, attempts, editor, imports, ai_drafts, report, admin)
+PAGE_MODULES = (
+    home,
+    accounts,
+    account,
+    catalogue,
+    attempts,
+    editor,
+    imports,
+    ai_drafts,
+    report,
+    bank,
+    admin,
+)

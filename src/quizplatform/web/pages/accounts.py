@@ -6,9 +6,19 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.responses import Response
 
+from quizplatform.runtime.request_context import request_context
 from quizplatform.services.accounts import Role
-from quizplatform.services.errors import Conflict, Forbidden, Invalid, NotAuthenticated, RateLimited
+from quizplatform.services.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    MfaInvalid,
+    MfaRequired,
+    NotAuthenticated,
+    RateLimited,
+)
 from quizplatform.web.forms import FormErrors, errors_from, read_form, safe_next, text_field
+from quizplatform.web.query import with_query
 from quizplatform.web.rendering import render, see_other
 from quizplatform.web.routing import page_router
 from quizplatform.web.session import MaybeUser, Web, end_session, start_session
@@ -29,6 +39,7 @@ async def signin(request: Request, web: Web) -> Response:
     form = await read_form(request)
     email = text_field(form, "email", max_chars=320)
     password = text_field(form, "password", max_chars=1024)
+    otp = text_field(form, "otp", max_chars=20).strip() or None
     next_url = safe_next(text_field(form, "next"))
     errors = FormErrors()
     if not email.strip():
@@ -39,8 +50,14 @@ async def signin(request: Request, web: Web) -> Response:
     if not errors:
         try:
             user = await web.services.accounts.authenticate(
-                email, password, request.scope["state"]["client_ip"]
+                email, password, request_context(request.scope).client_ip, otp
             )
+        except MfaRequired:
+            errors.add("otp", "Enter the code from your authenticator app.")
+            status = 401
+        except MfaInvalid:
+            errors.add("otp", "That code is not right, or was used already. Enter the current one.")
+            status = 401
         except NotAuthenticated:
             errors.add(None, "The email or password is not right. Check them and try again.")
             status = 401
@@ -53,8 +70,12 @@ async def signin(request: Request, web: Web) -> Response:
             )
             status, headers = 429, {"Retry-After": str(exc.retry_after)}
         else:
-            issued = await web.services.accounts.issue_token(user)
-            request.scope["state"]["user_id"] = user.id  # access log; read-your-writes
+            issued = await web.services.accounts.issue_token(
+                user,
+                ip=request_context(request.scope).client_ip,
+                user_agent=request.headers.get("user-agent", ""),
+            )
+            request_context(request.scope).user_id = user.id  # access log; read-your-writes
             response = see_other(request, _with_notice(next_url, "signed_in"))
             start_session(request, response, issued)
             return response
@@ -99,7 +120,7 @@ async def signup(request: Request, web: Web) -> Response:
             status = 403
         else:
             issued = await web.services.accounts.issue_token(user)
-            request.scope["state"]["user_id"] = user.id
+            request_context(request.scope).user_id = user.id
             response = see_other(request, "/dashboard?notice=welcome")
             start_session(request, response, issued)
             return response
@@ -111,11 +132,11 @@ async def signup(request: Request, web: Web) -> Response:
 async def signout(request: Request, web: Web, user: MaybeUser) -> Response:
     if user is not None:
         await web.services.accounts.revoke(user)
-    request.scope["state"].pop("principal", None)
+    request_context(request.scope).forget_principal()
     response = see_other(request, "/?notice=signed_out")
     end_session(request, response)
     return response
 
 
 def _with_notice(url: str, notice: str) -> str:
-    return f"{url}{'&' if '?' in url else '?'}notice={notice}"
+    return with_query(url, "notice", notice)

@@ -17,8 +17,8 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from quizplatform.ai.base import DraftRequest
-from quizplatform.api.v1.schemas import AIQuizIn
 from quizplatform.domain.drafts import DIFFICULTIES, DRAFT_TYPES
+from quizplatform.schemas.ai import AIQuizIn
 from quizplatform.services.errors import Invalid, RateLimited
 from quizplatform.web.forms import FormErrors, read_form, text_field
 from quizplatform.web.pages.teacher import JOB_BADGES, render_teacher_page, require_author
@@ -93,7 +93,7 @@ async def request_draft(request: Request, user: CurrentUser, web: Web) -> Respon
             errors.add(None, sentence(exc.message))
             status = 429
         else:
-            return see_other(request, f"/teach/ai/jobs/{job['id']}")
+            return see_other(request, f"/teach/ai/jobs/{job.id}")
     return await _form_page(request, user, web, values, errors, status=status)
 
 
@@ -175,7 +175,7 @@ async def job_status(
 ) -> Response:
     """The status fragment (htmx); 204 while the status is still the one shown."""
     job = await web.services.ai.job(user, job_id)
-    if job["status"] == shown and shown not in FINISHED:
+    if job.status == shown and shown not in FINISHED:
         return Response(status_code=204, headers={"Cache-Control": "no-store"})
     context = {
         "job": job,

@@ -3,23 +3,30 @@ and the result with the review the quiz's show-answers rule allows."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request
 from starlette.responses import Response
 
+from quizplatform.domain.questions import QuestionType
 from quizplatform.runtime.clock import utcnow
+from quizplatform.runtime.request_context import request_context
 from quizplatform.services.accounts import Principal
+from quizplatform.services.attempts import AttemptView, ResponseDocument
 from quizplatform.services.errors import Conflict, Invalid, NotFound
+from quizplatform.services.question_views import Part, StudentQuestion, type_of
 from quizplatform.web.answers import (
     FormAnswer,
     answer_from_form,
     apply_move,
     is_answered,
     ordered_items,
+    question_type,
 )
 from quizplatform.web.forms import read_form, text_field
+from quizplatform.web.query import parse_positive_int, positive_int
 from quizplatform.web.rendering import render, see_other
 from quizplatform.web.review import describe_key, describe_response
 from quizplatform.web.routing import page_router
@@ -31,11 +38,25 @@ VIEW_COOKIE = "qp_view"  # the student's choice: "one" question per page or "all
 VIEWS = ("all", "one")
 
 
+@dataclass(frozen=True, slots=True)
+class NumberedQuestion:
+    """A question of the attempt as the page shows it: its number (None for a
+    description), position, saved response, whether that counts as answered, and an
+    ordering question's items in the saved order."""
+
+    q: StudentQuestion
+    number: int | None
+    position: int
+    response: ResponseDocument | None
+    answered: bool
+    items: list[Part]
+
+
 @router.post("/quizzes/{quiz_id}/start")
 async def start(quiz_id: str, request: Request, user: CurrentUser, web: Web) -> Response:
     """Start an attempt, or resume the running one (the service decides)."""
     view, _ = await web.services.attempts.start(user, quiz_id)
-    return see_other(request, f"/attempts/{view['id']}")
+    return see_other(request, f"/attempts/{view.id}")
 
 
 def _chosen_view(request: Request) -> tuple[str, bool]:
@@ -50,17 +71,17 @@ def _chosen_view(request: Request) -> tuple[str, bool]:
 @router.get("/attempts/{attempt_id}")
 async def take(attempt_id: str, request: Request, user: CurrentUser, web: Web) -> Response:
     attempt = await web.services.attempts.get(user, attempt_id)  # submits it if time is up
-    if attempt["status"] != "in_progress" or attempt["user_id"] != user.user_id:
-        notice = "time_up" if attempt.get("auto_submitted") else ""
+    if attempt.status != "in_progress" or attempt.user_id != user.user_id:
+        notice = "time_up" if attempt.auto_submitted else ""
         return see_other(request, _result_url(attempt_id, notice))
-    snap = await web.services.quizzes.snapshot(attempt["quiz_id"])
+    snap = await web.services.quizzes.snapshot(attempt.quiz_id)
     if snap is None:
         raise NotFound("quiz not found")
     layout, remember = _chosen_view(request)
     questions = _numbered(attempt)
     current = _current_index(request, len(questions)) if layout == "one" else None
     shown = questions if current is None else questions[current - 1 : current]
-    answered = sum(1 for q in questions if q["answered"])
+    answered = sum(1 for q in questions if q.answered)
     context = {
         "attempt": attempt,
         "quiz": snap,
@@ -68,10 +89,10 @@ async def take(attempt_id: str, request: Request, user: CurrentUser, web: Web) -
         "questions": questions,
         "shown": shown,
         "current": current,
-        "answerable": sum(1 for q in questions if q["number"] is not None),
+        "answerable": sum(1 for q in questions if q.number is not None),
         "answered": answered,
         "now": utcnow(),
-        "seconds_left": _seconds_left(attempt["deadline_at"]),
+        "seconds_left": _seconds_left(attempt.deadline_at),
     }
     response = await render(request, "pages/take.html", context)
     if remember:
@@ -81,38 +102,35 @@ async def take(attempt_id: str, request: Request, user: CurrentUser, web: Web) -
             max_age=365 * 86400,
             path="/",
             httponly=True,
-            secure=bool(request.scope["state"].get("tls")),
+            secure=bool(request_context(request.scope).tls),
             samesite="lax",
         )
     return response
 
 
-def _numbered(attempt: dict[str, Any]) -> list[dict[str, Any]]:
+def _numbered(attempt: AttemptView) -> list[NumberedQuestion]:
     """The attempt's questions with their number (descriptions have none), the saved
     response, and whether it counts as answered."""
-    responses = attempt["responses"]
     numbered, number = [], 0
-    for position, question in enumerate(attempt["questions"], start=1):
-        is_item = question["type"] != "description"
+    for position, question in enumerate(attempt.questions, start=1):
+        is_item = type_of(question) is not QuestionType.DESCRIPTION
         number += is_item
-        response = responses.get(question["id"])
+        response = attempt.responses.get(question["id"] or "")
         numbered.append(
-            {
-                "q": question,
-                "number": number if is_item else None,
-                "position": position,
-                "response": response,
-                "answered": is_item and is_answered(question, response),
-                "items": ordered_items(question, response),
-            }
+            NumberedQuestion(
+                q=question,
+                number=number if is_item else None,
+                position=position,
+                response=response,
+                answered=is_item and is_answered(question, response),
+                items=ordered_items(question, response),
+            )
         )
     return numbered
 
 
 def _current_index(request: Request, count: int) -> int:
-    raw = request.query_params.get("q", "1")
-    index = int(raw) if raw.isdigit() else 1
-    return max(1, min(index, max(count, 1)))
+    return positive_int(request, "q", maximum=max(count, 1))
 
 
 def _seconds_left(deadline: datetime | None) -> int | None:
@@ -132,11 +150,11 @@ async def save_answer(
     """Save one question's answer. htmx gets the status line (or, after a move, the
     ordering list); a plain form post is sent back to the page (or on, with ``go``)."""
     form = await read_form(request)
-    qtype = text_field(form, "qtype", max_chars=40)
+    qtype = question_type(text_field(form, "qtype", max_chars=40))
     move = text_field(form, "move", max_chars=100)
     answer = answer_from_form(qtype, form)
     position = None
-    if qtype == "ordering" and move and answer.payload is not None:
+    if qtype is QuestionType.ORDERING and move and answer.payload is not None:
         order, position = apply_move(answer.payload["item_ids"], move)
         answer = FormAnswer({"item_ids": order})
     htmx = request.headers.get("hx-request") == "true"
@@ -154,12 +172,12 @@ async def save_answer(
         except Invalid as exc:
             status, message = 422, _sentence(exc.message)
         else:
-            message = f"Saved at {saved['saved_at']:%H:%M:%S} UTC."
+            message = f"Saved at {saved.saved_at:%H:%M:%S} UTC."
     moving_on = text_field(form, "go", max_chars=10) in ("next", "prev")
     if not htmx or (moving_on and status == 200):
         return see_other(request, await _next_page(web, user, attempt_id, question_id, form))
     context: dict[str, Any] = {"message": message, "error": status == 422}
-    if qtype == "ordering" and move:
+    if qtype is QuestionType.ORDERING and move:
         context.update(await _ordering_context(web, user, attempt_id, question_id, position))
         return await render(request, "partials/ordering_moved.html", context, status=status)
     return await render(request, "partials/save_status.html", context, status=status)
@@ -169,10 +187,10 @@ async def _ordering_context(
     web: WebState, user: Principal, attempt_id: str, question_id: str, position: int | None
 ) -> dict[str, Any]:
     attempt = await web.services.attempts.get(user, attempt_id)
-    entry = next(q for q in _numbered(attempt) if q["q"]["id"] == question_id)
+    entry = next(q for q in _numbered(attempt) if q.q["id"] == question_id)
     moved = ""
     if position is not None:
-        moved = f"Moved to position {position} of {len(entry['items'])}. "
+        moved = f"Moved to position {position} of {len(entry.items)}. "
     return {"entry": entry, "attempt": attempt, "moved": moved}
 
 
@@ -183,11 +201,12 @@ async def _next_page(
     go = text_field(form, "go", max_chars=10)
     position = text_field(form, "position", max_chars=6)
     base = f"/attempts/{attempt_id}"
-    if go in ("next", "prev") and position.isdigit():
-        target = int(position) + (1 if go == "next" else -1)
+    index = parse_positive_int(position, 0, maximum=10**6)
+    if go in ("next", "prev") and index:
+        target = index + (1 if go == "next" else -1)
         return f"{base}?view=one&q={max(1, target)}"
-    if position.isdigit() and text_field(form, "layout", max_chars=4) == "one":
-        return f"{base}?view=one&q={position}"
+    if index and text_field(form, "layout", max_chars=4) == "one":
+        return f"{base}?view=one&q={index}"
     return f"{base}#q-{question_id}"
 
 
@@ -199,7 +218,7 @@ def _sentence(text: str) -> str:
 @router.post("/attempts/{attempt_id}/submit")
 async def submit(attempt_id: str, request: Request, user: CurrentUser, web: Web) -> Response:
     result = await web.services.attempts.submit(user, attempt_id)
-    notice = "time_up" if result.get("auto_submitted") else "submitted"
+    notice = "time_up" if result.auto_submitted else "submitted"
     return see_other(request, _result_url(attempt_id, notice))
 
 
@@ -220,46 +239,46 @@ async def _result_page(
     """The result and review; for the quiz's owner (or an admin) also a grade form on
     each essay, showing ``grade_errors`` (question id -> message) beside its field."""
     attempt = await web.services.attempts.get(user, attempt_id)
-    if attempt["status"] != "submitted":
+    outcome = attempt.outcome
+    if outcome is None:  # not submitted
         return see_other(request, f"/attempts/{attempt_id}")
-    snap = await web.services.quizzes.snapshot(attempt["quiz_id"])
+    snap = await web.services.quizzes.snapshot(attempt.quiz_id)
     if snap is None:
         raise NotFound("quiz not found")
-    is_student = attempt["user_id"] == user.user_id
-    results = {r["question_id"]: r for r in attempt["results"]}
-    numbered = _numbered(attempt)
-    review = {item["question"]["id"]: item for item in attempt.get("review", [])}
+    is_student = attempt.user_id == user.user_id
+    results = {r.question_id: r for r in outcome.results}
+    review = {item.question["id"]: item for item in outcome.review or ()}
     rows = []
-    for entry in numbered:
-        if entry["number"] is None:
+    for entry in _numbered(attempt):
+        if entry.number is None:
             continue
-        qid = entry["q"]["id"]
+        qid = entry.q["id"]
         reviewed = review.get(qid)
         rows.append(
             {
                 "id": qid,
-                "number": entry["number"],
-                "prompt": entry["q"]["prompt"],
-                "result": results.get(qid),
-                "answer": describe_response(reviewed["question"], reviewed["response"])
+                "number": entry.number,
+                "prompt": entry.q["prompt"],
+                "text_format": entry.q["text_format"],
+                "result": results.get(qid or ""),
+                "answer": describe_response(reviewed.question, reviewed.response)
                 if reviewed
                 else None,
-                "key": describe_key(reviewed["question"]) if reviewed else None,
-                "feedback": reviewed["question"].get("feedback") if reviewed else None,
-                "gradable": not is_student and entry["q"]["type"] == "essay",
-                "grade_error": (grade_errors or {}).get(qid),
+                "key": describe_key(reviewed.question) if reviewed else None,
+                "feedback": reviewed.question["feedback"] if reviewed else None,
+                "gradable": not is_student and type_of(entry.q) is QuestionType.ESSAY,
+                "grade_error": (grade_errors or {}).get(qid or ""),
             }
         )
     context = {
         "attempt": attempt,
+        "outcome": outcome,
         "quiz": snap,
         "rows": rows,
         "is_student": is_student,
         # ``get`` above has checked that the caller may read this attempt.
-        "student": ""
-        if is_student
-        else await web.services.attempts.display_name(attempt["user_id"]),
-        "shows_answers": attempt.get("show_correct_answers", False),
+        "student": "" if is_student else await web.services.attempts.display_name(attempt.user_id),
+        "shows_answers": outcome.show_correct_answers,
         "rule": snap.settings.show_correct_answers.value,
         "closes_at": snap.settings.closes_at,
     }

@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import Request
 from starlette.responses import Response
 
+from quizplatform.domain.questions import QuestionType
 from quizplatform.services.quizzes import QuizSnapshot
+from quizplatform.web.query import positive_int
 from quizplatform.web.rendering import render
 from quizplatform.web.routing import page_router
 from quizplatform.web.session import MaybeUser, Web
@@ -16,8 +18,7 @@ LEADERBOARD_SIZE = 20
 
 
 def _page_number(request: Request) -> int:
-    raw = request.query_params.get("page", "1")
-    return max(1, min(int(raw), 100_000)) if raw.isdigit() else 1
+    return positive_int(request, "page", maximum=100_000)
 
 
 @router.get("/quizzes")
@@ -35,7 +36,7 @@ async def catalogue(request: Request, user: MaybeUser, web: Web) -> Response:
 def quiz_facts(snap: QuizSnapshot) -> dict[str, object]:
     """What a student wants to know before starting a quiz."""
     s = snap.settings
-    answerable = [q for q in snap.questions if q.type.value != "description"]
+    answerable = [q for q in snap.questions if q.type is not QuestionType.DESCRIPTION]
     return {
         "questions": len(answerable),
         "points": snap.max_score,
@@ -53,9 +54,9 @@ async def quiz_page(quiz_id: str, request: Request, user: MaybeUser, web: Web) -
     running = None
     attempts_used = 0
     if user is not None:
-        mine = [a for a in await web.services.attempts.list_mine(user) if a["quiz_id"] == quiz_id]
+        mine = [a for a in await web.services.attempts.list_mine(user) if a.quiz_id == quiz_id]
         attempts_used = len(mine)
-        running = next((a for a in mine if a["status"] == "in_progress"), None)
+        running = next((a for a in mine if a.status == "in_progress"), None)
     context = {
         "quiz": snap,
         "facts": quiz_facts(snap),
@@ -70,6 +71,6 @@ async def quiz_page(quiz_id: str, request: Request, user: MaybeUser, web: Web) -
 async def leaderboard(quiz_id: str, request: Request, user: MaybeUser, web: Web) -> Response:
     snap, _ = await web.services.quizzes.visible(user, quiz_id)
     limit = min(LEADERBOARD_SIZE, web.settings.leaderboard_limit_max)
-    board = await web.services.attempts.leaderboard(user, quiz_id, limit, mark_caller=True)
-    context = {"quiz": snap, "entries": board["items"]}
+    board = await web.services.attempts.leaderboard(user, quiz_id, limit)
+    context = {"quiz": snap, "entries": board.entries}
     return await render(request, "pages/leaderboard.html", context)

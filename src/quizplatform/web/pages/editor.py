@@ -9,33 +9,41 @@ teacher's input and the messages beside the fields.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import Query, Request
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from quizplatform.api.v1.schemas import QuizIn
+from quizplatform.domain.formats import FORMAT_INFO, FORMATS
 from quizplatform.domain.questions import Question, QuestionType, QuizContent
+from quizplatform.schemas.quizzes import QuizIn
 from quizplatform.services.errors import Conflict, Invalid, NotFound
-from quizplatform.services.quizzes import QuizSnapshot
+from quizplatform.services.quizzes import QuizChanges, QuizSnapshot
 from quizplatform.web import question_forms, quiz_forms
 from quizplatform.web.forms import FormErrors, read_form, text_field
 from quizplatform.web.pages.teacher import render_teacher_page, require_author
 from quizplatform.web.question_forms import TYPE_LABELS, QuestionForm, question_type
 from quizplatform.web.quiz_forms import SHOW_ANSWERS_LABELS, QuizForm
 from quizplatform.web.rendering import see_other
+from quizplatform.web.rich_text import plain_text
 from quizplatform.web.routing import page_router
 from quizplatform.web.session import CurrentUser, Web
 from quizplatform.web.validation import friendly_message
 
 router = page_router()
-# format -> (file name suffix, what the download link calls it)
-EXPORT_FORMATS = {
-    "gift": ("gift.txt", "GIFT"),
-    "aiken": ("aiken.txt", "Aiken"),
-    "json": ("json", "JSON"),
-}
+
+
+def export_formats() -> list[tuple[str, str]]:
+    """Every registered format with what the download link calls it ("GIFT (Moodle)")."""
+    return [(fmt, info.label) for fmt, info in FORMAT_INFO.items()]
+
+
+if TYPE_CHECKING:
+    ExportFormat = str
+else:  # every registered format (an unknown one is a 422)
+    ExportFormat = Literal[FORMATS]
 PROMPT_EXCERPT = 140
 
 
@@ -131,12 +139,28 @@ async def _editor_page(
         "type_labels": {t.value: label for t, label in TYPE_LABELS.items()},
         "show_answers_labels": SHOW_ANSWERS_LABELS,
         "focus": focus,
-        "export_formats": [(fmt, label) for fmt, (_, label) in EXPORT_FORMATS.items()],
+        "export_formats": export_formats(),
     }
     return await render_teacher_page(request, "pages/teacher/editor.html", context, status=status)
 
 
-def _summaries(questions: list[Question]) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class QuestionItem:
+    """One item of the editor's list; ``name`` is how buttons and headings call it."""
+
+    name: str
+    id: str | None
+    type: QuestionType
+    label: str
+    title: str | None
+    prompt: str  # its first characters, on one line
+    points: float
+    detail: str
+    first: bool
+    last: bool
+
+
+def _summaries(questions: list[Question]) -> list[QuestionItem]:
     """The quiz's items as the editor lists them. Questions are numbered as students see
     them (``Question 3``); descriptions, which students do not answer, are ``Text 1``..."""
     numbers = {"question": 0, "text": 0}
@@ -148,23 +172,22 @@ def _summaries(questions: list[Question]) -> list[dict[str, Any]]:
     return summaries
 
 
-def _summary(index: int, q: Question, count: int, name: str) -> dict[str, Any]:
-    """One item of the editor's list; ``name`` is how buttons and headings call it."""
-    prompt = " ".join(q.prompt.split())
+def _summary(index: int, q: Question, count: int, name: str) -> QuestionItem:
+    prompt = " ".join(plain_text(q.prompt, q.text_format).split())
     if len(prompt) > PROMPT_EXCERPT:
         prompt = prompt[: PROMPT_EXCERPT - 1].rstrip() + "…"
-    return {
-        "name": name,
-        "id": q.id,
-        "type": q.type.value,
-        "label": TYPE_LABELS[q.type],
-        "title": q.title,
-        "prompt": prompt or "(no text)",
-        "points": q.max_score,
-        "detail": _detail(q),
-        "first": index == 0,
-        "last": index == count - 1,
-    }
+    return QuestionItem(
+        name=name,
+        id=q.id,
+        type=q.type,
+        label=TYPE_LABELS[q.type],
+        title=q.title,
+        prompt=prompt or "(no text)",
+        points=q.max_score,
+        detail=_detail(q),
+        first=index == 0,
+        last=index == count - 1,
+    )
 
 
 def _detail(q: Question) -> str:
@@ -183,7 +206,9 @@ def _detail(q: Question) -> str:
         n = len(q.numeric_answers)
         return f"{n} accepted value{'s' if n != 1 else ''}"
     if t is QuestionType.MATCHING:
-        return f"{len(q.pairs)} pairs"
+        extra = sum(1 for p in q.pairs if p.distractor)
+        pairs = f"{len(q.pairs) - extra} pairs"
+        return f"{pairs}, {extra} extra answer{'s' if extra != 1 else ''}" if extra else pairs
     if t is QuestionType.ORDERING:
         return f"{len(q.items)} items"
     if t is QuestionType.ESSAY:
@@ -248,12 +273,13 @@ async def export_quiz(
     quiz_id: str,
     user: CurrentUser,
     web: Web,
-    format: Annotated[Literal["gift", "aiken", "json"], Query()] = "gift",
+    format: Annotated[ExportFormat, Query()] = "gift",
 ) -> Response:
-    text, media_type = await web.services.quizzes.export_text(user, quiz_id, format)
-    filename = f"quiz-{quiz_id}.{EXPORT_FORMATS[format][0]}"
+    data, media_type = await web.services.quizzes.export_file(user, quiz_id, format)
+    safe_id = "".join(c for c in quiz_id if c.isascii() and (c.isalnum() or c in "-_"))[:64]
+    filename = f"quiz-{safe_id}.{FORMAT_INFO[format].extension}"
     return Response(
-        text.encode(),
+        data,
         media_type=media_type,
         headers={
             "Content-Disposition": f'attachment; filename="{filename}"',
@@ -337,7 +363,9 @@ async def _save_question(
         else:
             questions[index] = question
         try:
-            saved = await web.services.quizzes.update(user, snap.id, {"questions": questions})
+            saved = await web.services.quizzes.update(
+                user, snap.id, QuizChanges(questions=tuple(questions))
+            )
         except Invalid as exc:
             errors = question_forms.service_errors(exc, index)
         else:
@@ -362,7 +390,7 @@ async def _question_page(
         heading = "New text between questions" if is_text else "New question"
     else:
         action = f"/teach/quizzes/{snap.id}/questions/{question_id}"
-        heading = "Edit " + _summaries(snap.questions)[_index_of(snap, question_id)]["name"]
+        heading = "Edit " + _summaries(snap.questions)[_index_of(snap, question_id)].name
     context = {
         "quiz": snap,
         "form": form,
@@ -388,7 +416,7 @@ async def move_question(
     questions = list(snap.questions)
     if 0 <= target < len(questions):
         questions[index], questions[target] = questions[target], questions[index]
-        await web.services.quizzes.update(user, quiz_id, {"questions": questions})
+        await web.services.quizzes.update(user, quiz_id, QuizChanges(questions=tuple(questions)))
     # No #fragment: browsers skip autofocus when the URL targets an element, and the
     # moved question's button must keep the focus (it is scrolled into view anyway).
     url = f"/teach/quizzes/{quiz_id}?notice=question_moved&moved={question_id}"
@@ -412,7 +440,7 @@ async def delete_question(
     snap = await web.services.quizzes.owned(user, quiz_id)
     index = _index_of(snap, question_id)
     questions = [q for i, q in enumerate(snap.questions) if i != index]
-    await web.services.quizzes.update(user, quiz_id, {"questions": questions})
+    await web.services.quizzes.update(user, quiz_id, QuizChanges(questions=tuple(questions)))
     return see_other(request, editor_url(quiz_id, "question_deleted", "questions"))
 
 

@@ -6,6 +6,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from quizplatform.web.pages import teacher
+from quizplatform.web.query import with_query
 from quizplatform.web.rendering import render, see_other
 from quizplatform.web.routing import page_router
 from quizplatform.web.session import CurrentUser, MaybeUser, Web
@@ -17,8 +18,9 @@ router = page_router()
 async def home(request: Request, user: MaybeUser) -> Response:
     if user is not None:
         target = "/dashboard"
-        if request.query_params.get("notice"):
-            target += "?notice=" + request.query_params["notice"]
+        notice = request.query_params.get("notice")
+        if notice:
+            target = with_query(target, "notice", notice)
         return see_other(request, target)
     return await render(request, "pages/home.html")
 
@@ -31,7 +33,7 @@ async def dashboard(request: Request, user: CurrentUser, web: Web) -> Response:
     attempts = await web.services.attempts.list_mine(user)
     context: dict[str, object] = {
         "attempts": attempts,
-        "in_progress": [a for a in attempts if a["status"] == "in_progress"],
+        "in_progress": [a for a in attempts if a.status == "in_progress"],
         "quizzes": [],
     }
     if user.can_author:

@@ -28,6 +28,9 @@ TEACHER_NOTICES = {
     "published": "The quiz is published: students can find and take it now.",
     "unpublished": "The quiz is back to draft: students can no longer start it.",
     "quiz_deleted": "The quiz and its attempts are deleted.",
+    "regraded": "The attempts are regraded against the current answer keys.",
+    "draw_added": "The random draw is added.",
+    "draw_removed": "The random draw is removed.",
 }
 # An AI job's status as its badge says it.
 JOB_BADGES = {"queued": "Waiting", "running": "Drafting", "succeeded": "Ready", "failed": "Failed"}
@@ -67,8 +70,8 @@ async def dashboard_context(web: WebState, user: Principal) -> dict[str, Any]:
     return {
         "quizzes": quizzes,
         "quiz_total": total,
-        "drafts": [q for q in quizzes if q["status"] != "published"],
-        "published": [q for q in quizzes if q["status"] == "published"],
+        "drafts": [q for q in quizzes if not q.is_published],
+        "published": [q for q in quizzes if q.is_published],
         "jobs": jobs,
         "recent_attempts": await web.services.attempts.recent_on_my_quizzes(
             user, DASHBOARD_ATTEMPTS

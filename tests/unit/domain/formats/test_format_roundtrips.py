@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -46,6 +47,7 @@ TRICKY = [
     "[html]x", "[markdown]", "%50%x", "%-5%", "%x", "%", "//x", "::x", "$CATEGORY: x",
     MISSING_WORD_BLANK, "T", "TRUE", "false", "a -> b", "->", "####", "##", "\\n", "x\\",
     "{", "}", "{T}", "=%100%", "~", "[tag:x]", "A. x", "ANSWER: A", "1..5", "3:2",
+    "*", "a*b", "\\*", "= -> x", "~#", "[id:x]", "$course$/",
 ]  # fmt: skip
 _chars = st.one_of(
     st.sampled_from(SPECIAL),
@@ -96,6 +98,31 @@ GIFT_TAG = _stripped(
 ).filter(lambda t: not t.endswith("\\"))
 
 
+CATEGORIES = [None, "unit/1", "a: {b}", "Geography/Rivers", "top", "top/x", "$course$/y", "a\\b"]
+# Short answers: plain texts and wildcards ('*' any characters, '\\*' a star).
+SHORT_ANSWER_TEXT = TEXT | st.sampled_from(["*", "a*", "*b*", "\\*", "x\\*y", "**"])
+
+
+@st.composite
+def pairs(draw: st.DrawFn) -> list[Pair]:
+    """Matching pairs: at least two real ones, and maybe distractors (an empty left)."""
+    left = TEXT.filter(lambda s: "->" not in s)
+    real = draw(st.lists(st.builds(Pair, left, TEXT), min_size=2, max_size=4))
+    extra = draw(st.lists(st.builds(Pair, st.just(""), TEXT), max_size=2))
+    return draw(st.permutations([*real, *extra]))
+
+
+@st.composite
+def numeric_ranges(draw: st.DrawFn) -> NumericAnswer:
+    """An answer as GIFT's ``{#min..max}`` reads it (the middle +- half the width)."""
+    low, high = sorted(
+        draw(st.lists(st.decimals(-(10**6), 10**6, places=3), min_size=2, max_size=2))
+    )
+    middle = (low + high) / 2
+    weight = draw(st.sampled_from([100.0, 50.0, 0.0]))
+    return NumericAnswer(float(middle), float(high - middle), weight, draw(OPTIONAL))
+
+
 @st.composite
 def gift_questions(draw: st.DrawFn) -> Question:
     qtype = draw(st.sampled_from([t for t in QT if t is not QT.ORDERING]))
@@ -105,7 +132,7 @@ def gift_questions(draw: st.DrawFn) -> Question:
         title=draw(OPTIONAL),
         feedback=draw(OPTIONAL),
         tags=draw(st.lists(GIFT_TAG, max_size=3)),
-        category=draw(st.sampled_from([None, "unit/1", "a: {b}"]) | OPTIONAL),
+        category=draw(st.sampled_from(CATEGORIES) | OPTIONAL),
         text_format=draw(st.sampled_from(TEXT_FORMATS)),
     )
     if qtype is QT.SINGLE_CHOICE:
@@ -127,12 +154,12 @@ def gift_questions(draw: st.DrawFn) -> Question:
         q.wrong_feedback = draw(OPTIONAL)
         q.right_feedback = draw(OPTIONAL)
     elif qtype is QT.SHORT_ANSWER:
-        first = TextAnswer(draw(TEXT), 100.0, draw(OPTIONAL))
+        first = TextAnswer(draw(SHORT_ANSWER_TEXT), 100.0, draw(OPTIONAL))
         more = draw(
             st.lists(
                 st.builds(
                     TextAnswer,
-                    TEXT,
+                    SHORT_ANSWER_TEXT,
                     st.sampled_from([100.0, 75.0, 50.0, 0.0, -25.0, 33.3]),
                     OPTIONAL,
                 ),
@@ -140,6 +167,11 @@ def gift_questions(draw: st.DrawFn) -> Question:
             )
         )
         q.text_answers = draw(st.permutations([first, *more]))
+        q.other_feedback = draw(OPTIONAL)
+        last = q.text_answers[-1]
+        if last.text == "*" and last.weight == 0 and last.feedback and not q.other_feedback:
+            # The canonical form of Moodle's "any other answer" (GIFT writes both alike).
+            q.other_feedback = q.text_answers.pop().feedback
     elif qtype is QT.NUMERIC:
         number = st.floats(allow_nan=False, allow_infinity=False)
         tolerance = st.floats(min_value=0.0, allow_nan=False, allow_infinity=False)
@@ -156,9 +188,10 @@ def gift_questions(draw: st.DrawFn) -> Question:
                 max_size=3,
             )
         )
+        q.numeric_answers += draw(st.lists(numeric_ranges(), max_size=2))
+        q.other_feedback = draw(OPTIONAL)
     elif qtype is QT.MATCHING:
-        left = TEXT.filter(lambda s: "->" not in s)
-        q.pairs = draw(st.lists(st.builds(Pair, left, TEXT), min_size=2, max_size=4))
+        q.pairs = draw(pairs())
     elif qtype is QT.DESCRIPTION:
         q.points = 0.0
         q.feedback = None
@@ -174,6 +207,18 @@ def test_gift_roundtrip(questions: list[Question], title: str) -> None:
     text = write_gift(quiz)
     back = read_gift(text)
     assert back.without_ids() == replace(quiz, title="Imported quiz").without_ids(), text
+    assert write_gift(replace(back, title=title)) == text  # GIFT -> GIFT gives the same text
+
+
+@PROPERTY
+@given(st.decimals(-(10**6), 10**6, places=3), st.decimals(0, 10**6, places=3))
+def test_gift_numeric_range_is_read_as_its_middle_and_half_width(
+    low: Decimal, width: Decimal
+) -> None:
+    high = low + width
+    (q,) = read_gift(f"Q {{#{low}..{high}}}").questions
+    middle = (low + high) / 2
+    assert q.numeric_answers == [NumericAnswer(float(middle), float(high - middle))]
 
 
 def test_gift_roundtrip_known_tricky_case() -> None:
@@ -220,7 +265,7 @@ def test_aiken_roundtrip(questions: list[Question]) -> None:
     quiz = QuizContent(title="Imported quiz", questions=questions)
     text = write_aiken(quiz)
     assert read_aiken(text).without_ids() == quiz.without_ids(), text
-    assert read_quiz("aiken", write_quiz("aiken", quiz)) == quiz
+    assert read_quiz("aiken", write_quiz("aiken", quiz)).quiz == quiz
 
 
 # --------------------------------------------------------------------------- JSON

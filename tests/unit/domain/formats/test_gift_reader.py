@@ -60,8 +60,9 @@ def test_category_applies_to_following_questions_until_changed() -> None:
 
 
 def test_category_line_directly_above_a_question() -> None:
+    # Moodle's context prefix and root category are not part of the path we keep.
     quiz = read_gift("$CATEGORY: $course$/top/Maths\nQ {T}")
-    assert quiz.questions[0].category == "$course$/top/Maths"
+    assert quiz.questions[0].category == "Maths"
 
 
 def test_title() -> None:
@@ -753,9 +754,10 @@ def test_unclosed_title() -> None:
     assert line == 3 and "title" in message
 
 
-def test_numeric_catch_all_is_reported() -> None:
-    ((line, message),) = errors("Q {#\n=5\n~#Wrong\n}")
-    assert line == 3 and "'~'" in message
+def test_numeric_tilde_without_feedback_is_reported() -> None:
+    # Moodle reads '~#feedback' (feedback for any other number); '~' must be followed by '#'.
+    ((line, message),) = errors("Q {#\n=5\n~Wrong\n}")
+    assert line == 3 and "'~#feedback'" in message
 
 
 def test_question_failing_validation_reports_its_first_line() -> None:
