@@ -48,6 +48,13 @@ class CanaryPolicy:
     # A p99 of fewer than this many requests is one of the slowest few: the latency rule
     # waits for this many per side (the error rule only for min_requests).
     min_latency_requests: int = 200
+    # A new process's first requests are slower whatever the release (CI saw a good
+    # canary's p99 at 74 ms against stable's 5 ms 2.4 s after it took traffic, after the
+    # warm-up): the latency rule leaves out the first seconds of canary traffic, and
+    # rolls back only when it is broken at this many checks in a row (Flagger's
+    # "threshold"). The error rule needs neither: one bad check rolls back.
+    latency_grace_seconds: float = 3.0
+    latency_checks_to_fail: int = 2
     window: str = "30s"  # PromQL range for the rates
 
 
@@ -62,6 +69,9 @@ class Comparison:
     canary_requests: float
     stable_requests: float
     reasons: list[str] = field(default_factory=list)
+    latency_breached: bool = False  # the p99 rule is broken at this check
+    # Requests per side (the fewer) over the latency rule's window, when it is shorter.
+    latency_requests: float | None = None
 
     @property
     def healthy(self) -> bool:
@@ -101,6 +111,15 @@ def comparison_window(window: str, since_seconds: float | None) -> str:
     return f"{max(1, math.ceil(since_seconds))}s"
 
 
+def latency_window(policy: CanaryPolicy, since_seconds: float | None) -> str | None:
+    """The PromQL range of the latency rule: like ``comparison_window`` but without the
+    canary's first ``latency_grace_seconds``; ``None`` while less than a second is left."""
+    if since_seconds is None:
+        return policy.window
+    after_grace = since_seconds - policy.latency_grace_seconds
+    return None if after_grace < 1 else comparison_window(policy.window, after_grace)
+
+
 def judge(comparison: Comparison, policy: CanaryPolicy) -> Comparison:
     """Fill ``comparison.reasons`` with every rule the canary breaks (pure)."""
     c = comparison
@@ -114,16 +133,36 @@ def judge(comparison: Comparison, policy: CanaryPolicy) -> Comparison:
                 f"error rate {c.canary_error_pct:.1f}% vs stable {c.stable_error_pct:.1f}% "
                 f"(+{delta:.1f} points > {policy.max_error_delta:g})"
             )
-    measured = min(c.canary_requests, c.stable_requests) >= policy.min_latency_requests
+    counted = c.latency_requests
+    if counted is None:
+        counted = min(c.canary_requests, c.stable_requests)
+    measured = counted >= policy.min_latency_requests
     if measured and c.canary_p99 is not None and c.stable_p99 is not None and c.stable_p99 > 0:
         ratio = c.canary_p99 / c.stable_p99
         slower = c.canary_p99 - c.stable_p99
         if ratio > policy.max_latency_ratio + _EPSILON and slower > policy.min_latency_delta:
+            c.latency_breached = True
             c.reasons.append(
                 f"p99 {c.canary_p99 * 1000:.0f} ms vs stable {c.stable_p99 * 1000:.0f} ms "
                 f"({ratio:.2f}x > {policy.max_latency_ratio:g}x)"
             )
     return c
+
+
+def rollback_reasons(history: list[Comparison], policy: CanaryPolicy) -> list[str]:
+    """Why the canary must roll back after the last of ``history``'s judged checks (empty:
+    it goes on): an error-rate breach at once, a latency breach only when each of the
+    last ``policy.latency_checks_to_fail`` checks had one (pure)."""
+    if not history:
+        return []
+    last = history[-1]
+    recent = history[-policy.latency_checks_to_fail :]
+    latency_holds = len(recent) >= policy.latency_checks_to_fail and all(
+        c.latency_breached for c in recent
+    )
+    if latency_holds or not last.latency_breached:
+        return list(last.reasons)
+    return [r for r in last.reasons if not r.startswith("p99 ")]
 
 
 class Deployer:
@@ -283,6 +322,7 @@ class Deployer:
         steps: list[dict[str, Any]] = []
         stable_release = stack.read_state().active_release or ""
         exposed_at = time.monotonic()
+        history: list[Comparison] = []
         for percent in (p for p in policy.steps if p < 100):
             stack.haproxy.set_canary_share(percent)
             self._say(f"canary at {percent}%")
@@ -292,10 +332,12 @@ class Deployer:
                 since = time.monotonic() - exposed_at
                 compared = self.compare(version, stable_release, policy, since_seconds=since)
                 comparison = judge(compared, policy)
+                history.append(comparison)
                 steps.append({"percent": percent, **comparison.__dict__})
-                if not comparison.healthy:
+                reasons = rollback_reasons(history, policy)
+                if reasons:
                     exposed = time.monotonic() - exposed_at
-                    reason = "; ".join(comparison.reasons)
+                    reason = "; ".join(reasons)
                     self._abort(version, candidate, reason)
                     return DeployResult(
                         version,
@@ -329,6 +371,7 @@ class Deployer:
         over the last ``since_seconds`` when that is shorter (what the canary served since
         it took traffic, not its warm-up)."""
         w = comparison_window(policy.window, since_seconds)
+        lw = latency_window(policy, since_seconds)
         traffic = 'route!~"/health.*|/metrics"'
 
         def value(query: str, release: str) -> float | None:
@@ -338,9 +381,12 @@ class Deployer:
             number = float(result[0]["value"][1])
             return None if math.isnan(number) else number
 
-        def requests(release: str) -> float:
+        def requests(release: str, window: str = w) -> float:
             return (
-                value(f'sum(increase(http_requests_total{{release="$R",{traffic}}}[{w}]))', release)
+                value(
+                    f'sum(increase(http_requests_total{{release="$R",{traffic}}}[{window}]))',
+                    release,
+                )
                 or 0.0
             )
 
@@ -356,11 +402,15 @@ class Deployer:
             return None if total == 0 else 100 * errors / total
 
         def p99(release: str) -> float | None:
+            if lw is None:
+                return None  # still within the grace: no latency verdict yet
             return value(
                 "histogram_quantile(0.99, sum by (le) (rate("
-                f'http_request_duration_seconds_bucket{{release="$R",{traffic}}}[{w}])))',
+                f'http_request_duration_seconds_bucket{{release="$R",{traffic}}}[{lw}])))',
                 release,
             )
+
+        latency_requests = None if lw is None else min(requests(canary, lw), requests(stable, lw))
 
         return Comparison(
             canary_error_pct=error_pct(canary),
@@ -369,6 +419,7 @@ class Deployer:
             stable_p99=p99(stable),
             canary_requests=requests(canary),
             stable_requests=requests(stable),
+            latency_requests=latency_requests,
         )
 
     # ---------------------------------------------------------------- rollback ----------

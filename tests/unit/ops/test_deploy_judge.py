@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from quizplatform.ops.deploy import CanaryPolicy, Comparison, comparison_window, judge
+from quizplatform.ops.deploy import (
+    CanaryPolicy,
+    Comparison,
+    comparison_window,
+    judge,
+    latency_window,
+    rollback_reasons,
+)
 
 POLICY = CanaryPolicy()  # 2.0 points, 1.2x, 20 requests per side
 
@@ -185,3 +192,48 @@ def test_the_comparison_starts_when_the_canary_took_traffic() -> None:
     # Not a plain duration (PromQL would refuse it anyway): left for Prometheus to judge.
     assert comparison_window("30 s", 2.0) == "30 s"
     assert comparison_window("30x", 2.0) == "30x"
+
+
+def slow_check() -> Comparison:
+    return compare(canary_p99=0.074, stable_p99=0.005, canary_requests=700, stable_requests=6000)
+
+
+def test_one_slow_check_does_not_roll_back_two_in_a_row_do() -> None:
+    # CI: a good canary's p99 74 ms vs 5 ms at its first check, after the warm-up.
+    assert rollback_reasons([slow_check()], POLICY) == []
+    healthy = compare()
+    assert rollback_reasons([slow_check(), healthy], POLICY) == []
+    assert rollback_reasons([slow_check(), healthy, slow_check()], POLICY) == []
+    reasons = rollback_reasons([healthy, slow_check(), slow_check()], POLICY)
+    assert len(reasons) == 1 and reasons[0].startswith("p99 74 ms vs stable 5 ms")
+
+
+def test_an_error_breach_rolls_back_at_once_with_a_latency_breach_listed_when_it_holds() -> None:
+    errors = compare(canary_error=30.0, stable_error=0.0)
+    assert rollback_reasons([errors], POLICY) == errors.reasons
+    both = compare(canary_error=30.0, stable_error=0.0, canary_p99=0.5, stable_p99=0.01)
+    assert [r[:5] for r in rollback_reasons([both], POLICY)] == ["error"]
+    assert len(rollback_reasons([slow_check(), both], POLICY)) == 2
+    assert rollback_reasons([], POLICY) == []
+
+
+def test_one_latency_check_is_enough_when_the_policy_says_so() -> None:
+    policy = CanaryPolicy(latency_checks_to_fail=1)
+    assert rollback_reasons([judge(slow_check(), policy)], policy)
+
+
+def test_the_latency_rule_counts_requests_over_its_own_window() -> None:
+    # 900 requests since exposure, but 150 after the grace: no latency verdict yet.
+    few = Comparison(0.0, 0.0, 0.15, 0.01, 900, 900, latency_requests=150)
+    assert judge(few, POLICY).healthy
+    many = Comparison(0.0, 0.0, 0.15, 0.01, 900, 900, latency_requests=250)
+    assert judge(many, POLICY).latency_breached
+
+
+def test_the_latency_rule_leaves_out_the_first_seconds_of_canary_traffic() -> None:
+    policy = CanaryPolicy(window="10s", latency_grace_seconds=3.0)
+    assert latency_window(policy, 2.1) is None
+    assert latency_window(policy, 3.9) is None
+    assert latency_window(policy, 4.2) == "2s"
+    assert latency_window(policy, 30.0) == "10s"
+    assert latency_window(policy, None) == "10s"
