@@ -8,7 +8,8 @@ export UV_PYTHON_DOWNLOADS := never
 # The suite runs on TEST_WORKERS pytest-xdist workers (each with its own database and Redis
 # prefix; 3 on 2 cores: much of the suite waits on real servers and a browser), a module
 # per worker (loadscope: a module's servers start once); the stack drills measure recovery
-# times, so they run afterwards, alone.
+# times, so they run afterwards, alone (the data tier's untimed life cycle, backups, PITR and
+# `stack down`, is tests/e2e/test_data_lifecycle.py: it runs with the suite).
 TEST_WORKERS ?= 3
 STACK_DRILLS := tests/e2e/test_stack_drills.py tests/e2e/test_data_drills.py
 ifeq ($(strip $(PYTEST_ARGS)),)

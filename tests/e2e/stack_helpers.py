@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from quizplatform.ops.patroni import Member
 from quizplatform.ops.process import free_port, port_open
 from quizplatform.ops.stack import Stack, StackConfig
 from tests.api.samples import all_types_quiz
@@ -417,3 +418,23 @@ class WriteLoad:
     def acknowledged(self) -> list[str]:
         with self._lock:
             return [o.quiz_id for o in self.outcomes if o.quiz_id]
+
+
+def database(stack: Stack) -> dict[str, object]:
+    """`quiz db status --json` of the stack."""
+    return cli_json(stack, "db", "status")  # type: ignore[no-any-return]
+
+
+def leader(stack: Stack) -> Member:
+    """The database's leader (asserted to exist)."""
+    found = stack.db.leader()
+    assert found is not None, "no leader"
+    return found
+
+
+def wait_settled(stack: Stack, timeout: float = 120) -> None:
+    """Back to normal: a leader, every member streaming, HAProxy routing writes, every
+    instance ready."""
+    stack.db.wait_healthy(timeout)
+    stack._wait_database_routed()
+    stack.wait_lb_up(stack.active_instances(), timeout=60)
