@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +229,18 @@ def test_wal_archiving_and_the_backup_service_use_the_same_repository() -> None:
     database, backup = volumes("postgres"), volumes("backup")
     for path in (option["pg-data"], option["pg-socket-dir"], option["repo"], option["home"]):
         assert database[path] == backup[path], f"{path}: postgres and backup share no volume"
+
+
+def test_the_database_image_is_hadolint_clean() -> None:
+    hadolint = Path(sys.executable).parent / "hadolint"
+    dockerfile = COMPOSE_DIR / "postgres" / "Dockerfile"
+    check([str(hadolint), str(dockerfile)])
+    assert "FROM postgres:15." in dockerfile.read_text()  # the stack's major version
+
+
+@pytest.mark.parametrize(
+    "script", [COMPOSE_DIR / "make-secrets.sh", COMPOSE_DIR / "postgres/initdb/10-quiz-role.sh"]
+)
+def test_the_shell_scripts_parse(script: Path) -> None:
+    check(["sh", "-n", str(script)])
+    assert script.stat().st_mode & 0o111, f"{script} is not executable"
