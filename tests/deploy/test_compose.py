@@ -220,3 +220,12 @@ def test_the_trusted_proxy_is_haproxys_fixed_address(tmp_path: Path) -> None:
     subnet = model["networks"]["back"]["ipam"]["config"][0]["subnet"]
     assert address.rsplit(".", 1)[0] == subnet.rsplit(".", 1)[0]
     assert found["app"]["environment"]["QUIZ_TRUSTED_PROXIES"] == f'["{address}/32"]'
+
+
+def test_every_variable_compose_reads_is_in_the_env_example() -> None:
+    text = BASE.read_text() + PRODUCTION.read_text()
+    used = set(re.findall(r"\$\{(\w+)", text.replace("$$", "")))
+    example = (COMPOSE_DIR / ".env.example").read_text()
+    listed = set(re.findall(r"^(\w+)=", example, re.MULTILINE))
+    assert used == listed, f"compose reads {sorted(used)}, .env.example has {sorted(listed)}"
+    assert not SECRET_WORD.search(" ".join(listed)), "secrets go in secrets/, not .env"
