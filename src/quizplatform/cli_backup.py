@@ -197,16 +197,59 @@ def scheduler(
     metrics_port: Annotated[
         int | None, typer.Option(help="Metrics port (default: the stack's backup_metrics_port).")
     ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address the metrics bind.")] = "127.0.0.1",
+    pg_data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Without a stack (Docker Compose): the data directory of the PostgreSQL "
+            "to back up, shared with this process; the options below then apply."
+        ),
+    ] = None,
+    pg_port: Annotated[int, typer.Option(help="Its port.")] = 5432,
+    pg_socket_dir: Annotated[Path, typer.Option(help="Its Unix socket directory.")] = Path(
+        "/var/run/postgresql"
+    ),
+    repo: Annotated[Path, typer.Option(help="The pgBackRest repository.")] = Path(
+        "/var/lib/pgbackrest"
+    ),
+    home: Annotated[Path, typer.Option(help="pgBackRest's configuration, logs and locks.")] = Path(
+        "/var/lib/quiz-backup"
+    ),
+    schedule: Annotated[
+        str,
+        typer.Option(
+            envvar="QUIZ_BACKUP_SCHEDULE",
+            help="Seconds between full backups, incremental ones, verifications, retries.",
+        ),
+    ] = "86400,3600,86400,300",
 ) -> None:
-    """Run the backup scheduler (the stack runs this under supervisord)."""
-    from quizplatform.ops.backup_scheduler import run_for_stack
+    """Run the backup scheduler (the stack runs this under supervisord; Docker Compose
+    runs it with --pg-data)."""
+    from quizplatform.ops import backup_scheduler
     from quizplatform.runtime.logging import configure_logging
     from quizplatform.runtime.settings import Settings
 
-    stack = _stack(directory)
-    configure_logging(Settings(env="staging", instance_id="backup-scheduler"))
     try:
-        run_for_stack(stack, metrics_port or stack.config.backup_metrics_port)
+        if pg_data is None:
+            stack = _stack(directory)
+            configure_logging(Settings(env="staging", instance_id="backup-scheduler"))
+            port = metrics_port or stack.config.backup_metrics_port
+            backup_scheduler.run_for_stack(stack, port, metrics_host)
+            return
+        from quizplatform.ops.backup import BackupSettings, PgTarget
+
+        configure_logging(Settings(env="staging", instance_id="backup-scheduler"))
+        backup_scheduler.run_standalone(
+            BackupSettings(
+                repo_path=repo, home=home, cipher_pass_file=home / "conf.d" / "repo-cipher.conf"
+            ),
+            PgTarget(data_dir=pg_data, port=pg_port, socket_dir=pg_socket_dir),
+            backup_scheduler.schedule_from(schedule),
+            metrics_port or 9098,
+            metrics_host,
+        )
+    except OpsError as exc:
+        raise _fail(exc) from exc
     except OSError as exc:
         raise _fail(OpsError(f"cannot serve the backup metrics: {exc}")) from exc
 

@@ -251,6 +251,27 @@ def autoscale(directory: DirOption = DEFAULT_DIR) -> None:
     run_for_stack(stack)
 
 
+@stack_app.command("render-haproxy")
+def render_haproxy(
+    dns: Annotated[
+        str,
+        typer.Option(
+            "--dns", help="SERVICE:PORT whose DNS answers are the instances (Docker Compose)."
+        ),
+    ] = "app:8000",
+    slots: Annotated[int, typer.Option(help="The most instances HAProxy routes to.")] = 10,
+) -> None:
+    """Print haproxy.cfg for Docker Compose (deploy/compose/haproxy/haproxy.cfg is this
+    command's output): instances found through Docker's DNS, no runtime API slots."""
+    from quizplatform.ops.haproxy import DnsDiscovery, render_dns_config
+
+    try:
+        text = render_dns_config(DnsDiscovery(target=dns, slots=slots))
+    except OpsError as exc:
+        raise _fail(exc) from exc
+    typer.echo(text, nl=False)
+
+
 def deploy(
     strategy: Annotated[str, typer.Option(help="blue-green or canary")] = "blue-green",
     version: Annotated[str | None, typer.Option(help="An installed release.")] = None,

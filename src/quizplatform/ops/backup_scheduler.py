@@ -27,6 +27,7 @@ from quizplatform.ops.backup import (
     BackupKind,
     BackupRecord,
     BackupRepository,
+    BackupSettings,
     PgTarget,
 )
 from quizplatform.ops.process import OpsError
@@ -283,9 +284,46 @@ def schedule_for(stack: Stack) -> Schedule:
 
 def run_for_stack(stack: Stack, port: int, host: str = "127.0.0.1") -> None:
     """The ``quiz backup scheduler`` process: metrics on ``host:port``, ticks until SIGTERM."""
-    metrics = BackupMetrics()
     repository = BackupRepository(stack.backup_settings())
-    scheduler = BackupScheduler(repository, stack.backup_target, schedule_for(stack), metrics)
+    serve(repository, stack.backup_target, schedule_for(stack), port, host)
+
+
+def run_standalone(
+    settings: BackupSettings, target: PgTarget, schedule: Schedule, port: int, host: str
+) -> None:
+    """The scheduler beside one PostgreSQL that is not a stack's (Docker Compose: a
+    container sharing the database's data and socket volumes): it writes pgBackRest's
+    files first (the passphrase only when none is there), then runs as in a stack."""
+    repository = BackupRepository(settings)
+    repository.prepare()
+    serve(repository, lambda: target, schedule, port, host)
+
+
+def schedule_from(text: str) -> Schedule:
+    """``QUIZ_BACKUP_SCHEDULE``: seconds between full backups, incremental backups and
+    verifications, and before a retry, comma-separated (``86400,3600,86400,300``)."""
+    try:
+        full, incr, verify, retry = (float(part) for part in text.split(","))
+    except ValueError as exc:
+        raise OpsError(
+            f"backup schedule {text!r}: want FULL,INCR,VERIFY,RETRY seconds, "
+            "e.g. 86400,3600,86400,300"
+        ) from exc
+    if min(full, incr, verify, retry) <= 0:
+        raise OpsError(f"backup schedule {text!r}: every interval must be positive")
+    return Schedule(full, incr, verify, retry)
+
+
+def serve(
+    repository: BackupRepository,
+    target: Callable[[], PgTarget],
+    schedule: Schedule,
+    port: int,
+    host: str,
+) -> None:
+    """Serve the metrics on ``host:port`` and tick until SIGTERM or SIGINT."""
+    metrics = BackupMetrics()
+    scheduler = BackupScheduler(repository, target, schedule, metrics)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:

@@ -71,6 +71,53 @@ class DatabaseRouting:
     max_lag_bytes: int = 16 * 1024 * 1024
 
 
+@dataclass(frozen=True)
+class DnsDiscovery:
+    """HAProxy in front of replicas found through DNS (Docker Compose): nothing fills
+    server slots through the runtime API there, so ``server-template`` slots follow the
+    addresses Docker's embedded DNS server gives for ``target``'s host name."""
+
+    target: str = "app:8000"  # the service name and the port every replica listens on
+    slots: int = 10  # the most replicas HAProxy routes to
+    resolver: str = "127.0.0.11:53"  # Docker's embedded DNS server
+    https_port: int = 8443  # unprivileged ports inside the container
+    http_port: int = 8080
+    stats_port: int = 8404  # stats page and Prometheus exporter, for the internal network
+    tls_bundle: str = "/run/secrets/tls_bundle"  # certificate chain + key, one PEM file
+    run_dir: str = "/var/lib/haproxy"  # the stats socket
+    check_interval_ms: int = 2000
+
+    def __post_init__(self) -> None:
+        host, _, port = self.target.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise OpsError(f"--dns wants SERVICE:PORT (e.g. app:8000), not {self.target!r}")
+        if not 0 < self.slots <= 1000:
+            raise OpsError(f"slots must be 1..1000, not {self.slots}")
+
+
+def render_dns_config(discovery: DnsDiscovery) -> str:
+    """The text of haproxy.cfg for Docker Compose (``quiz stack render-haproxy --dns``):
+    the one-host stack's front door and pools, with DNS service discovery instead of
+    slots filled through the runtime API, and neither candidate pool nor database."""
+    d = discovery
+    return render(
+        "haproxy/haproxy.cfg.j2",
+        dns=d.target,
+        resolver=d.resolver,
+        public_address="*",
+        stats_address="*",
+        run_dir=d.run_dir,
+        tls_bundle=d.tls_bundle,
+        https_port=d.https_port,
+        http_port=d.http_port,
+        stats_port=d.stats_port,
+        slots=d.slots,
+        check_interval=f"{d.check_interval_ms}ms",
+        fast_interval=f"{max(100, d.check_interval_ms // 4)}ms",
+        db_members=[],
+    )
+
+
 def slot_name(slot: int) -> str:
     """The server name HAProxy's server-template gives slot ``slot`` (1-based)."""
     return f"app{slot}"
@@ -95,8 +142,38 @@ def render_config(
     leader and a read frontend to the replicas."""
     (run_dir / CANARY_ACL).touch()
     candidate_key(run_dir)
-    text = render(
+    text = one_host_config(
+        run_dir=run_dir,
+        tls_bundle=tls_bundle,
+        https_port=https_port,
+        http_port=http_port,
+        stats_port=stats_port,
+        slots=slots,
+        check_interval_ms=check_interval_ms,
+        database=database,
+        public_address=public_address,
+    )
+    write_private(path, text, mode=0o640)
+    run([which("haproxy", "/usr/sbin"), "-c", "-q", "-f", path], what="haproxy -c")
+
+
+def one_host_config(
+    *,
+    run_dir: Path,
+    tls_bundle: Path,
+    https_port: int,
+    http_port: int,
+    stats_port: int,
+    slots: int,
+    check_interval_ms: int,
+    database: DatabaseRouting | None = None,
+    public_address: str = "127.0.0.1",
+) -> str:
+    """The text of the one-host stack's haproxy.cfg (``render_config`` writes it)."""
+    return render(
         "haproxy/haproxy.cfg.j2",
+        dns=None,
+        stats_address="127.0.0.1",
         public_address=public_address,
         run_dir=run_dir,
         tls_bundle=tls_bundle,
@@ -112,8 +189,6 @@ def render_config(
         db_check_interval=f"{database.check_interval_ms}ms" if database else "",
         db_max_lag_bytes=database.max_lag_bytes if database else 0,
     )
-    write_private(path, text, mode=0o640)
-    run([which("haproxy", "/usr/sbin"), "-c", "-q", "-f", path], what="haproxy -c")
 
 
 def candidate_key(run_dir: Path) -> str:
