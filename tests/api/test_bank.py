@@ -478,3 +478,37 @@ async def test_regrading_moves_drawn_questions_to_the_fixed_bank_version(api: Ap
     assert by_id[fixed]["draw_id"] == draw_id and by_id[fixed]["attempts"] == 2
     assert by_id[fixed]["mean_score"] == 1
     assert wrong[0] not in by_id
+
+
+async def test_a_drawn_question_whose_points_changed_keeps_its_version_on_regrade(
+    api: Api,
+) -> None:
+    # A draw promises every attempt the same maximum: regrading must not move one
+    # attempt's drawn question to a version worth more than the others'.
+    owner = await api.user("teacher")
+    ids = [(await bank_add(api, owner, tf(f"Q {i}", False, category="W")))["id"] for i in range(2)]
+    quiz = await api.quiz(owner, {"title": "Weights", "draws": [{"count": 2, "category": "W"}]})
+    student = await api.user()
+    attempt = await start(api, student, quiz["id"])
+    answers = {qid: {"value": True} for qid in ids_of(attempt)}
+    attempt_id = await api.submitted_attempt(student, quiz["id"], answers)
+    # fixed key AND worth 3 points now: the attempt keeps the 1-point version
+    r = await api.http.patch(
+        f"{V1}/bank/questions/{ids[0]}", json=tf("Q 0", True, points=3), headers=owner.headers
+    )
+    heavier = r.json()["id"]
+    # fixed key, same points: this one moves
+    r = await api.http.patch(
+        f"{V1}/bank/questions/{ids[1]}", json=tf("Q 1", True), headers=owner.headers
+    )
+    fixed = r.json()["id"]
+    r = await api.http.post(
+        f"{V1}/quizzes/{quiz['id']}/regrade", json={"dry_run": False}, headers=owner.headers
+    )
+    assert r.status_code == 200, r.text
+    kept = {q["question_id"]: q for q in r.json()["questions"]}
+    assert kept[heavier]["kept_on_old_version"] == 1
+    body = (await api.http.get(f"{V1}/attempts/{attempt_id}", headers=owner.headers)).json()
+    assert ids[0] in ids_of(body) and heavier not in ids_of(body)
+    assert fixed in ids_of(body)
+    assert body["max_score"] == 2 and body["score"] == 1

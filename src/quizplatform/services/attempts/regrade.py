@@ -57,7 +57,8 @@ class RegradedAttempt:
 @dataclass(frozen=True, slots=True)
 class RegradedQuestion:
     """One current question: how many responses a regrade rescores differently, and how
-    many stay with their older version (their answer cannot be carried over)."""
+    many stay with their older version (their answer cannot be carried over, or the
+    question was drawn and its new version is worth other points)."""
 
     question_id: str
     responses_changed: int
@@ -283,6 +284,7 @@ def _regrade_attempt(
     scores: list[QuestionScore] = []
     response_writes: list[_ResponseWrite] = []
     taken = set(attempt.question_ids)
+    drawn = attempt.drawn or {}
     for qid in attempt.question_ids:
         question = questions.get(qid)
         if question is None:  # gone from the database: counted as it was (not at all)
@@ -295,6 +297,11 @@ def _regrade_attempt(
         manual = response is not None and response.manual_score is not None
         if question.type in (QuestionType.ESSAY, QuestionType.DESCRIPTION) or manual:
             # A teacher's grade stays with the version it was given for.
+            moved, target, target_id = False, question, qid
+        elif moved and qid in drawn and abs(target.points - question.points) > _EPSILON:
+            # A draw promises every attempt the same weight: a drawn question whose new
+            # version is worth more or less stays on the version it was drawn as.
+            kept[target_id] += 1
             moved, target, target_id = False, question, qid
         payload: dict[str, object] | None = None
         if response is not None and moved:
