@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
 BASE = K8S / "base"
 OVERLAYS = sorted(p.name for p in (K8S / "overlays").iterdir() if p.is_dir())
+#: Optional variants built on an overlay (deploy/k8s/extras).
+EXTRAS = sorted(f"extras/{p.name}" for p in (K8S / "extras").iterdir() if p.is_dir())
 
 Resource = dict[str, Any]
 
@@ -30,6 +32,7 @@ CRD_KINDS = {
     "postgresql.cnpg.io/v1": {"Cluster", "ScheduledBackup", "Pooler"},
     "monitoring.coreos.com/v1": {"ServiceMonitor", "PrometheusRule"},
     "external-secrets.io/v1": {"ExternalSecret"},
+    "argoproj.io/v1alpha1": {"Rollout", "AnalysisTemplate"},
 }
 WORKLOADS = {"Deployment", "StatefulSet", "Job"}
 
@@ -63,8 +66,9 @@ def kustomize(directory: Path) -> str:
 
 @functools.cache
 def built(overlay: str) -> tuple[Resource, ...]:
-    """The resources an overlay builds to (built once per test session)."""
-    text = kustomize(K8S / "overlays" / overlay)
+    """The resources an overlay (or ``extras/<name>``) builds to (built once per session)."""
+    directory = K8S / overlay if overlay.startswith("extras/") else K8S / "overlays" / overlay
+    text = kustomize(directory)
     return tuple(doc for doc in yaml.safe_load_all(text) if doc)
 
 
