@@ -16,6 +16,7 @@ declare -A need=(
   [redis-sentinel]=redis-sentinel
   [wrk]=wrk
   [chromium]=chromium
+  [kubectl]=kubernetes-client  # kubectl kustomize: tests/deploy/test_k8s.py
 )
 missing=()
 for cmd in "${!need[@]}"; do

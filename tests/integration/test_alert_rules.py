@@ -20,8 +20,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
-RECORDING = PROMETHEUS / "rules" / "recording.yml"
-ALERTS = PROMETHEUS / "rules" / "alerts.yml"
+RULES = PROMETHEUS / "rules"
+# core/: shared by every platform; patroni/: the stack and Compose; cnpg/: Kubernetes.
+RULE_FILES = sorted(RULES.glob("*/*.yml"))
+ALERTS = RULES / "core" / "alerts.yml"
 TEST_DIR = PROMETHEUS / "tests"
 TEST_FILES = sorted(TEST_DIR.glob("*.yml"))
 ALERTMANAGER = ROOT / "deploy" / "alertmanager"
@@ -62,8 +64,18 @@ def load(path: Path) -> Any:
     return yaml.safe_load(path.read_text())
 
 
+def groups(path: Path) -> list[dict[str, Any]]:
+    return list(load(path)["groups"])
+
+
 def alert_rules() -> list[dict[str, Any]]:
-    return [rule for group in load(ALERTS)["groups"] for rule in group["rules"] if "alert" in rule]
+    return [
+        rule
+        for path in RULE_FILES
+        for group in groups(path)
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
 
 
 def alert_names() -> list[str]:
@@ -87,8 +99,9 @@ def github_anchor(heading: str) -> str:
 
 # -- promtool --------------------------------------------------------------------------------
 def test_rule_files_are_valid() -> None:
-    out = run([tool("promtool"), "check", "rules", RECORDING, ALERTS])
-    assert out.count("SUCCESS") == 2, out
+    assert {p.parent.name for p in RULE_FILES} == {"core", "patroni", "cnpg"}, RULE_FILES
+    out = run([tool("promtool"), "check", "rules", *RULE_FILES])
+    assert out.count("SUCCESS") == len(RULE_FILES), out
 
 
 def test_there_are_rule_unit_tests() -> None:
@@ -195,12 +208,21 @@ def test_every_alert_has_a_firing_and_a_silent_promtool_case() -> None:
 def test_test_files_evaluate_recording_rules_before_alerts() -> None:
     # promtool evaluates rule groups in random order unless group_eval_order lists them;
     # then alerts would see the recording rules' values one evaluation late, sometimes.
-    recording = [g["name"] for g in load(RECORDING)["groups"]]
-    alerting = [g["name"] for g in load(ALERTS)["groups"]]
     for test_file in TEST_FILES:
-        order = load(test_file).get("group_eval_order", [])
+        spec = load(test_file)
+        loaded = [g for f in spec["rule_files"] for g in groups((TEST_DIR / f).resolve())]
+        recording = [g["name"] for g in loaded if all("record" in r for r in g["rules"])]
+        alerting = [g["name"] for g in loaded if g["name"] not in recording]
+        order = spec.get("group_eval_order", [])
         assert sorted(order) == sorted(recording + alerting), test_file.name
         assert max(order.index(g) for g in recording) < min(order.index(g) for g in alerting)
+
+
+def test_every_platform_loads_the_core_and_one_database_rules_file() -> None:
+    for test_file in TEST_FILES:
+        parts = {Path(f).parent.name for f in load(test_file)["rule_files"]}
+        assert "core" in parts, test_file.name
+        assert len(parts - {"core"}) == 1, f"{test_file.name}: one database platform per test"
 
 
 def test_instance_down_keeps_the_for_line_the_stack_overrides() -> None:

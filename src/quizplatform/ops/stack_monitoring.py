@@ -15,6 +15,10 @@ from quizplatform.ops.stack_state import ACTIVE, Instance, StackConfig
 from quizplatform.ops.supervisor import Program, Supervisor
 from quizplatform.ops.templates import deploy_dir, render
 
+#: The rule directories of deploy/prometheus/rules the one-host stack loads: the shared
+#: rules and its database's (cnpg/ is for Kubernetes).
+STACK_RULE_DIRS = ("core", "patroni")
+
 
 class Alert(TypedDict):
     """An alert firing in Alertmanager, as ``quiz stack status --json`` lists it."""
@@ -81,13 +85,8 @@ class Monitoring:
         """Write the rules, the targets and both configurations (checked by promtool and
         amtool), reload what runs with a changed configuration, start what does not run."""
         rules_dir = self.run_dir / "rules"
-        rules_dir.mkdir(exist_ok=True)
-        rules_before = {p.name: p.read_text() for p in rules_dir.glob("*.yml")}
-        for rules in (deploy_dir() / "prometheus" / "rules").glob("*.yml"):
-            text = rules.read_text()
-            if rules.name == "alerts.yml":
-                text = _override_for(text, "InstanceDown", self.config.instance_down_for)
-            (rules_dir / rules.name).write_text(text)
+        rules_before = _rule_texts(rules_dir)
+        self._write_rules(rules_dir)
         self.write_targets(instances)
         prom_cfg = self.run_dir / "prometheus.yml"
         am_cfg = self.run_dir / "alertmanager.yml"
@@ -96,7 +95,7 @@ class Monitoring:
         run(["promtool", "check", "config", prom_cfg], what="promtool check config")
         write_private(am_cfg, self._alertmanager_config())  # holds the Slack webhook URL
         run(["amtool", "check-config", am_cfg], what="amtool check-config")
-        rules_now = {p.name: p.read_text() for p in rules_dir.glob("*.yml")}
+        rules_now = _rule_texts(rules_dir)
         changed = {
             "prometheus": before[prom_cfg] not in (None, prom_cfg.read_text())
             or (bool(rules_before) and rules_before != rules_now),
@@ -107,6 +106,20 @@ class Monitoring:
                 self.supervisor.signal(program, "HUP")  # both re-read their config
         self.supervisor.add(self._alertmanager_program(am_cfg))
         self.supervisor.add(self._prometheus_program(prom_cfg))
+
+    def _write_rules(self, rules_dir: Path) -> None:
+        """Copy the shared rules and the stack's database rules (Patroni) to ``rules_dir``,
+        with the drills' ``for`` of InstanceDown; files of an older layout are removed."""
+        for stale in rules_dir.glob("*.yml"):
+            stale.unlink()
+        source = deploy_dir() / "prometheus" / "rules"
+        for part in STACK_RULE_DIRS:
+            (rules_dir / part).mkdir(parents=True, exist_ok=True)
+            for rules in (source / part).glob("*.yml"):
+                text = rules.read_text()
+                if part == "core" and rules.name == "alerts.yml":
+                    text = _override_for(text, "InstanceDown", self.config.instance_down_for)
+                (rules_dir / part / rules.name).write_text(text)
 
     def _prometheus_config(self, rules_dir: Path) -> str:
         interval = self.config.scrape_interval
@@ -214,6 +227,11 @@ class Monitoring:
         if body.get("status") != "success":
             raise OpsError(f"Prometheus query failed: {body.get('error')}")
         return list(body["data"]["result"])
+
+
+def _rule_texts(rules_dir: Path) -> dict[str, str]:
+    """Each rules file under ``rules_dir`` (by relative path) and its text."""
+    return {str(p.relative_to(rules_dir)): p.read_text() for p in rules_dir.rglob("*.yml")}
 
 
 def _override_for(rules: str, alert: str, duration: str) -> str:

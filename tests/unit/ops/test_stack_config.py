@@ -19,7 +19,7 @@ from quizplatform.ops.stack import (
     StackConfig,
     StackState,
 )
-from quizplatform.ops.stack_monitoring import _override_for
+from quizplatform.ops.stack_monitoring import Monitoring, _override_for, _rule_texts
 from quizplatform.ops.templates import deploy_dir
 
 RULES = """\
@@ -102,7 +102,7 @@ groups:
 
 
 def test_override_for_on_the_shipped_alert_rules() -> None:
-    path = deploy_dir() / "prometheus" / "rules" / "alerts.yml"
+    path = deploy_dir() / "prometheus" / "rules" / "core" / "alerts.yml"
     original = path.read_text()
     before = alert_windows(original)
     after = alert_windows(_override_for(original, "InstanceDown", "7s"))
@@ -111,6 +111,24 @@ def test_override_for_on_the_shipped_alert_rules() -> None:
         b for b in before if b[0] != "InstanceDown"
     ]
     assert len(after) == len(before)
+
+
+def test_the_stack_loads_the_core_and_patroni_rules_and_drops_an_older_layout(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "alerts.yml").write_text("groups: []\n")  # rules/*.yml of an older stack
+    config = StackConfig.from_dict({"instance_down_for": "4s"})
+    Monitoring._write_rules(type("Fake", (), {"config": config})(), tmp_path)  # type: ignore[arg-type]
+    assert sorted(_rule_texts(tmp_path)) == [
+        "core/alerts.yml",
+        "core/recording.yml",
+        "patroni/database.yml",
+    ]
+    windows = alert_windows((tmp_path / "core" / "alerts.yml").read_text())
+    assert ("InstanceDown", "4s") in windows
+    rendered = (deploy_dir() / "prometheus" / "prometheus.yml.j2").read_text()
+    assert '"{{ rules_dir }}/core/*.yml"' in rendered
+    assert '"{{ rules_dir }}/patroni/*.yml"' in rendered
 
 
 def test_stack_config_from_dict_ignores_unknown_keys() -> None:
