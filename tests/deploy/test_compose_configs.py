@@ -91,11 +91,6 @@ def test_prometheus_mounts_the_projects_rules() -> None:
     assert globs == ["/etc/prometheus/rules/core/*.yml"], "single PostgreSQL: no Patroni rules"
 
 
-@pytest.mark.xfail(
-    not (RULES / "core").is_dir(),
-    reason="deploy/prometheus/rules/core/ comes with the rules split (issue 17, Kubernetes)",
-    strict=True,
-)
 def test_prometheus_config_and_its_rules_pass_promtool(tmp_path: Path) -> None:
     promtool = tool("promtool")
     text = PROMETHEUS_YML.read_text().replace("/etc/prometheus/rules", str(RULES))
