@@ -28,6 +28,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+import redis
 
 from tests.conftest import PG_URL, REDIS_URL
 from tests.deploy.dockerfile import (
@@ -89,6 +90,16 @@ async def _database(statement: str) -> None:
         await conn.close()
 
 
+def _forget_redis_keys(prefix: str) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 @pytest.fixture(scope="module")
 def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Image]:
     root = tmp_path_factory.mktemp("image-root")
@@ -131,6 +142,7 @@ def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Image]:
         yield Image(root, env, build_seconds)
     finally:
         asyncio.run(_database(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        _forget_redis_keys(f"{database}:")
 
 
 def _snapshot(image: Image) -> dict[str, int]:
