@@ -13,6 +13,7 @@ Not checked here: building and running the image itself (no container engine).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -279,3 +280,16 @@ def test_worker_serves_its_metrics_and_stops_on_sigterm(image: Image, tmp_path: 
         assert "quiz_jobs_running" in body
         assert _healthcheck(image, HEALTHCHECK_URL=metrics_url) == 0
         _stop(proc, log)
+
+
+def test_configuration_is_production_fit_from_the_image_paths(image: Image) -> None:
+    """The profile comes from /app/config/production.toml, the secret from its file, and
+    the documented deployment settings pass `quiz config check`."""
+    shown = _run(image, "config", "show", "--json")
+    assert shown.returncode == 0, shown.stderr
+    sources = {row["name"]: row["source"] for row in json.loads(shown.stdout)}
+    profile = image.root / APP.lstrip("/") / "config" / "production.toml"
+    assert sources["token_ttl_seconds"] == f"file:{profile}"
+    assert sources["secret_key"] != "default", sources["secret_key"]
+    checked = _run(image, "config", "check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
