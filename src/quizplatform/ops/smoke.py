@@ -204,11 +204,13 @@ def run_smoke(
     metrics_url: str | None = None,
     verify: ssl.SSLContext | bool = True,
     timeout: float = 10.0,
+    transport: httpx.BaseTransport | None = None,
 ) -> SmokeReport:
-    """Run the journey against ``url`` (the public address); stop at the first failure."""
+    """Run the journey against ``url`` (the public address); stop at the first failure.
+    (``transport`` replaces the network in tests.)"""
     url = url.rstrip("/")
     report = SmokeReport(url)
-    with httpx.Client(base_url=url, verify=verify, timeout=timeout) as client:
+    with httpx.Client(base_url=url, verify=verify, timeout=timeout, transport=transport) as client:
         journey = _Journey(client, credentials, pool_secret)
         steps: list[tuple[str, Callable[[], str]]] = [
             ("live", journey.live),
