@@ -12,6 +12,7 @@ from rich.console import Console
 
 from quizplatform.cli_backup import backup_app
 from quizplatform.cli_config import config_app
+from quizplatform.cli_smoke import smoke_app
 from quizplatform.cli_stack import (
     db_status,
     db_switchover,
@@ -46,6 +47,7 @@ app.add_typer(stack_app, name="stack")
 db_app.command("switchover")(db_switchover)
 db_app.command("status")(db_status)
 app.add_typer(backup_app, name="backup")
+app.add_typer(smoke_app, name="smoke")
 app.command("deploy")(deploy)
 app.command("rollback")(rollback)
 app.command("releases")(releases)

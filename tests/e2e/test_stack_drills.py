@@ -150,6 +150,32 @@ def test_https_only_with_hsts_and_redirect(stack: Stack) -> None:
     assert plain.headers["location"] == f"{stack.url}/api/v1/version"
 
 
+def test_smoke_passes_against_the_stack_with_metrics_on_the_internal_listener(
+    stack: Stack,
+) -> None:
+    # `quiz stack up` ran `quiz smoke setup`: the journey signs in and takes the smoke quiz
+    # through the TLS front door; metrics come from an instance's own port, not HAProxy.
+    instance = stack.active_instances()[0]
+    started = time.monotonic()
+    done = quiz_cli(
+        "smoke",
+        stack.url,
+        "--credentials-file",
+        str(stack.dir / "secrets" / "smoke-credentials.json"),
+        "--ca-file",
+        str(stack.dir / "tls" / "ca.pem"),
+        "--metrics-url",
+        f"http://127.0.0.1:{instance.port}/metrics",
+        "--json",
+        timeout=60,
+    )
+    MEASURED["smoke_seconds"] = round(time.monotonic() - started, 2)
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] is True
+    assert [s["name"] for s in report["steps"]][-2:] == ["sign out", "metrics"]
+
+
 def test_sigkilled_instance_is_back_within_10_s_without_failed_requests(
     stack: Stack, data: Seed
 ) -> None:

@@ -54,7 +54,7 @@ async def test_0008_up_down_up(backend: str, tmp_path: Path) -> None:
         )
     try:
         await asyncio.to_thread(upgrade, settings, "0007")
-        await asyncio.to_thread(upgrade, settings)
+        await asyncio.to_thread(upgrade, settings, "0008")
         cfg = alembic_config(settings)
         url = settings.async_database_url
         tables, attempt_columns, version = await _schema(url)
@@ -63,7 +63,7 @@ async def test_0008_up_down_up(backend: str, tmp_path: Path) -> None:
         tables, attempt_columns, version = await _schema(url)
         assert "quiz_draws" not in tables and "drawn" not in attempt_columns
         assert "attempts" in tables and version == "0007"
-        await asyncio.to_thread(upgrade, settings)
+        await asyncio.to_thread(upgrade, settings, "0008")
         tables, attempt_columns, version = await _schema(url)
         assert "quiz_draws" in tables and "drawn" in attempt_columns and version == "0008"
     finally:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -78,6 +79,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The post-deploy smoke test's account (`quiz smoke setup`): its attempts stay out of
+    # leaderboards and reports, its quiz out of the public listing.
+    is_smoke: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Tag(Base):

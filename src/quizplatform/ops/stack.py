@@ -206,6 +206,8 @@ class Stack:
             active = state.active_release
         step("migrations")
         self.migrate(self.releases.get(active))
+        step("smoke-test account")
+        stack_instances.smoke_setup(self, self.releases.get(active))
         self._start_receiver()
         step("instances")
         self._restore_instances()

@@ -108,6 +108,27 @@ def migrate(stack: Stack, release: Release) -> None:
     )
 
 
+def smoke_credentials_file(directory: Path) -> Path:
+    """The smoke account's credentials (``quiz smoke --credentials-file``), 0600."""
+    return directory / "secrets" / "smoke-credentials.json"
+
+
+def smoke_setup(stack: Stack, release: Release) -> None:
+    """Run ``quiz smoke setup`` with ``release``'s code (a release from before the
+    command is skipped)."""
+    if not (release.code_dir / "quizplatform" / "cli_smoke.py").exists():
+        log.info("smoke setup skipped: the release has no `quiz smoke`", release=release.version)
+        return
+    target = smoke_credentials_file(stack.dir)
+    command = [sys.executable, "-m", "quizplatform.cli", "smoke", "setup"]
+    run(
+        [*command, "--credentials-file", str(target)],
+        what=f"smoke setup with release {release.version}",
+        env=release_environment(stack, release, instance_id="smoke-setup"),
+        cwd=release.path,
+    )
+
+
 def instance_program(stack: Stack, instance: Instance) -> Program:
     """The supervisord program that runs ``instance``."""
     release = stack.releases.get(instance.release)

@@ -50,6 +50,7 @@ from quizplatform.services.errors import (
     NotFound,
 )
 from quizplatform.services.question_views import owner_question, student_question
+from quizplatform.services.smoke import not_smoke
 
 
 @dataclass
@@ -355,7 +356,7 @@ class QuizService:
                 return [], 0
             q = q.where(models.Quiz.owner_id == caller.user_id, models.Quiz.status != BANK_STATUS)
         else:
-            q = q.where(models.Quiz.status == "published")
+            q = q.where(models.Quiz.status == "published", not_smoke(models.Quiz.owner_id))
         if tag:
             q = q.where(
                 models.Quiz.id.in_(

@@ -12,6 +12,7 @@ from quizplatform.domain.analysis import AttemptItems, QuestionInfo, analyse
 from quizplatform.services.accounts import Principal
 from quizplatform.services.attempts.results import OptionChoices, QuestionReport, QuizReport
 from quizplatform.services.quizzes import QuizService
+from quizplatform.services.smoke import not_smoke
 
 
 class QuizReports:
@@ -24,7 +25,11 @@ class QuizReports:
     async def report(self, caller: Principal, quiz_id: str) -> QuizReport:
         """Facility, discrimination and option counts per question, and every score."""
         snap = await self.quizzes.owned(caller, quiz_id)
-        submitted = (models.Attempt.quiz_id == quiz_id, models.Attempt.status == "submitted")
+        submitted = (
+            models.Attempt.quiz_id == quiz_id,
+            models.Attempt.status == "submitted",
+            not_smoke(models.Attempt.user_id),
+        )
         # Plain column rows, not ORM objects: building an instance per attempt and per
         # response was most of the report's time (the teacher's report page, p95 budget).
         async with self.db.read_session() as session:
