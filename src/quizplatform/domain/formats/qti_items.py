@@ -310,12 +310,16 @@ def _match(item: _Item, node: Node, q: Question, points: float | None) -> None:
         (c.attrib.get("identifier", ""), item.text(c))
         for c in sets[1].all("simpleAssociableChoice")
     ]
-    by_right: dict[str, str] = {}
-    for value in _correct(decl):
-        ends = value.split()
-        if len(ends) == 2 and ends[0] in left:
-            by_right.setdefault(ends[1], ends[0])
-    q.pairs = [Pair(left[by_right[r]] if r in by_right else "", text) for r, text in rights]
+    right = dict(rights)
+    pairs = [v.split() for v in _correct(decl)]
+    pairs = [e for e in pairs if len(e) == 2 and e[0] in left and e[1] in right]
+    if item.ours:  # one right per pair, in the pairs' order, distractors among them
+        by_right = {r: lf for lf, r in pairs}
+        q.pairs = [Pair(left[by_right[r]] if r in by_right else "", t) for r, t in rights]
+        return
+    q.pairs = [Pair(left[lf], right[r]) for lf, r in pairs]
+    used = {r for _, r in pairs}
+    q.pairs += [Pair("", t) for r, t in rights if r not in used]
 
 
 def _associate(item: _Item, node: Node, q: Question, points: float | None) -> None:
