@@ -67,7 +67,7 @@ def read_qti(
         if len(data) > budget.limits.import_chars * 4:
             raise QuizTooLarge(f"the file has {len(data):,} bytes; over the import limit")
         return _read_items(
-            [("item.xml", _parse(data, "item.xml", budget), [])],
+            [(1, "item.xml", _parse(data, "item.xml", budget), [])],
             budget,
             skip_unsupported,
             DEFAULT_QUIZ_TITLE,
@@ -79,8 +79,10 @@ def read_qti(
     resources = _resources(manifest)
     title = DEFAULT_QUIZ_TITLE
     issues: list[ParseIssue] = []
-    items: list[tuple[str, Node, list[str]]] = []
+    items: list[tuple[int, str, Node, list[str]]] = []
+    number = 0  # of the item resource: the question's number in messages
     for rtype, href, tags, line in resources:
+        number += rtype == ITEM_TYPE
         if budget.deadline is not None:
             budget.deadline.check()
         if href is None:
@@ -91,15 +93,13 @@ def read_qti(
                 test = _parse(package.read(href), href, budget)
                 title = test.attrib.get("title", "").strip() or title
             else:
-                items.append((href, _parse(package.read(href), href, budget), tags))
+                items.append((number, href, _parse(package.read(href), href, budget), tags))
         except FormatError as exc:
             issues += [
                 ParseIssue(i.line or line, i.message, i.file or MANIFEST) for i in exc.issues
             ]
         stop_if_too_many(issues, budget.limits.issues, line)
-    if issues:
-        raise FormatError(issues)
-    return _read_items(items, budget, skip_unsupported, title)
+    return _read_items(items, budget, skip_unsupported, title, issues)
 
 
 def _resources(manifest: Node) -> list[tuple[str, str | None, list[str], int]]:
@@ -151,12 +151,18 @@ def _keywords(resource: Node) -> list[str]:
 
 
 def _read_items(
-    items: list[tuple[str, Node, list[str]]], budget: Budget, skip: bool, title: str
+    items: list[tuple[int, str, Node, list[str]]],
+    budget: Budget,
+    skip: bool,
+    title: str,
+    issues: list[ParseIssue] | None = None,
 ) -> tuple[QuizContent, list[ParseIssue]]:
-    issues: list[ParseIssue] = []
+    """The questions of the parsed ``items``; raise ``FormatError`` listing ``issues``
+    (found before, e.g. files that do not parse) and every problem of the items."""
+    issues = list(issues or [])
     warnings: list[ParseIssue] = []
     questions: list[Question] = []
-    for number, (name, root, tags) in enumerate(items, 1):
+    for number, name, root, tags in items:
         budget.next_question(root.line)
         try:
             q = read_item(root)

@@ -65,7 +65,11 @@ def html_of(seq: list[Node | str], skip: frozenset[str] = frozenset()) -> str:
             continue
         if part.tag in skip:
             continue
-        attrs = "".join(f' {k}="{esc(v)}"' for k, v in part.attrib.items() if " " not in k)
+        attrs = "".join(
+            f' {k}="{esc(v).replace(chr(34), "&quot;")}"'
+            for k, v in part.attrib.items()
+            if " " not in k
+        )
         inner = html_of(part.seq, skip)
         out.append(f"<{part.tag}{attrs}>{inner}</{part.tag}>" if inner else f"<{part.tag}{attrs}/>")
     return "".join(out)
@@ -265,11 +269,10 @@ def _numeric(item: _Item, decl: Node, q: Question, points: float | None) -> None
         for v in _correct(decl):
             q.numeric_answers.append(NumericAnswer(_float(v, decl.line, "correct response")))
         rows, _ = _mapping(decl)
-        q.numeric_answers += [
-            NumericAnswer(_float(k, decl.line, "mapKey"), 0.0, 100.0)
-            for k, v, _ in rows
-            if v > 0 and all(a.value != float(k) for a in q.numeric_answers)
-        ]
+        for key, value, _ in rows:
+            x = _float(key, decl.line, "mapKey")
+            if value > 0 and all(a.value != x for a in q.numeric_answers):
+                q.numeric_answers.append(NumericAnswer(x))
 
 
 def _numeric_branch(item: _Item, branch: Node, points: float) -> NumericAnswer | None:

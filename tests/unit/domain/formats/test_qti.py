@@ -314,3 +314,65 @@ def test_writer_is_deterministic_and_lists_every_item_in_the_manifest() -> None:
     assert text.count('type="imsqti_item_xmlv2p1"') == 2 and "<string>sky</string>" in text
     again = read(out).quiz
     assert again.title == "My quiz" and again.questions == quiz.questions
+
+
+def _item(decl: str, body: str, extra: str = "") -> str:
+    return (
+        '<assessmentItem xmlns="http://www.imsglobal.org/xsd/imsqti_v2p1" identifier="i" '
+        f'title="T">{decl}<itemBody><p>Q?</p>{body}</itemBody>{extra}</assessmentItem>'
+    )
+
+
+def test_two_choices_true_and_false_are_a_true_false_question() -> None:
+    text = _item(
+        '<responseDeclaration identifier="RESPONSE" cardinality="single" baseType="identifier">'
+        "<correctResponse><value>false</value></correctResponse></responseDeclaration>",
+        '<choiceInteraction responseIdentifier="RESPONSE" maxChoices="1">'
+        '<simpleChoice identifier="true">Yes</simpleChoice>'
+        '<simpleChoice identifier="false">No</simpleChoice></choiceInteraction>',
+    )
+    [q] = read(package({"a.xml": text})).quiz.questions
+    assert (q.type, q.answer) == (QT.TRUE_FALSE, False)
+
+
+def test_multiple_choice_without_mapping_shares_the_credit() -> None:
+    text = _item(
+        '<responseDeclaration identifier="RESPONSE" cardinality="multiple" baseType="identifier">'
+        "<correctResponse><value>a</value><value>c</value></correctResponse>"
+        "</responseDeclaration>",
+        '<choiceInteraction responseIdentifier="RESPONSE" maxChoices="0">'
+        '<simpleChoice identifier="a">A <b>bold</b></simpleChoice>'
+        '<simpleChoice identifier="b">B</simpleChoice>'
+        '<simpleChoice identifier="c">C</simpleChoice></choiceInteraction>',
+    )
+    [q] = read(package({"a.xml": text})).quiz.questions
+    assert [(o.text, o.weight) for o in q.options] == [
+        ("A <b>bold</b>", 50.0),
+        ("B", 0.0),
+        ("C", 50.0),
+    ]
+
+
+def test_numeric_from_a_mapping_and_a_bad_number_is_an_error_with_its_file() -> None:
+    decl = (
+        '<responseDeclaration identifier="RESPONSE" cardinality="single" baseType="integer">'
+        '<mapping><mapEntry mapKey="{key}" mappedValue="1"/></mapping></responseDeclaration>'
+    )
+    body = '<p><textEntryInteraction responseIdentifier="RESPONSE"/></p>'
+    [q] = read(package({"a.xml": _item(decl.replace("{key}", "42"), body)})).quiz.questions
+    assert q.type is QT.NUMERIC and q.numeric_answers == [NumericAnswer(42.0)]
+    with pytest.raises(FormatError) as exc:
+        read(package({"b.xml": _item(decl.replace("{key}", "many"), body)}))
+    assert exc.value.issues[0].file == "b.xml" and "not a number" in str(exc.value)
+
+
+def test_a_bare_item_with_a_doctype_is_refused() -> None:
+    with pytest.raises(FormatError, match="DOCTYPE"):
+        read(_billion_laughs().encode())
+
+
+def test_every_problem_of_every_item_is_listed() -> None:
+    bad = _item("", '<orderInteraction responseIdentifier="RESPONSE"/>')
+    with pytest.raises(FormatError) as exc:
+        read(package({"a.xml": bad, "b.xml": "<assessmentItem>", "c.xml": bad}))
+    assert sorted(i.file or "" for i in exc.value.issues) == ["a.xml", "b.xml", "c.xml"]
