@@ -376,3 +376,22 @@ def test_every_problem_of_every_item_is_listed() -> None:
     with pytest.raises(FormatError) as exc:
         read(package({"a.xml": bad, "b.xml": "<assessmentItem>", "c.xml": bad}))
     assert sorted(i.file or "" for i in exc.value.issues) == ["a.xml", "b.xml", "c.xml"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "choice",
+        "choice_multiple",
+        "text_entry",
+        "numeric",
+        "order",
+        "match",
+        "associate",
+        "extended_text",
+    ],
+)
+def test_other_tools_items_round_trip_qti_to_qti(name: str) -> None:
+    first = read(of(name)).quiz
+    again = read(write_quiz("qti", first)).quiz
+    assert again.questions == first.questions
