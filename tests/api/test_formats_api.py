@@ -14,6 +14,7 @@ from quizplatform.domain.formats import FORMAT_INFO
 from tests.api.helpers import Api
 from tests.api.samples import all_types_quiz
 from tests.fakes.formats import FAKE_XML, register_fake_qti, register_fake_xml, zip_of
+from tests.unit.domain.formats.test_qti import zip_bomb
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 
@@ -450,3 +451,38 @@ async def test_a_real_moodle_xml_export_is_detected_and_its_unsupported_question
     assert len(r.json()["questions"]) == everything.count(b"<question ") - everything.count(
         b'type="category"'
     )
+
+
+# -- the real IMS QTI 2.1 packages ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["json", "moodle_xml", "qti"])
+async def test_an_export_of_every_type_reimports_to_equal_questions(api: Api, fmt: str) -> None:
+    teacher = await api.user("teacher")
+    quiz = await api.quiz(teacher, all_types_quiz(), publish=False)
+    r = await api.http.get(
+        f"/api/v1/quizzes/{quiz['id']}/export?format={fmt}", headers=teacher.headers
+    )
+    assert r.status_code == 200, r.text
+    info = FORMAT_INFO[fmt]
+    assert r.headers["content-type"].split(";")[0] == info.media_type.split(";")[0]
+    assert r.headers["content-disposition"].endswith(f'.{info.extension}"')
+    again = await api.http.post(  # detected from the file, sent as an upload
+        "/api/v1/quizzes/import",
+        files={"file": (f"export.{info.extension}", r.content, info.media_type)},
+        headers=teacher.headers,
+    )
+    assert again.status_code == 201, again.text
+    assert _content(again.json())["questions"] == _content(quiz)["questions"]  # type: ignore[index]
+
+
+async def test_a_qti_zip_bomb_is_refused_with_413_quickly_and_nothing_is_saved(api: Api) -> None:
+    teacher = await api.user("teacher")
+    bomb = zip_bomb()
+    for path in ("import", "import/preview"):
+        started = time.perf_counter()
+        r = await _post(api, path, bomb, teacher.headers, ctype="application/zip")
+        assert time.perf_counter() - started < 2.0
+        assert r.status_code == 413, r.text
+        assert "nothing was decompressed" in r.json()["error"]["message"]
+    assert await _count_quizzes(api) == 0

@@ -18,6 +18,7 @@ import pytest
 
 from tests.e2e.procs import Instance, quiz, quiz_env
 from tests.e2e.stack_helpers import record_measurements
+from tests.unit.domain.formats.test_qti import package, zip_bomb
 
 PASSWORD = "correct-horse-battery-9"
 
@@ -129,8 +130,14 @@ BOMBS: dict[str, tuple[str, str | bytes | Callable[[], bytes]]] = {
         "<quiz>" + _ESSAY_QUESTION * (3_000_000 // len(_ESSAY_QUESTION)) + "</quiz>",
     ),
     "moodle xml: nested 100,000 deep": ("moodle_xml", "<quiz>" + "<a>" * 100_000 + "</quiz>"),
+    "qti: a zip of 200 MB of zeros (200 KB deflated)": ("qti", zip_bomb),
+    "qti: nested entities in an item": ("qti", lambda: qti_package({"a.xml": _billion_laughs()})),
 }
-CONTENT_TYPES = {"moodle_xml": "application/xml"}
+CONTENT_TYPES = {"moodle_xml": "application/xml", "qti": "application/zip"}
+
+
+def qti_package(files: dict[str, str]) -> bytes:
+    return package({k: v.encode() for k, v in files.items()})
 
 
 def _my_quizzes(server: Server) -> int:
@@ -166,6 +173,10 @@ def test_import_bomb_is_refused_quickly_while_the_instance_stays_live(
     assert r.json()["error"]["code"] in ("payload_too_large", "validation_error")
     assert len(r.content) < 64_000, "the refusal lists a bounded number of problems"
     assert refused_after < 10, refused_after
+    if fmt == "qti":  # refused from the zip's directory or the first parse error
+        assert refused_after < 2, refused_after
+        message = r.json()["error"]["message"]
+        assert "nothing was decompressed" in message or "DOCTYPE" in r.text, message
     assert probe.failures == 0
     assert max(probe.latencies) < 1.0, max(probe.latencies)
     assert _my_quizzes(server) == quizzes, "nothing is saved"

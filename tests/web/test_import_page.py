@@ -342,3 +342,23 @@ async def test_a_real_moodle_xml_export_can_be_imported_skipping_what_cannot_be_
     assert r.status_code == 303, r.text
     quiz = await teacher.quiz(r.headers["location"].split("/")[3].split("?")[0])
     assert [q["type"] for q in quiz["questions"]] == ["true_false", "essay"]
+
+
+async def test_a_real_qti_package_with_a_hotspot_can_be_imported_skipping_it(
+    web: WebClient,
+) -> None:
+    """The real QTI reader: a .zip upload, the unsupported item named by its file."""
+    from tests.unit.domain.formats.test_qti import of
+
+    teacher = await sign_up_teacher(web)
+    data = of("choice", "hotspot", "order")
+    status, page = (await _upload(teacher, data, fmt="", name="export.zip")).split("\n", 1)
+    assert status == "422", page
+    assert "(detected from the file)" in page and "IMS QTI 2.1 package" in page
+    assert "items/hotspot.xml" in page and "hotspotInteraction" in page
+    assert "Import the 2 supported questions and skip the listed ones" in page
+    assert await _mine(teacher) == 0
+    r = await teacher.http.post("/teach/import/save", data=_save_form(page))
+    assert r.status_code == 303, r.text
+    quiz = await teacher.quiz(r.headers["location"].split("/")[3].split("?")[0])
+    assert [q["type"] for q in quiz["questions"]] == ["single_choice", "ordering"]

@@ -19,6 +19,7 @@ from quizplatform.domain.formats.errors import FormatError, ParseIssue, Unsuppor
 from quizplatform.domain.formats.gift import read_gift, write_gift
 from quizplatform.domain.formats.json_format import read_json, write_json
 from quizplatform.domain.formats.moodle_xml import read_moodle_xml, write_moodle_xml
+from quizplatform.domain.formats.qti import read_qti, write_qti
 from quizplatform.domain.limits import Budget
 from quizplatform.domain.questions import QuizContent
 
@@ -72,18 +73,21 @@ FORMAT_INFO: dict[str, FormatInfo] = {
     "aiken": FormatInfo("Aiken", "text/plain; charset=utf-8", "aiken.txt"),
     "json": FormatInfo("JSON (this platform's export)", "application/json", "json"),
     "moodle_xml": FormatInfo("Moodle XML", "application/xml", "xml"),
+    "qti": FormatInfo("IMS QTI 2.1 package", "application/zip", "qti.zip", binary=True),
 }
 _READERS: dict[str, Reader] = {
     "gift": _text_reader(read_gift),
     "aiken": _text_reader(read_aiken),
     "json": _text_reader(read_json),
     "moodle_xml": lambda data, budget, skip: Imported(*read_moodle_xml(data, budget, skip)),
+    "qti": lambda data, budget, skip: Imported(*read_qti(data, budget, skip)),
 }
 _WRITERS: dict[str, Writer] = {
     "gift": _text_writer(write_gift),
     "aiken": _text_writer(write_aiken),
     "json": _text_writer(write_json),
     "moodle_xml": write_moodle_xml,
+    "qti": write_qti,
 }
 FORMATS = tuple(FORMAT_INFO)
 
@@ -123,10 +127,12 @@ __all__ = [
     "read_gift",
     "read_json",
     "read_moodle_xml",
+    "read_qti",
     "read_quiz",
     "write_aiken",
     "write_gift",
     "write_json",
     "write_moodle_xml",
+    "write_qti",
     "write_quiz",
 ]

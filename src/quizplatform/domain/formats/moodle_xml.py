@@ -4,7 +4,7 @@ Reading: the file is parsed by the standard library's expat with every DTD refus
 outright: a ``<!DOCTYPE`` (and so any entity declaration, the "billion laughs" bomb, an
 external entity such as ``file:///etc/passwd``) is a ``FormatError`` before anything is
 expanded; Moodle's own exports never have one. Elements nested deeper than
-``_MAX_DEPTH`` are refused, and the file's size is checked against the budget before
+``xml_safety.MAX_DEPTH`` are refused, and the file's size is checked against the budget before
 parsing. Line numbers come from the parser.
 
 Mapping (both ways):
@@ -41,8 +41,6 @@ from __future__ import annotations
 
 import math
 import re
-import xml.parsers.expat as expat
-from dataclasses import dataclass, field
 
 from quizplatform.domain.formats.errors import (
     FormatError,
@@ -50,6 +48,7 @@ from quizplatform.domain.formats.errors import (
     UnsupportedQuestion,
     stop_if_too_many,
 )
+from quizplatform.domain.formats.xml_safety import Node, parse_xml
 from quizplatform.domain.limits import Budget, QuizTooLarge
 from quizplatform.domain.questions import (
     Choice,
@@ -64,11 +63,6 @@ from quizplatform.domain.questions import (
 )
 
 DEFAULT_QUIZ_TITLE = "Imported quiz"
-_MAX_DEPTH = 40
-# 500 questions of 50 answers with feedback need about 120,000; a file of 2 MiB of <a/>
-# would otherwise build 500,000 nodes.
-_MAX_ELEMENTS = 150_000
-_DEADLINE_EVERY = 2000  # elements between deadline checks while parsing
 
 QT = QuestionType
 _FORMAT_IN = {
@@ -93,104 +87,11 @@ _CONTEXT_PREFIX = re.compile(r"^\$[a-z]+\$/?")
 
 # --------------------------------------------------------------------------- parsing
 
-
-@dataclass(slots=True)
-class _Node:
-    tag: str
-    attrib: dict[str, str]
-    line: int
-    children: list[_Node] = field(default_factory=list)
-    parts: list[str] = field(default_factory=list)
-
-    @property
-    def text(self) -> str:
-        return "".join(self.parts)
-
-    def child(self, tag: str) -> _Node | None:
-        for c in self.children:
-            if c.tag == tag:
-                return c
-        return None
-
-    def all(self, tag: str) -> list[_Node]:
-        return [c for c in self.children if c.tag == tag]
-
-    def value(self, tag: str, default: str = "") -> str:
-        """The stripped text of the child ``tag`` (Moodle's ``<x>value</x>``)."""
-        c = self.child(tag)
-        return c.text.strip() if c is not None else default
-
-    def text_of(self, tag: str | None = None) -> str:
-        """The stripped ``<text>`` of the child ``tag`` (or of this node)."""
-        node = self.child(tag) if tag else self
-        if node is None:
-            return ""
-        t = node.child("text")
-        return t.text.strip() if t is not None else ""
+_Node = Node
 
 
-class _Refused(Exception):
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(message)
-        self.line = line
-        self.message = message
-
-
-def _parse(text: str, budget: Budget) -> _Node:
-    parser = expat.ParserCreate()
-    parser.buffer_text = True
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    stack: list[_Node] = []
-    root: list[_Node] = []
-    count = [0]
-
-    def refuse_dtd(*_: object) -> None:
-        raise _Refused(
-            parser.CurrentLineNumber,
-            "the file has a DOCTYPE (a document type declaration); Moodle XML files have "
-            "none, and files with one are refused for safety (entities, external files)",
-        )
-
-    def refuse_entity(*_: object) -> None:
-        raise _Refused(parser.CurrentLineNumber, "entity declarations are refused")
-
-    def start(tag: str, attrib: dict[str, str]) -> None:
-        node = _Node(tag, attrib, parser.CurrentLineNumber)
-        if len(stack) >= _MAX_DEPTH:
-            raise _Refused(node.line, f"elements are nested more than {_MAX_DEPTH} deep")
-        count[0] += 1
-        if count[0] > _MAX_ELEMENTS:
-            raise _Refused(node.line, f"the file has more than {_MAX_ELEMENTS:,} elements")
-        if count[0] % _DEADLINE_EVERY == 0 and budget.deadline is not None:
-            budget.deadline.check()
-        if stack:
-            stack[-1].children.append(node)
-        else:
-            root.append(node)
-        stack.append(node)
-
-    def end(_tag: str) -> None:
-        stack.pop()
-
-    def chars(data: str) -> None:
-        if stack:
-            stack[-1].parts.append(data)
-
-    parser.StartDoctypeDeclHandler = refuse_dtd
-    parser.EntityDeclHandler = refuse_entity
-    parser.UnparsedEntityDeclHandler = refuse_entity
-    parser.ExternalEntityRefHandler = refuse_entity  # type: ignore[assignment]
-    parser.StartElementHandler = start
-    parser.EndElementHandler = end
-    parser.CharacterDataHandler = chars
-    try:
-        parser.Parse(text, True)
-    except _Refused as exc:
-        raise FormatError([ParseIssue(exc.line, exc.message)]) from None
-    except expat.ExpatError as exc:
-        message = f"the file is not well-formed XML: {expat.ErrorString(exc.code)}"
-        raise FormatError([ParseIssue(exc.lineno, message)]) from None
-    return root[0]
+def _parse(text: str, budget: Budget) -> Node:
+    return parse_xml(text, budget, what="Moodle XML files")
 
 
 # --------------------------------------------------------------------------- reading
