@@ -36,9 +36,16 @@ class SmokeCredentials:
         """Read a credentials file; SmokeError if it is missing or malformed."""
         try:
             data = json.loads(path.read_text())
-            return cls(str(data["email"]), str(data["password"]), str(data["quiz_id"]))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+        except (OSError, ValueError) as exc:
             raise SmokeError(f"cannot read the credentials file {path}: {exc}") from exc
+        fields = ("email", "password", "quiz_id")
+        missing = [f for f in fields if not isinstance(data, dict) or not data.get(f)]
+        if missing:
+            raise SmokeError(
+                f"the credentials file {path} lacks {', '.join(missing)}: "
+                "write it with `quiz smoke setup --credentials-file FILE`"
+            )
+        return cls(*(str(data[f]) for f in fields))
 
     def to_json(self) -> str:
         """The file's text."""

@@ -99,5 +99,14 @@ def test_credentials_file_round_trip_and_errors(tmp_path: Path) -> None:
     path.write_text(CREDENTIALS.to_json())
     assert SmokeCredentials.load(path) == CREDENTIALS
     path.write_text('{"email": "x"}')
+    with pytest.raises(SmokeError, match="lacks password, quiz_id: write it with `quiz smoke"):
+        SmokeCredentials.load(path)
+    for odd in ("[]", '"text"', '{"email": "x", "password": "", "quiz_id": "q"}'):
+        path.write_text(odd)
+        with pytest.raises(SmokeError, match="lacks"):
+            SmokeCredentials.load(path)
+    path.write_text("{not json")
     with pytest.raises(SmokeError, match="cannot read the credentials file"):
         SmokeCredentials.load(path)
+    with pytest.raises(SmokeError, match="cannot read the credentials file"):
+        SmokeCredentials.load(tmp_path / "missing.json")
