@@ -253,12 +253,20 @@ def test_db_upgrade_exits_0_and_again(image: Image) -> None:
         assert again.returncode == 0, again.stdout + again.stderr
 
 
+def _on_loopback(command: list[str]) -> list[str]:
+    """``command`` with the value of its ``--host`` option replaced by 127.0.0.1."""
+    assert "--host" in command, command
+    at = command.index("--host") + 1
+    return [*command[:at], "127.0.0.1", *command[at + 1 :]]
+
+
 def test_default_command_serves_and_stops_on_sigterm(image: Image, tmp_path: Path) -> None:
     _run(image, "db", "upgrade").check_returncode()
     port = free_port()
     log = tmp_path / "serve.log"
-    # The image's CMD as written; only the bind address is overridden (127.0.0.1 here).
-    args = [*image.default_command(), "--host", "127.0.0.1"]
+    # The image's CMD as written but for its bind address: the test binds loopback only.
+    args = _on_loopback(image.default_command())
+    assert "0.0.0.0" not in args  # noqa: S104 - checking that nothing binds it
     with _writes_only_to_volumes(image), _process(image, log, *args, QUIZ_PORT=str(port)) as proc:
         _wait_for(f"http://127.0.0.1:{port}/health/ready", proc, log)
         version = httpx.get(f"http://127.0.0.1:{port}/api/v1/version", timeout=5).json()
