@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -82,6 +83,16 @@ class User(Base):
     # The post-deploy smoke test's account (`quiz smoke setup`): its attempts stay out of
     # leaderboards and reports, its quiz out of the public listing.
     is_smoke: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    __table_args__ = (
+        # The few smoke accounts, found without a scan (`services/smoke.py`).
+        Index(
+            "ix_users_smoke",
+            "id",
+            postgresql_where=text("is_smoke"),
+            sqlite_where=text("is_smoke"),
+        ),
+    )
 
 
 class Tag(Base):
