@@ -69,7 +69,7 @@ class Comparison:
     canary_requests: float
     stable_requests: float
     reasons: list[str] = field(default_factory=list)
-    latency_breached: bool = False  # the p99 rule is broken at this check
+    latency_reason: str | None = None  # the p99 rule's reason when broken at this check
     # Requests per side (the fewer) over the latency rule's window, when it is shorter.
     latency_requests: float | None = None
 
@@ -141,11 +141,11 @@ def judge(comparison: Comparison, policy: CanaryPolicy) -> Comparison:
         ratio = c.canary_p99 / c.stable_p99
         slower = c.canary_p99 - c.stable_p99
         if ratio > policy.max_latency_ratio + _EPSILON and slower > policy.min_latency_delta:
-            c.latency_breached = True
-            c.reasons.append(
+            c.latency_reason = (
                 f"p99 {c.canary_p99 * 1000:.0f} ms vs stable {c.stable_p99 * 1000:.0f} ms "
                 f"({ratio:.2f}x > {policy.max_latency_ratio:g}x)"
             )
+            c.reasons.append(c.latency_reason)
     return c
 
 
@@ -158,11 +158,11 @@ def rollback_reasons(history: list[Comparison], policy: CanaryPolicy) -> list[st
     last = history[-1]
     recent = history[-policy.latency_checks_to_fail :]
     latency_holds = len(recent) >= policy.latency_checks_to_fail and all(
-        c.latency_breached for c in recent
+        c.latency_reason for c in recent
     )
-    if latency_holds or not last.latency_breached:
+    if latency_holds:
         return list(last.reasons)
-    return [r for r in last.reasons if not r.startswith("p99 ")]
+    return [r for r in last.reasons if r != last.latency_reason]
 
 
 class Deployer:
@@ -390,7 +390,7 @@ class Deployer:
                 or 0.0
             )
 
-        def error_pct(release: str) -> float | None:
+        def error_pct(release: str, total: float) -> float | None:
             errors = (
                 value(
                     f'sum(increase(http_requests_total{{release="$R",status=~"5..",{traffic}}}[{w}]))',
@@ -398,7 +398,6 @@ class Deployer:
                 )
                 or 0.0
             )
-            total = requests(release)
             return None if total == 0 else 100 * errors / total
 
         def p99(release: str) -> float | None:
@@ -411,14 +410,14 @@ class Deployer:
             )
 
         latency_requests = None if lw is None else min(requests(canary, lw), requests(stable, lw))
-
+        canary_total, stable_total = requests(canary), requests(stable)
         return Comparison(
-            canary_error_pct=error_pct(canary),
-            stable_error_pct=error_pct(stable),
+            canary_error_pct=error_pct(canary, canary_total),
+            stable_error_pct=error_pct(stable, stable_total),
             canary_p99=p99(canary),
             stable_p99=p99(stable),
-            canary_requests=requests(canary),
-            stable_requests=requests(stable),
+            canary_requests=canary_total,
+            stable_requests=stable_total,
             latency_requests=latency_requests,
         )
 

@@ -227,7 +227,7 @@ def test_the_latency_rule_counts_requests_over_its_own_window() -> None:
     few = Comparison(0.0, 0.0, 0.15, 0.01, 900, 900, latency_requests=150)
     assert judge(few, POLICY).healthy
     many = Comparison(0.0, 0.0, 0.15, 0.01, 900, 900, latency_requests=250)
-    assert judge(many, POLICY).latency_breached
+    assert judge(many, POLICY).latency_reason
 
 
 def test_the_latency_rule_leaves_out_the_first_seconds_of_canary_traffic() -> None:
