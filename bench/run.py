@@ -718,6 +718,7 @@ class Bench:
                 await asyncio.sleep(0.5)
 
         sampler = asyncio.create_task(sample())
+        profiler = await self.start_profiler(route, round_no, duration, rss_pid)
         cpu_before, machine_before, t0 = cpu_seconds(rss_pid), machine_cpu(), time.monotonic()
         load = os.getloadavg()[0]
         proc = await asyncio.create_subprocess_exec(
@@ -736,6 +737,8 @@ class Bench:
                     proc.kill()
                 await proc.wait()
             self.wrk_pid = None
+            if profiler is not None:
+                await self.finish_profiler(profiler, route)
         elapsed = time.monotonic() - t0
         cpu_after, machine_after = cpu_seconds(rss_pid), machine_cpu()
         server_cpu = (
@@ -782,6 +785,34 @@ class Bench:
                 "load_avg_1m_before": load,
             },
         )
+
+    async def start_profiler(
+        self, route: str, round_no: int, duration: int, pid: int
+    ) -> asyncio.subprocess.Process | None:
+        """py-spy on the instance during ``route``'s measured runs when --profile names it.
+
+        Raw (collapsed) stacks, appended over the rounds to var/bench/profile-<route>.txt;
+        ``--nonblocking`` so that the sampled process is not paused (the run's numbers
+        still suffer a little: py-spy takes CPU from the same two cores)."""
+        if route not in self.args.profile or round_no == 0:
+            return None
+        py_spy = BIN / "py-spy"
+        if not py_spy.exists():
+            raise BenchError(f"--profile needs py-spy ({py_spy}): run make install")
+        out = OUT_DIR / f"profile-{route}-round{round_no}.txt"
+        argv = [str(py_spy), "record", "--pid", str(pid), "--duration", str(duration)]
+        argv += ["--rate", "200", "--nonblocking", "--format", "raw", "--output", str(out)]
+        return await asyncio.create_subprocess_exec(
+            *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+        )
+
+    async def finish_profiler(self, profiler: asyncio.subprocess.Process, route: str) -> None:
+        try:
+            await asyncio.wait_for(profiler.wait(), 30)
+        except TimeoutError:
+            profiler.kill()
+            await profiler.wait()
+        log(f"py-spy profile of {route}: var/bench/profile-{route}-round*.txt (collapsed stacks)")
 
     async def settle(self) -> float:
         """Pause before a run and, within --quiet-wait seconds, wait for the machine to be
@@ -1163,7 +1194,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--output", type=Path, default=OUT_DIR / "latest.json", help="JSON results")
     p.add_argument("--keep-logs", action="store_true", help="keep the servers' logs in var/bench")
+    p.add_argument(
+        "--profile",
+        default="",
+        help="comma-separated routes to record with py-spy during their measured runs\n"
+        "(var/bench/profile-<route>-round<n>.txt; summarise with bench/profile_top.py)",
+    )
     args = p.parse_args(argv)
+    args.profile = {r for r in args.profile.split(",") if r}
+    if unknown := args.profile - set(ROUTES):
+        p.error(f"--profile: unknown route(s) {', '.join(sorted(unknown))}; routes: {ROUTES}")
     if args.duration < 1 or args.rounds < 1 or args.students < 1 or args.threads < 1:
         p.error("--duration, --rounds, --students and --threads must be at least 1")
     if args.connections < args.threads:

@@ -18,6 +18,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from quizplatform.api.app import create_api_app
 from quizplatform.api.docs import DOCS_PATH
 from quizplatform.api.middleware import RequestContextMiddleware
+from quizplatform.api.middleware.attempt_writes import AttemptWriteFastPath
+from quizplatform.api.middleware.caller import CallerResolver
 from quizplatform.api.retry import FailoverRetryMiddleware
 from quizplatform.runtime.lifecycle import tune_gc
 from quizplatform.runtime.logging import configure_logging
@@ -53,6 +55,13 @@ def create_app(
     # shadows an API route).
     web_hooks = web.mount(app, settings, services)
 
+    # Innermost of our layers: inside the failover retry layer, which runs a request
+    # this one passes on after a failover again; outside the routing it skips.
+    app.add_middleware(
+        AttemptWriteFastPath,
+        attempts=services.attempts,
+        callers=CallerResolver(services.accounts, session_cookie=None),
+    )
     if not services.db.is_sqlite:  # one SQLite file has no failover: nothing to retry
         # Added first, so RequestContextMiddleware (added next) wraps it: a request run
         # again is not rate-limited, logged or measured twice.

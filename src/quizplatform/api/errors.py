@@ -48,27 +48,39 @@ def error_response(
     details: Sequence[Mapping[str, object]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    body = {
-        "error": {
-            "code": code,
-            "message": message,
-            "request_id": request_id_of(request),
-            "details": details or [],
-        }
-    }
     rid = request_id_of(request)
+    body = error_document(rid, code, message, details)
     return json_response(
         body, status, {**(headers or {}), **({"X-Request-ID": rid} if rid else {})}
     )
 
 
+def error_document(
+    request_id: str, code: str, message: str, details: Sequence[Mapping[str, object]] | None
+) -> dict[str, object]:
+    """The contract's error envelope."""
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "request_id": request_id,
+            "details": list(details or []),
+        }
+    }
+
+
+def service_error_headers(exc: ServiceError) -> dict[str, str] | None:
+    """The headers that go with a service error's answer."""
+    if exc.status == 401:
+        return {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, RateLimited):
+        return {"Retry-After": str(exc.retry_after)}
+    return None
+
+
 async def _service_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ServiceError)
-    headers = None
-    if isinstance(exc, RateLimited):
-        headers = {"Retry-After": str(exc.retry_after)}
-    if exc.status == 401:
-        headers = {"WWW-Authenticate": "Bearer"}
+    headers = service_error_headers(exc)
     return error_response(request, exc.status, exc.code, exc.message, exc.details, headers)
 
 

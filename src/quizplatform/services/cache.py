@@ -39,9 +39,9 @@ class NearCache:
         remember_invalidations: float = 0.0,
     ) -> None:
         self._store = store
-        # A plain dict of (expires, value), oldest first. Written by hand rather than with
-        # cachetools.TTLCache: this lookup is on every request's path and TTLCache's
-        # bookkeeping cost several times the rest of the hit.
+        # A plain dict of (expires, value), least recently used first. Written by hand
+        # rather than with cachetools.TTLCache: this lookup is on every request's path and
+        # TTLCache's bookkeeping cost several times the rest of the hit.
         self._entries: dict[str, tuple[float, Any]] = {}
         self._ttl = ttl
         self._maxsize = maxsize
@@ -62,6 +62,11 @@ class NearCache:
         if entry is not None:
             if entry[0] > time.monotonic():
                 value = entry[1]
+                # To the end: dict order is then recency order, and a full cache drops
+                # the least recently used entry, never a hot quiz that many attempts
+                # (one entry each) were added after.
+                del self._entries[key]
+                self._entries[key] = entry
             else:
                 self._entries.pop(key, None)
         if self._metrics is not None:
@@ -74,7 +79,7 @@ class NearCache:
         if the key was invalidated meanwhile (needs ``remember_invalidations``)."""
         if since is not None and self.invalidated_since(key, since):
             return
-        self._entries.pop(key, None)  # re-insert at the end: dict order is age order
+        self._entries.pop(key, None)  # re-insert at the end: dict order is recency order
         self._entries[key] = (time.monotonic() + self._ttl, value)
         while len(self._entries) > self._maxsize:
             del self._entries[next(iter(self._entries))]

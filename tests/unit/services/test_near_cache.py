@@ -78,18 +78,37 @@ def test_an_entry_is_served_until_its_ttl_and_then_dropped(clock: Clock) -> None
     assert cache.get("quiz:1") == "v2"
 
 
-def test_beyond_maxsize_the_oldest_put_goes_first(clock: Clock) -> None:
+def test_beyond_maxsize_the_least_recently_used_goes_first(clock: Clock) -> None:
     cache = NearCache(MemoryStore(), ttl=10, maxsize=3)
     for key in "abc":
         cache.put(key, key.upper())
         clock.now += 1
-    cache.put("a", "A2")  # put again: the youngest now
-    assert cache.get("b") == "B"  # a read does not make it younger
-    cache.put("d", "D")
-    assert [cache.get(k) for k in "abcd"] == ["A2", None, "C", "D"]
+    cache.put("a", "A2")  # put again: the most recent now
+    assert cache.get("b") == "B"  # a read makes it the most recent, but not younger
+    cache.put("d", "D")  # c goes: least recently used
+    assert [cache.get(k) for k in "abcd"] == ["A2", "B", None, "D"]
     for key in "efgh":
         cache.put(key, key)
     assert len(cache._entries) == 3
+
+
+def test_a_read_does_not_extend_the_ttl(clock: Clock) -> None:
+    cache = NearCache(MemoryStore(), ttl=10, maxsize=3)
+    cache.put("a", "A")
+    clock.now += 9
+    assert cache.get("a") == "A"
+    clock.now += 1
+    assert cache.get("a") is None
+
+
+def test_a_hot_entry_survives_many_puts_after_it(clock: Clock) -> None:
+    """The attempt shapes of an exam (one entry each) must not push out its quiz."""
+    cache = NearCache(MemoryStore(), ttl=60, maxsize=100)
+    cache.put("quiz:hot", "Q")
+    for n in range(1000):
+        cache.put(f"attempt:{n}", n)
+        assert cache.get("quiz:hot") == "Q", n
+    assert len(cache._entries) == 100
 
 
 async def test_invalidate_drops_the_key_here_at_once_and_only_that_key() -> None:

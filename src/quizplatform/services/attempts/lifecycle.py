@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn, cast
 
-from sqlalchemy import JSON, String, Table, bindparam, or_, select, update
+from sqlalchemy import JSON, Row, String, Table, bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from quizplatform.db import models
 from quizplatform.db.engine import Database
@@ -75,6 +75,7 @@ class AttemptLifecycle:
         self.quizzes = quizzes
         self.leaderboards = leaderboards
         self._upsert = self._build_upsert()
+        self._finish_sql = _FinishStatements.build()
 
     async def _shape(self, attempt_id: str) -> AttemptShape | None:
         """The fixed facts of an attempt, from the near cache when possible."""
@@ -288,34 +289,40 @@ class AttemptLifecycle:
         # held, waiting for a second connection (a cache miss) could exhaust the pool.
         questions = await self.questions_of(shape.quiz_id, shape.question_ids)
         try:
-            async with self.db.session() as session:
-                attempt = await session.get(
-                    models.Attempt, attempt_id, with_for_update=not self.db.is_sqlite
-                )
-                if attempt is None or attempt.status != "in_progress":
-                    return None
-                session.expunge(attempt)
-                finished = await self._close(session, attempt, how, questions)
+            async with self.db.transaction() as conn:
+                finished = await self._close(conn, attempt_id, how, questions)
         except _LostRace:
+            return None
+        if finished is None:
             return None
         self.metrics.attempts_submitted.labels(how).inc()
         await self.leaderboards.record(finished.attempt, display_name)
         return finished
 
     async def _close(
-        self,
-        session: AsyncSession,
-        attempt: models.Attempt,
-        how: str,
-        questions: dict[str, Question],
-    ) -> Finished:
-        """Score ``attempt`` (detached, locked) and write the result in ``session``."""
-        attempt_id = attempt.id
+        self, conn: AsyncConnection, attempt_id: str, how: str, questions: dict[str, Question]
+    ) -> Finished | None:
+        """Lock the attempt, score it and write the result in ``conn``'s transaction.
+
+        SQLAlchemy Core with statements built once (``_FinishStatements``): submitting is
+        the exam's burst, and the ORM's unit of work cost more CPU than the four
+        statements (py-spy, bench/README.md). None when the attempt is not in progress."""
+        sql = self._finish_sql
+        rows = (await conn.execute(sql.lock_with_responses, {"a_id": attempt_id})).all()
+        if not rows or rows[0].status != "in_progress":
+            return None
+        attempt = _attempt_from(rows[0])
         responses = {
-            r.question_id: r
-            for r in await session.scalars(
-                select(models.Response).where(models.Response.attempt_id == attempt_id)
+            row.question_id: models.Response(
+                attempt_id=attempt_id,
+                question_id=row.question_id,
+                payload=row.payload,
+                score=row.response_score,
+                manual_score=row.manual_score,
+                saved_at=row.saved_at,
             )
+            for row in rows
+            if row.question_id is not None
         }
         scores = score_all(attempt, questions, list(responses.values()))
         result = total(list(scores.values()))
@@ -332,35 +339,27 @@ class AttemptLifecycle:
             result.percent,
         )
         # Conditional, for SQLite (no row locks): of two racing submits one wins.
-        won = await session.execute(
-            update(models.Attempt)
-            .where(models.Attempt.id == attempt_id, models.Attempt.status == "in_progress")
-            .values(
-                status=attempt.status,
-                submitted_at=attempt.submitted_at,
-                auto_submitted=auto,
-                score=result.score,
-                max_score=result.max_score,
-                percent=result.percent,
-            )
+        won = await conn.execute(
+            sql.close_attempt,
+            {
+                "a_id": attempt_id,
+                "status": attempt.status,
+                "submitted_at": attempt.submitted_at,
+                "auto_submitted": auto,
+                "score": result.score,
+                "max_score": result.max_score,
+                "percent": result.percent,
+            },
         )
-        if won.rowcount != 1:  # type: ignore[attr-defined]
+        if won.rowcount != 1:
             raise _LostRace
-        # One executemany instead of the ORM's per-object flush bookkeeping.
         for r in responses.values():
-            session.expunge(r)
             r.score = scores[r.question_id].score if r.question_id in scores else 0.0
         if responses:
-            table = cast(Table, models.Response.__table__)
-            await session.execute(
-                update(table)
-                .where(
-                    table.c.attempt_id == bindparam("a_id"),
-                    table.c.question_id == bindparam("q_id"),
-                )
-                .values(score=bindparam("new_score")),
+            await conn.execute(
+                sql.score_responses,
                 [
-                    {"a_id": r.attempt_id, "q_id": r.question_id, "new_score": r.score}
+                    {"a_id": attempt_id, "q_id": r.question_id, "new_score": r.score}
                     for r in responses.values()
                 ],
             )
@@ -454,6 +453,57 @@ class AttemptLifecycle:
                 cache.put(f"qversion:{qid}", question)
             found.update(loaded)
         return {**current, **found}
+
+
+def _attempt_from(row: Row[Any]) -> models.Attempt:
+    """A detached ``Attempt`` built from the attempt's columns of ``row``."""
+    return models.Attempt(**{name: getattr(row, name) for name in _ATTEMPT_COLUMNS})
+
+
+_ATTEMPT_COLUMNS = tuple(c.name for c in cast(Table, models.Attempt.__table__).columns)
+
+
+@dataclass(frozen=True)
+class _FinishStatements:
+    """The statements of a submission, built once per process (their compiled form is
+    then found in SQLAlchemy's cache by identity, without building a cache key)."""
+
+    lock_with_responses: Any
+    close_attempt: Any
+    score_responses: Any
+
+    @classmethod
+    def build(cls) -> _FinishStatements:
+        a = cast(Table, models.Attempt.__table__)
+        r = cast(Table, models.Response.__table__)
+        a_id = bindparam("a_id", type_=String)
+        # The attempt locked (PostgreSQL; SQLite has no row locks and ignores FOR UPDATE)
+        # and its responses, in one round trip: one row per response, or one without.
+        lock = (
+            select(a, r.c.question_id, r.c.payload, r.c.score.label("response_score"))
+            .add_columns(r.c.manual_score, r.c.saved_at)
+            .select_from(a.outerjoin(r, r.c.attempt_id == a.c.id))
+            .where(a.c.id == a_id)
+            .with_for_update(of=a)
+        )
+        close = (
+            update(a)
+            .where(a.c.id == bindparam("a_id", type_=String), a.c.status == "in_progress")
+            .values(
+                status=bindparam("status"),
+                submitted_at=bindparam("submitted_at"),
+                auto_submitted=bindparam("auto_submitted"),
+                score=bindparam("score"),
+                max_score=bindparam("max_score"),
+                percent=bindparam("percent"),
+            )
+        )
+        score = (
+            update(r)
+            .where(r.c.attempt_id == bindparam("a_id"), r.c.question_id == bindparam("q_id"))
+            .values(score=bindparam("new_score"))
+        )
+        return cls(lock, close, score)
 
 
 class _LostRace(Exception):
