@@ -297,7 +297,7 @@ def plan(w: Workload, m: Measurements, d: Deployment | None = None) -> Plan:
     }
     per_instance = d.pool_size + d.max_overflow
     total_conn = instances * per_instance + d.other_connections
-    fits = max(1, (d.max_connections - d.other_connections) // instances)
+    fits = max(0, (d.max_connections - d.other_connections) // instances)
     redis_mb = redis_megabytes(w, m)
     floor = sum(cores.values()) - instances + d.min_instances
     always_on = sum(cores.values()) * HOURS_PER_MONTH * w.price_per_core_hour
@@ -397,13 +397,17 @@ def warnings(
 ) -> tuple[str, ...]:
     """What the operator must act on or be wary of."""
     out = list(m.warnings)
+    fits = (d.max_connections - d.other_connections) // instances
     if total_conn > d.max_connections:
+        lower = (
+            f"lower db_pool_size to {fits}"
+            if fits >= 1
+            else "(no pool size fits: 1 each is too many)"
+        )
         out.append(
             f"{instances} instances x {d.pool_size + d.max_overflow} connections + "
             f"{d.other_connections} = {total_conn} > max_connections {d.max_connections}: "
-            f"raise max_connections, lower db_pool_size to "
-            f"{max(1, (d.max_connections - d.other_connections) // instances)}, "
-            "or put pgbouncer in front"
+            f"raise max_connections to {total_conn}, {lower}, or put pgbouncer in front"
         )
     if instances > d.max_instances:
         out.append(
