@@ -322,7 +322,7 @@ def plan(w: Workload, m: Measurements, d: Deployment | None = None) -> Plan:
         cost_scaled=scaled,
         assumptions=assumptions(w, m, d),
         sources=sources(m),
-        warnings=warnings(w, m, d, instances, total_conn),
+        warnings=warnings(m, d, instances, total_conn, busiest.name),
         cross_checks=cross_checks(w, m),
     )
 
@@ -352,6 +352,8 @@ def assumptions(w: Workload, m: Measurements, d: Deployment) -> tuple[str, ...]:
         f"deadline: every online student submits within {w.submit_window_seconds:g} s",
         "a sign-in costs one argon2 check (the probe's CPU ms) + a middleware request; "
         "starting an attempt costs an answer save",
+        "the instances are up before the exam starts (`quiz stack scale N`): the "
+        "autoscaler needs minutes of high CPU to act, as long as the start window",
         f"an instance checks at most {d.cpu_slots} passwords at once (cpu_slots), each "
         f"taking {m.login_wall_ms:.0f} ms: instances are also sized for that",
         backend_note,
@@ -393,7 +395,7 @@ def sources(m: Measurements) -> dict[str, str]:
 
 
 def warnings(
-    w: Workload, m: Measurements, d: Deployment, instances: int, total_conn: int
+    m: Measurements, d: Deployment, instances: int, total_conn: int, peak: str
 ) -> tuple[str, ...]:
     """What the operator must act on or be wary of."""
     out = list(m.warnings)
@@ -412,7 +414,8 @@ def warnings(
     if instances > d.max_instances:
         out.append(
             f"{instances} instances > the autoscaler's max_instances {d.max_instances}: "
-            "raise it or the deadline peak will queue"
+            f"raise it (and scale up before the exam: it reacts in minutes) or the {peak} "
+            "peak will queue"
         )
     return tuple(out)
 

@@ -86,9 +86,12 @@ def _optional(path: Path, reader: Any, notes: list[str]) -> Any:
 
 
 def _source(path: Path, data: Mapping[str, Any]) -> Source:
-    meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
-    assert isinstance(meta, dict)
+    meta = _dict(data.get("meta"))
     return Source(str(path), str(meta.get("started_at", "?")), str(meta.get("commit", "?")))
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _number(value: Any, where: str, path: Path) -> float:
@@ -122,20 +125,17 @@ def _bench_figures(path: Path, data: Mapping[str, Any]) -> tuple[dict[str, Route
             ),
             backend_cpu_ms=backend.get(name),
         )
-    meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
-    assert isinstance(meta, dict)
-    cpus = int(_number(meta.get("cpus"), "meta.cpus", path))
-    rss = _number(summary.get("instance_rss_max_mb"), "summary.instance_rss_max_mb", path)  # type: ignore[union-attr]
-    return costs, cpus, rss
+    cpus = int(_number(_dict(data.get("meta")).get("cpus"), "meta.cpus", path))
+    rss = _dict(summary).get("instance_rss_max_mb")
+    return costs, cpus, _number(rss, "summary.instance_rss_max_mb", path)
 
 
 def _backend_ms(data: Mapping[str, Any]) -> dict[str, float]:
     """PostgreSQL + Redis CPU ms per request by route, from the measured runs: the
     machine's busy cores minus the instance, the others' load before the run and wrk's
     share per request (the hello route has no database)."""
-    meta = data.get("meta") or {}
     runs = data.get("runs")
-    cpus = meta.get("cpus") if isinstance(meta, dict) else None
+    cpus = _dict(data.get("meta")).get("cpus")
     if not isinstance(runs, list) or not isinstance(cpus, int) or cpus < 1:
         return {}
     per_route: dict[str, list[float]] = {}
@@ -169,8 +169,8 @@ def _other_ms(run: Any, cpus: int) -> float | None:
 
 
 def _bench_warnings(data: Mapping[str, Any]) -> list[str]:
-    meta = data.get("meta") or {}
-    routes = (data.get("summary") or {}).get("routes") or {}
+    meta = _dict(data.get("meta"))
+    routes = _dict(_dict(data.get("summary")).get("routes"))
     notes = []
     background = meta.get("background_busy_pct_median")
     if isinstance(background, int | float) and background > BUSY_BACKGROUND_PCT:
@@ -178,7 +178,7 @@ def _bench_warnings(data: Mapping[str, Any]) -> list[str]:
             f"the machine was {background:.0f}% busy with other work during `make bench`: "
             "its CPU figures are noisy"
         )
-    if (routes.get("submit") or {}).get("pool_ran_out"):
+    if _dict(routes.get("submit")).get("pool_ran_out"):
         notes.append("`make bench`'s submit pool ran out: the submit cost is understated")
     failing = [name for name, r in routes.items() if isinstance(r, dict) and r.get("errors")]
     if failing:
@@ -201,8 +201,7 @@ def _probe_figures(path: Path, data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _exam_figures(path: Path, data: Mapping[str, Any]) -> ExamRun:
-    body = data.get("summary") if isinstance(data.get("summary"), dict) else data
-    assert isinstance(body, dict)
+    body = _dict(data.get("summary")) or dict(data)
 
     def optional(key: str) -> float | None:
         value = body.get(key)

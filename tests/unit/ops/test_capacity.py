@@ -220,3 +220,12 @@ def test_slow_password_checks_size_the_instances_by_cpu_slots() -> None:
     w = Workload(students=10_000, online_share=0.3)  # 10 sign-ins/s over 5 min
     assert plan(w, m, Deployment(cpu_slots=2)).instances == 10  # 10/s x 1 s x2 headroom / 2
     assert plan(w, m, Deployment(cpu_slots=4)).instances == 5
+
+
+def test_more_instances_than_the_autoscaler_allows_is_a_warning() -> None:
+    m = _measurements()
+    within = plan(Workload(students=1000), m, Deployment(max_instances=10))
+    assert not any("max_instances" in w for w in within.warnings)
+    beyond = plan(Workload(students=10_000, online_share=1.0), m, Deployment(max_instances=3))
+    assert beyond.instances > 3
+    assert any("max_instances 3" in w and f"{beyond.peak} peak" in w for w in beyond.warnings)
