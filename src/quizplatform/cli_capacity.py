@@ -120,7 +120,7 @@ def plan_dict(p: Plan) -> dict[str, Any]:
     """The plan as JSON-ready data."""
     return {
         "workload": asdict(p.workload),
-        "deployment": asdict(p.deployment),
+        "deployment": asdict(p.deployment) | {"other_connections": p.deployment.other_connections},
         "phases": [asdict(phase) for phase in p.phases],
         "peak": p.peak,
         "instances": p.instances,
@@ -157,7 +157,7 @@ def print_plan(p: Plan) -> None:
     )
     peaks = Table("phase", "requests/s", "app cores", "PostgreSQL+Redis cores", "HAProxy cores")
     for phase in p.phases:
-        rates = ", ".join(f"{route} {rate:,.1f}" for route, rate in phase.rates.items())
+        rates = "\n".join(f"{route} {rate:,.1f}" for route, rate in phase.rates.items())
         mark = " (peak)" if phase.name == p.peak else ""
         peaks.add_row(
             phase.name + mark,

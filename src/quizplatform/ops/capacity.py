@@ -157,10 +157,17 @@ class Deployment:
     pool_size: int = 20
     max_overflow: int = 0
     max_connections: int = 200
-    other_connections: int = 15
+    # superuser_reserved_connections (3), Patroni, pgBackRest, monitoring, an admin's psql
+    extra_connections: int = 8
     min_instances: int = 2
     max_instances: int = 10
     cpu_slots: int = 2
+
+    @property
+    def other_connections(self) -> int:
+        """Connections that are not the instances': the worker's pool (the same settings)
+        and ``extra_connections``."""
+        return self.pool_size + self.max_overflow + self.extra_connections
 
 
 @dataclass(frozen=True)
@@ -366,9 +373,11 @@ def assumptions(w: Workload, m: Measurements, d: Deployment) -> tuple[str, ...]:
         f"HAProxy: {m.haproxy_cpu_ms:.3f} CPU ms per request (TLS, keep-alive)",
         f"instance RAM: the bench's max RSS + {d.cpu_slots} x {ARGON2_MIB} MiB "
         "for concurrent argon2 checks",
-        f"connections: {d.pool_size} + {d.max_overflow} overflow per instance, "
-        f"{d.other_connections} for the worker, replication, superuser and admin; "
-        f"PostgreSQL max_connections {d.max_connections}",
+        f"connections: {d.pool_size} + {d.max_overflow} overflow per instance; "
+        f"{d.other_connections} others: the worker's pool (same settings) and "
+        f"{d.extra_connections} for superuser-reserved, Patroni, pgBackRest, monitoring, "
+        f"admin; PostgreSQL max_connections {d.max_connections} (each read replica gets "
+        "the same pools and needs the same max_connections)",
         "Redis: each online student's token, sessions index, token epoch, 4 rate-limit "
         "counters and read-your-writes marker; one leaderboard entry per student; "
         f"+{REDIS_BASE_MB:g} MB base; per-IP counters not counted (shared behind NAT)",

@@ -69,10 +69,10 @@ def test_connection_totals_are_checked_against_max_connections() -> None:
     small = plan(Workload(students=1000), m)
     assert small.pool_fits and not any("max_connections" in w for w in small.warnings)
     big = plan(Workload(students=20_000, online_share=1.0), m, Deployment(max_instances=500))
-    assert big.connections_total == big.instances * 20 + 15 > 200
+    assert big.connections_total == big.instances * 20 + 28 > 200
     assert not big.pool_fits
     assert 1 <= big.pool_size_that_fits < 20
-    assert big.pool_size_that_fits * big.instances + 15 <= 200
+    assert big.pool_size_that_fits * big.instances + 28 <= 200
     assert any(f"lower db_pool_size to {big.pool_size_that_fits}" in w for w in big.warnings)
     huge = plan(Workload(students=200_000, online_share=1.0), m, Deployment(max_instances=500))
     assert huge.pool_size_that_fits == 0
