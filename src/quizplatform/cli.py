@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from quizplatform.cli_backup import backup_app
+from quizplatform.cli_capacity import capacity
 from quizplatform.cli_config import config_app
 from quizplatform.cli_smoke import smoke_app
 from quizplatform.cli_stack import (
@@ -51,6 +52,7 @@ app.add_typer(smoke_app, name="smoke")
 app.command("deploy")(deploy)
 app.command("rollback")(rollback)
 app.command("releases")(releases)
+app.command("capacity")(capacity)
 console = Console()
 err = Console(stderr=True)
 
