@@ -247,6 +247,64 @@ class Run:
         return self.non2xx + sum(self.socket_errors.values())
 
 
+# -- garbage collection pauses (python_gc_pause_seconds, runtime/lifecycle.py::watch_gc) --
+GcPauses = dict[str, dict[str, float]]  # generation -> {count, sum, le_<bucket>: count}
+
+
+async def gc_pauses(server: Server) -> GcPauses | None:
+    """The app's GC pause histogram, from its /metrics (None if it cannot be read)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=5.0) as client:
+            text = (await client.get("/metrics")).text
+    except httpx.HTTPError:
+        return None
+    out: GcPauses = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "python_gc_pause_seconds":
+            continue
+        for sample in family.samples:
+            gen = out.setdefault(sample.labels["generation"], {})
+            if sample.name.endswith("_count"):
+                gen["count"] = sample.value
+            elif sample.name.endswith("_sum"):
+                gen["sum"] = sample.value
+            elif sample.name.endswith("_bucket"):
+                gen[f"le_{sample.labels['le']}"] = sample.value
+    return out
+
+
+def gc_delta(before: GcPauses, after: GcPauses | None) -> dict[str, Any] | None:
+    """Per generation: collections, total pause ms, and collections longer than 10 ms."""
+    if after is None:
+        return None
+    delta: dict[str, Any] = {}
+    for gen, values in after.items():
+        prior = before.get(gen, {})
+        count = values.get("count", 0) - prior.get("count", 0)
+        total_ms = 1000 * (values.get("sum", 0) - prior.get("sum", 0))
+        within = values.get("le_0.01", 0) - prior.get("le_0.01", 0)
+        delta[gen] = {
+            "collections": int(count),
+            "pause_ms": round(total_ms, 1),
+            "over_10ms": int(count - within),
+        }
+    return delta
+
+
+def gc_text(gc: dict[str, Any] | None) -> str:
+    if not gc:
+        return ""
+    parts = [
+        f"g{gen} {v['collections']}x {v['pause_ms']:.0f} ms"
+        + (f" ({v['over_10ms']} >10 ms)" if v["over_10ms"] else "")
+        for gen, v in sorted(gc.items())
+        if v["collections"]
+    ]
+    return "  gc " + ", ".join(parts) if parts else "  gc none"
+
+
 # -- the services under test ----------------------------------------------------------------
 @dataclass
 class Server:
@@ -718,6 +776,7 @@ class Bench:
                 await asyncio.sleep(0.5)
 
         sampler = asyncio.create_task(sample())
+        gc_before = await gc_pauses(server) if server.name == "app" else None
         profiler = await self.start_profiler(route, round_no, duration, rss_pid)
         cpu_before, machine_before, t0 = cpu_seconds(rss_pid), machine_cpu(), time.monotonic()
         load = os.getloadavg()[0]
@@ -757,6 +816,7 @@ class Bench:
         if server.proc.poll() is not None:
             raise BenchError(f"{server.name} died during the {route} run:\n{tail(server.log_path)}")
         parsed = parse_wrk(text)
+        gc_run = gc_delta(gc_before, await gc_pauses(server)) if gc_before is not None else None
         lua = parsed["lua"]
         served = parsed.get("requests", 0) + parsed["socket_errors"]["timeout"]
         non2xx = lua["c3xx"] + lua["c4xx"] + lua["c5xx"] if lua else parsed["wrk_non2xx"]
@@ -783,6 +843,7 @@ class Bench:
                 ),
                 "machine_busy_pct": machine_busy,
                 "load_avg_1m_before": load,
+                "gc": gc_run,
             },
         )
 
@@ -892,6 +953,7 @@ class Bench:
                 + f" ({run.extra['server_cpu_ms_per_request'] or 0:.2f} ms/req)"
                 + f"  machine busy {run.extra['machine_busy_pct']:.0f}%"
                 + f" (before: {background:.0f}%)"
+                + gc_text(run.extra.get("gc"))
             )
             if run.errors:
                 socket = ", ".join(f"{k} {v}" for k, v in run.socket_errors.items() if v)

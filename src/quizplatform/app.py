@@ -21,7 +21,7 @@ from quizplatform.api.middleware import RequestContextMiddleware
 from quizplatform.api.middleware.attempt_writes import AttemptWriteFastPath
 from quizplatform.api.middleware.caller import CallerResolver
 from quizplatform.api.retry import FailoverRetryMiddleware
-from quizplatform.runtime.lifecycle import tune_gc
+from quizplatform.runtime.lifecycle import tune_gc, watch_gc
 from quizplatform.runtime.logging import configure_logging
 from quizplatform.runtime.settings import Settings
 from quizplatform.runtime.tracing import add_trace_context, setup_tracing, shutdown_tracing
@@ -44,6 +44,7 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.start()
         tune_gc()
+        watch_gc(services.metrics.gc_pause)
         try:
             yield
         finally:

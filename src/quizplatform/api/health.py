@@ -25,7 +25,7 @@ from sqlalchemy import text
 
 from quizplatform.api.responses import json_response
 from quizplatform.db.engine import Database
-from quizplatform.db.migrate import current_revision
+from quizplatform.db.schema_version import database_revision
 from quizplatform.services.container import Services
 
 router = APIRouter(tags=["operations"], include_in_schema=False)
@@ -178,7 +178,7 @@ async def _database(database: Database, head: str | None) -> dict[str, Any]:
             in_recovery = False
         else:
             in_recovery = bool(await conn.scalar(text("SELECT pg_is_in_recovery()")))
-        current = await conn.run_sync(current_revision)
+        current = await database_revision(conn)
     if current != head:
         raise CheckFailed(f"schema at {current}, this release expects {head}")
     return {"in_recovery": in_recovery}

@@ -22,6 +22,7 @@ from types import FrameType
 
 import structlog
 import uvicorn
+from prometheus_client import Histogram
 
 from quizplatform.runtime.resources import MemoryWatchdog
 
@@ -90,6 +91,29 @@ class GracefulServer(uvicorn.Server):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watchdog_task
         await super().shutdown(sockets=sockets)
+
+
+_gc_timer: Callable[[str, dict[str, int]], None] | None = None
+
+
+def watch_gc(pauses: Histogram) -> None:
+    """Time every garbage collection of this process into ``pauses`` (by generation), so
+    a latency outlier can be told apart from a collection. The collector is the
+    process's, so one timer per process: a later call replaces the earlier one."""
+    global _gc_timer
+    by_generation = [pauses.labels(str(g)) for g in range(3)]
+    started = [0.0]
+
+    def timer(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            by_generation[info["generation"]].observe(time.perf_counter() - started[0])
+
+    if _gc_timer in gc.callbacks:
+        gc.callbacks.remove(_gc_timer)
+    gc.callbacks.append(timer)
+    _gc_timer = timer
 
 
 def tune_gc() -> None:

@@ -27,6 +27,14 @@ class Metrics:
         GCCollector(registry=r)
         PlatformCollector(registry=r)
 
+        self.gc_pause = Histogram(
+            "python_gc_pause_seconds",
+            "Garbage collection pauses by generation (runtime/lifecycle.py::watch_gc)",
+            ["generation"],
+            buckets=FAST_BUCKETS,
+            registry=r,
+        )
+
         # -- HTTP (golden signals) --------------------------------------------------------
         self.requests = Counter(
             "http_requests_total",

@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from quizplatform.ai.providers import build_providers
 from quizplatform.db.engine import Database
 from quizplatform.db.failover import DatabaseFailover
-from quizplatform.db.migrate import head_revision
+from quizplatform.db.schema_version import code_head
 from quizplatform.db.shared_store import KeyValueStore, create_store
 from quizplatform.runtime.cpu import CpuPool
 from quizplatform.runtime.metrics import Metrics
@@ -167,7 +167,7 @@ class Services:
             rate_limiter=RateLimiter(store),
             ai=ai,
             jobs=runner,
-            schema_head=head_revision(settings),
+            schema_head=code_head(),
             bank=BankService(db),
             replicas=replicas,
         )
