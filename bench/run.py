@@ -262,6 +262,14 @@ async def gc_pauses(server: Server) -> GcPauses | None:
         return None
     out: GcPauses = {}
     for family in text_string_to_metric_families(text):
+        if family.name == "cache_requests":  # near cache hits and misses, as "cache" entries
+            for sample in family.samples:
+                if sample.name == "cache_requests_total":
+                    labels = sample.labels
+                    out.setdefault("cache", {})[f"{labels['cache']}_{labels['result']}"] = (
+                        sample.value
+                    )
+            continue
         if family.name != "python_gc_pause_seconds":
             continue
         for sample in family.samples:
@@ -280,7 +288,15 @@ def gc_delta(before: GcPauses, after: GcPauses | None) -> dict[str, Any] | None:
     if after is None:
         return None
     delta: dict[str, Any] = {}
+    misses = {
+        key: int(value - before.get("cache", {}).get(key, 0))
+        for key, value in after.get("cache", {}).items()
+        if key.endswith("_miss")
+    }
+    delta["cache_misses"] = {k: v for k, v in misses.items() if v}
     for gen, values in after.items():
+        if gen == "cache":
+            continue
         prior = before.get(gen, {})
         count = values.get("count", 0) - prior.get("count", 0)
         total_ms = 1000 * (values.get("sum", 0) - prior.get("sum", 0))
@@ -300,9 +316,12 @@ def gc_text(gc: dict[str, Any] | None) -> str:
         f"g{gen} {v['collections']}x {v['pause_ms']:.0f} ms"
         + (f" ({v['over_10ms']} >10 ms)" if v["over_10ms"] else "")
         for gen, v in sorted(gc.items())
-        if v["collections"]
+        if gen != "cache_misses" and v["collections"]
     ]
-    return "  gc " + ", ".join(parts) if parts else "  gc none"
+    misses = ", ".join(f"{k.removesuffix('_miss')} {v}" for k, v in gc["cache_misses"].items())
+    return ("  gc " + (", ".join(parts) or "none")) + (
+        f"  near-cache misses: {misses}" if misses else ""
+    )
 
 
 # -- the services under test ----------------------------------------------------------------

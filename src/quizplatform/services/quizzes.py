@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Select, and_, delete, func, select
@@ -286,6 +287,9 @@ class QuizService:
         cached = self.cache.get(key)
         if isinstance(cached, QuizSnapshot):
             return cached
+        return await self.cache.load_once(key, partial(self._load_snapshot, quiz_id, key))
+
+    async def _load_snapshot(self, quiz_id: str, key: str) -> QuizSnapshot | None:
         started = time.monotonic()
         fresh = self.cache.recently_invalidated(key)
 

@@ -272,3 +272,64 @@ def test_clear_forgets_entries_and_invalidations(clock: Clock) -> None:
     assert cache.get("quiz:1") is None
     cache.put("quiz:2", "v2", since=began)
     assert cache.get("quiz:2") == "v2"
+
+
+class _Loader:
+    """Counts its calls; each call waits for ``release`` (so callers pile up) and puts."""
+
+    def __init__(self, cache: NearCache, key: str, fail_first: bool = False) -> None:
+        self.cache, self.key, self.fail_first = cache, key, fail_first
+        self.calls = 0
+        self.release = asyncio.Event()
+
+    async def __call__(self) -> str:
+        self.calls += 1
+        call = self.calls
+        await self.release.wait()
+        if self.fail_first and call == 1:
+            raise RuntimeError("database gone")
+        value = f"v{call}"
+        self.cache.put(self.key, value)
+        return value
+
+
+async def _pile_up(cache: NearCache, loader: _Loader, callers: int) -> list[Any]:
+    tasks = [asyncio.create_task(cache.load_once(loader.key, loader)) for _ in range(callers)]
+    await asyncio.sleep(0)  # every caller is in: one loading, the rest waiting
+    return tasks
+
+
+async def test_concurrent_misses_load_once() -> None:
+    cache = NearCache(MemoryStore(), ttl=10, remember_invalidations=10)
+    loader = _Loader(cache, "quiz:1")
+    tasks = await _pile_up(cache, loader, 50)
+    loader.release.set()
+    assert await asyncio.gather(*tasks) == ["v1"] * 50
+    assert loader.calls == 1
+    assert cache.get("quiz:1") == "v1"
+    assert not cache._loading  # nothing left behind
+
+
+async def test_when_the_load_fails_the_waiters_load_for_themselves() -> None:
+    cache = NearCache(MemoryStore(), ttl=10, remember_invalidations=10)
+    loader = _Loader(cache, "quiz:1", fail_first=True)
+    tasks = await _pile_up(cache, loader, 3)
+    loader.release.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(results[0], RuntimeError)  # only the caller whose load failed
+    assert sorted(results[1:]) == ["v2", "v3"]
+    assert not cache._loading
+
+
+async def test_a_load_that_an_invalidation_overtook_is_not_shared() -> None:
+    cache = NearCache(MemoryStore(), ttl=10, remember_invalidations=10)
+    loader = _Loader(cache, "quiz:1")
+    first = asyncio.create_task(cache.load_once("quiz:1", loader))
+    await asyncio.sleep(0)
+    await cache.invalidate("quiz:1")  # the quiz changed while it was being read
+    second = asyncio.create_task(cache.load_once("quiz:1", loader))
+    await asyncio.sleep(0)
+    loader.release.set()
+    assert await first == "v1"
+    assert await second == "v2"  # read again, after the change
+    assert loader.calls == 2

@@ -4,6 +4,7 @@ by the sweep, with scoring), and read it back."""
 from __future__ import annotations
 
 import secrets
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -84,16 +85,24 @@ class AttemptLifecycle:
         if isinstance(cached, AttemptShape):
             return cached
         async with self.db.read_session() as session:
-            attempt = await session.get(models.Attempt, attempt_id)
-        if attempt is None:
+            row = (await session.execute(self._finish_sql.shape, {"a_id": attempt_id})).first()
+        if row is None:
             return None
-        return self._remember(attempt)
+        return self._remember(attempt_id, *row)
 
-    def _remember(self, attempt: models.Attempt) -> AttemptShape:
-        shape = AttemptShape(
-            attempt.user_id, attempt.quiz_id, tuple(attempt.question_ids), attempt.deadline_at
-        )
-        self.quizzes.cache.put(f"attempt:{attempt.id}", shape)
+    def _remember(
+        self,
+        attempt_id: str,
+        user_id: str,
+        quiz_id: str,
+        question_ids: Sequence[str],
+        deadline_at: datetime | None,
+    ) -> AttemptShape:
+        # Interned: the ids repeat in every attempt of a quiz, and the near cache holds
+        # up to thousands of shapes (an exam's) at once.
+        ids = tuple(sys.intern(qid) for qid in question_ids)
+        shape = AttemptShape(user_id, quiz_id, ids, deadline_at)
+        self.quizzes.cache.put(f"attempt:{attempt_id}", shape)
         return shape
 
     # -- starting ---------------------------------------------------------------------
@@ -154,7 +163,7 @@ class AttemptLifecycle:
         )
         async with self.db.session() as session:
             session.add(attempt)
-        self._remember(attempt)
+        self._remember(attempt.id, caller.user_id, snap.id, order, deadline)
         self.metrics.attempts_started.inc()
         questions = await self.questions_of(snap.id, order)
         return attempt_view(attempt, snap, {}, for_owner=False, questions=questions), True
@@ -468,6 +477,7 @@ class _FinishStatements:
     """The statements of a submission, built once per process (their compiled form is
     then found in SQLAlchemy's cache by identity, without building a cache key)."""
 
+    shape: Any
     lock_with_responses: Any
     close_attempt: Any
     score_responses: Any
@@ -503,7 +513,10 @@ class _FinishStatements:
             .where(r.c.attempt_id == bindparam("a_id"), r.c.question_id == bindparam("q_id"))
             .values(score=bindparam("new_score"))
         )
-        return cls(lock, close, score)
+        shape = select(a.c.user_id, a.c.quiz_id, a.c.question_ids, a.c.deadline_at).where(
+            a.c.id == a_id
+        )
+        return cls(shape, lock, close, score)
 
 
 class _LostRace(Exception):
