@@ -493,11 +493,11 @@ def test_cpu_sampler_reads_a_busy_child(
     busy = child([sys.executable, "-c", "while True: pass"])
     sampler = CpuSampler()
     assert sampler([busy.pid]) is None  # the first call primes
-    time.sleep(0.5)
+    time.sleep(1.0)
     reading = sampler([busy.pid])
-    assert (
-        reading is not None and reading > 25.0
-    )  # a spinning child; the machine may be busy with other work
+    # A spinning child reads near 100 %, an idle one near 0; the machine may be busy with
+    # other work (seen: under 25 % while a stack drill and a test run shared both cores).
+    assert reading is not None and reading > 10.0
 
 
 def test_cpu_sampler_reads_an_idle_child(
