@@ -29,7 +29,6 @@ import logging
 import random
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -196,7 +195,23 @@ def add_arguments(parser: LocustArgumentParser) -> None:
     )
 
 
-_students: Iterator[Credential] = iter(())
+_students: list[Credential] = []
+_spawned = itertools.count()
+
+
+def next_student(environment: Environment) -> Credential:
+    """The account of the next simulated student: each in turn, then round again.
+
+    With ``--processes N`` the workers interleave (worker i takes i, i + N, ...), so no two
+    workers start on the same account. Workers on other machines need their own files.
+    """
+    runner = environment.runner
+    options = environment.parsed_options
+    workers, index = 1, 0
+    if isinstance(runner, WorkerRunner):
+        workers = max(1, int(getattr(options, "processes", 0) or 0))
+        index = runner.worker_index % workers
+    return _students[(next(_spawned) * workers + index) % len(_students)]
 
 
 def check_before_start(environment: Environment, **_: Any) -> None:
@@ -226,7 +241,7 @@ def check_before_start(environment: Environment, **_: Any) -> None:
             len(students),
             options.num_users - options.teachers,
         )
-    _students = itertools.cycle(students)
+    _students = students
     teachers = options.teachers if options.teacher_email and options.teacher_password else 0
     TeacherUser.fixed_count = teachers
     if teachers == 0:
@@ -346,7 +361,7 @@ class StudentUser(QuizUser):
 
     def on_start(self) -> None:
         super().on_start()
-        self.credential = next(_students)
+        self.credential = next_student(self.environment)
         self.rng = random.Random()
 
     @task
