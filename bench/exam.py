@@ -220,7 +220,8 @@ class Exam:
         self.quiz_id = quiz_id
         self.events: list[st.Event] = []
         self.t0 = 0.0
-        self.rng = random.Random(args.seed)
+        self.pending: dict[str, float] = {}  # attempt id -> deadline, never submitted
+        self.closed: dict[str, float] = {}  # attempt id -> auto-submit delay, s
 
     async def request(
         self, client: httpx.AsyncClient, kind: str, method: str, path: str, **kw: Any
@@ -292,6 +293,8 @@ class Exam:
                     client, "submit", "POST", f"/attempts/{out.attempt_id}/submit", headers=auth
                 )
                 out.submitted = r is not None
+        if not out.submitted:
+            self.pending[out.attempt_id] = out.deadline
         return out
 
     async def answer(
@@ -325,16 +328,23 @@ class Exam:
                 out.acknowledged[(out.attempt_id, question["id"])] = body
         await asyncio.sleep(max(0.0, end - time.time()))
 
-    async def watch_auto_submit(
-        self, pending: dict[str, float], closed: dict[str, float], until: float
-    ) -> None:
-        """Poll the database every 0.5 s for the attempts in ``pending`` (attempt id ->
-        deadline) and note when each is first seen submitted (seconds after its deadline).
-        The API is not used: reading an expired attempt submits it on access."""
+    async def watch_auto_submit(self, students_done: asyncio.Event) -> None:
+        """Poll the database every 0.5 s for the attempts in ``self.pending`` (attempt
+        id -> deadline, added as their students leave without a submit) and note when
+        each is first seen submitted (seconds after its deadline), in ``self.closed``.
+        Runs alongside the students; after the last one, waits at most
+        ``--autosubmit-wait`` past the last deadline. The API is not used: reading an
+        expired attempt submits it on access."""
         conn = await asyncpg.connect(self.target.db_url)
+        until = float("inf")
         try:
-            while pending and time.time() < until:
-                due = [a for a, d in pending.items() if d <= time.time()]
+            while time.time() < until:
+                if students_done.is_set():
+                    if not self.pending:
+                        return
+                    if until == float("inf"):
+                        until = max(self.pending.values()) + self.args.autosubmit_wait
+                due = [a for a, d in self.pending.items() if d <= time.time()]
                 if due:
                     rows = await conn.fetch(
                         "SELECT id FROM attempts WHERE id = any($1::text[])"
@@ -343,7 +353,7 @@ class Exam:
                     )
                     seen = time.time()
                     for row in rows:
-                        closed[row["id"]] = round(seen - pending.pop(row["id"]), 2)
+                        self.closed[row["id"]] = round(seen - self.pending.pop(row["id"]), 2)
                 await asyncio.sleep(0.5)
         finally:
             await conn.close()
@@ -409,13 +419,14 @@ async def run_exam(args: argparse.Namespace, target: Target) -> dict[str, Any]:
     sampler = Sampler(target.instance_pids)
     usage = resource.getrusage(resource.RUSAGE_SELF)
     exam.t0 = time.monotonic()
-    started_wall = time.time()
     sampling = asyncio.create_task(sampler.run(exam.t0))
     bound = args.arrival_seconds + limit_s + 60
     log(
         f"exam: {args.students} students arrive over {args.arrival_seconds:g} s, "
         f"{args.questions} questions, {limit_s} s limit, {len(silent)} never submit"
     )
+    students_done = asyncio.Event()
+    watcher = asyncio.create_task(exam.watch_auto_submit(students_done))
     try:
         outcomes = await asyncio.wait_for(
             asyncio.gather(
@@ -423,16 +434,15 @@ async def run_exam(args: argparse.Namespace, target: Target) -> dict[str, Any]:
             ),
             timeout=bound,
         )
-        pending = {o.attempt_id: o.deadline for o in outcomes if o.attempt_id and not o.submitted}
-        closed: dict[str, float] = {}
-        until = max([started_wall, *pending.values()]) + args.autosubmit_wait
-        log(f"students done; waiting for the auto-submit of {len(pending)} attempts")
-        watched = len(pending)
-        await exam.watch_auto_submit(pending, closed, until)
+        students_done.set()
+        watched = len(exam.pending) + len(exam.closed)
+        log(f"students done; {len(exam.pending)} of {watched} unsubmitted attempts still open")
+        await watcher
     finally:
-        sampling.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sampling
+        for task in (sampling, watcher):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     duration = time.monotonic() - exam.t0
     after = resource.getrusage(resource.RUSAGE_SELF)
     client_cpu = after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
@@ -459,7 +469,7 @@ async def run_exam(args: argparse.Namespace, target: Target) -> dict[str, Any]:
 
     lat = st.latencies_by_kind(exam.events)
     errors = st.errors_by_kind(exam.events)
-    delays = list(closed.values())
+    delays = list(exam.closed.values())
     result: dict[str, Any] = {
         "students": len(attempts),
         "students_planned": args.students,
