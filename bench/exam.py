@@ -496,6 +496,11 @@ async def run_exam(args: argparse.Namespace, target: Target) -> dict[str, Any]:
         },
         "client_cpu_s": round(client_cpu, 1),
         **sampler.result(duration),
+        # argon2 takes 64 MiB per sign-in in flight: the RSS once the sign-ins are over
+        "instances_rss_total_max_after_arrivals_mb": max(
+            (x["rss_mb"] for x in sampler.samples if x["t"] > args.arrival_seconds + 10),
+            default=None,
+        ),
         "latency": lat,
         "buckets": st.buckets(exam.events),
         "rss_samples": sampler.samples,
