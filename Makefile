@@ -54,14 +54,17 @@ audit: install ## pip-audit on uv.lock (fails only on a known vulnerability; off
 services: ## Make sure PostgreSQL and Redis answer for the tests (starts throwaway ones)
 	@scripts/test-services.sh
 
-bench: install ## Benchmarks (wrk against one instance on PostgreSQL + Redis; web page sizes and server times); not part of make test
+bench: install ## Benchmarks (wrk against one instance on PostgreSQL + Redis; web page sizes and server times; the exam-day scenario, ~5 min); not part of make test
 	@set -euo pipefail; eval "$$(scripts/test-services.sh)"; \
 	export QUIZ_TEST_DATABASE_URL QUIZ_TEST_REDIS_URL; \
 	$(PY) bench/run.py; \
-	$(PY) bench/web.py
+	$(PY) bench/web.py; \
+	$(PY) bench/exam.py
 
-bench-stack: install ## The cached quiz read through the whole stack (HAProxy/TLS, 1-4 instances) vs one instance direct; ~6 min
-	$(PY) bench/stack.py
+bench-stack: install ## The cached quiz read through the whole stack (HAProxy/TLS, 1-4 instances) vs one instance direct, then the exam day through it; ~12 min
+	@set -euo pipefail; \
+	$(PY) bench/stack.py; \
+	$(PY) bench/exam.py --stack
 
 clean: ## Remove caches and the local SQLite database
 	rm -rf .pytest_cache .mypy_cache .ruff_cache var/quiz.sqlite3*

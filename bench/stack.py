@@ -73,18 +73,23 @@ def quiz_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[st
     return run_quiz(*args, timeout=timeout)
 
 
-def stack_up(directory: Path) -> None:
+def stack_up(
+    directory: Path, instances: int = 1, instance_env: dict[str, str] | None = None
+) -> None:
+    """``quiz stack up`` with ``instances`` instances (autoscaler off); ``instance_env``
+    is added to the drills' instance environment (rate limits off, diagnostic routes)."""
     from tests.e2e.stack_helpers import drill_config
 
     config = drill_config(
-        instances=1,
-        min_instances=1,
+        instances=instances,
+        min_instances=instances,
         autoscale=False,
         check_interval_ms=500,
         # Prometheus at the stack's default pace, not the drills' 1 s: less background work.
         scrape_interval="5s",
         evaluation_interval="5s",
     )
+    config.instance_env = {**config.instance_env, **(instance_env or {})}
     given = {k: v for k, v in config.__dict__.items() if k != "env"}
     done = quiz_cli(
         "stack",
@@ -93,7 +98,7 @@ def stack_up(directory: Path) -> None:
         str(directory),
         "--no-autoscale",
         "--instances",
-        "1",
+        str(instances),
         "--https-port",
         str(config.https_port),
         "--http-port",
