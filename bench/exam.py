@@ -86,7 +86,10 @@ class Target:
 def instance_env(args: argparse.Namespace) -> dict[str, str]:
     """The instances' rate limits: raised far above the load, unless --one-address keeps
     the production defaults (every student signs in from 127.0.0.1, like a school behind
-    one NAT address)."""
+    one NAT address); --shared-address adds 127.0.0.1 to ``QUIZ_SHARED_ADDRESSES``, as
+    an operator lists a school's NAT address."""
+    if args.shared_address:
+        return {"QUIZ_SHARED_ADDRESSES": '["127.0.0.1/32"]'}
     if args.one_address:
         return {}
     return {**raised_rate_limits(), "QUIZ_LOGIN_MAX_FAILURES_PER_IP": RAISED_LOGIN_FAILURES_PER_IP}
@@ -577,6 +580,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="keep the production rate limits and sign-in limit per address: the whole\n"
         "class signs in from 127.0.0.1 (a school behind one NAT address)",
     )
+    p.add_argument(
+        "--shared-address",
+        action="store_true",
+        help="--one-address with 127.0.0.1 listed in QUIZ_SHARED_ADDRESSES (its per-address\n"
+        "limits times QUIZ_SHARED_ADDRESS_FACTOR), as for a school's NAT address",
+    )
     p.add_argument("--stack", action="store_true", help="through the one-host stack")
     p.add_argument("--instances", type=int, default=2, help="--stack: instances (default 2)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
@@ -661,7 +670,8 @@ def main(argv: list[str] | None = None) -> int:
     chart = args.output.with_suffix(".png")
     title = (
         f"exam day: {result['students']} students, {result['instances']} instance(s)"
-        f"{', one address' if args.one_address else ''}, commit {meta['commit']}"
+        f"{', one address' if args.one_address or args.shared_address else ''}"
+        f"{' (shared)' if args.shared_address else ''}, commit {meta['commit']}"
     )
     write_chart(chart, result["buckets"], title)
     if result["errors_by_kind"]:

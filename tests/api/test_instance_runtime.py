@@ -212,6 +212,23 @@ async def test_security_headers(services: Services) -> None:
 
 
 # -- rate limits ------------------------------------------------------------------------
+async def test_a_shared_address_has_the_per_address_limit_times_the_factor(
+    services: Services,
+) -> None:
+    settings = settings_like(
+        services,
+        rate_limit_enabled=True,
+        rate_limits_per_ip={"read": "3/60"},
+        shared_addresses=["192.0.2.128/25"],
+        shared_address_factor=4,
+    )
+    app = create_app(settings, services=services)
+    for address, allowed in (("192.0.2.201", 12), ("192.0.2.21", 3)):
+        async with client_for(app, client=(address, 1234)) as http:
+            statuses = [(await http.get("/api/v1/quizzes")).status_code for _ in range(13)]
+        assert statuses == [200] * allowed + [429] * (13 - allowed), address
+
+
 async def test_rate_limit_per_ip_and_per_user(services: Services) -> None:
     settings = settings_like(
         services,

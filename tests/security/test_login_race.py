@@ -11,6 +11,7 @@ from collections import Counter
 
 import pytest
 
+from quizplatform.services.errors import NotAuthenticated, RateLimited
 from tests.api.helpers import PASSWORD, Api
 
 pytestmark = pytest.mark.parametrize("services", ["sqlite", "postgres"], indirect=True)
@@ -47,3 +48,35 @@ async def test_a_classroom_behind_one_address_signs_in_at_once(api: Api) -> None
 
     statuses = await asyncio.gather(*(sign_in(s.email) for s in students))
     assert statuses == [200] * 12, statuses
+
+
+async def test_a_shared_address_may_have_more_failed_sign_ins_than_one_person(api: Api) -> None:
+    """A school's NAT address (``shared_addresses``) has the per-address failure limit
+    times ``shared_address_factor``; any other address keeps the plain limit."""
+    accounts = api.services.accounts
+    plain = accounts.settings
+    accounts.settings = plain.model_copy(
+        update={
+            "login_max_failures_per_ip": 2,
+            "shared_addresses": ["192.0.2.128/25"],
+            "shared_address_factor": 3,
+        }
+    )
+    try:
+        students = [await api.user("student") for _ in range(7)]
+
+        async def failures_from(address: str) -> list[int]:
+            outcomes = []
+            for student in students:
+                try:
+                    await accounts.authenticate(student.email, "not-the-password", address)
+                except NotAuthenticated:
+                    outcomes.append(401)
+                except RateLimited:
+                    outcomes.append(429)
+            return outcomes
+
+        assert await failures_from("192.0.2.200") == [401] * 6 + [429]
+        assert await failures_from("192.0.2.20") == [401] * 2 + [429] * 5
+    finally:
+        accounts.settings = plain

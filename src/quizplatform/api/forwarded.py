@@ -6,25 +6,11 @@ the configured trusted proxies (e.g. the load balancer); anyone else could forge
 
 from __future__ import annotations
 
-import ipaddress
-from functools import lru_cache
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-@lru_cache(maxsize=64)
-def _networks(trusted: tuple[str, ...]) -> tuple[Network, ...]:
-    return tuple(ipaddress.ip_network(t, strict=False) for t in trusted)
+from quizplatform.runtime.addresses import in_networks
 
 
 def is_trusted(address: str, trusted: tuple[str, ...]) -> bool:
-    if not trusted:
-        return False
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in net for net in _networks(trusted))
+    return in_networks(address, trusted)
 
 
 def client_address(peer: str, forwarded_for: str, trusted: tuple[str, ...]) -> str:

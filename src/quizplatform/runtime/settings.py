@@ -121,6 +121,12 @@ class Settings(BaseSettings):
     cpu_slots: int = Field(default=2, ge=1, le=32)
     import_deadline_seconds: float = Field(default=10.0, gt=0, le=300)
     trusted_proxies: list[str] = Field(default_factory=list)
+    # Addresses many people share, such as a school's NAT address: a whole class signs in
+    # from one address on exam day. Their per-address limits (rate limits, sign-in
+    # failures) are multiplied by shared_address_factor; per-account and per-user limits
+    # are not (docs/operations.md, "Exam day behind one address").
+    shared_addresses: list[str] = Field(default_factory=list)
+    shared_address_factor: int = Field(default=20, ge=1, le=10_000)
     cors_origins: list[str] = Field(default_factory=list)
     diagnostic_routes: bool = False  # test-only routes; never in production
 
@@ -404,14 +410,15 @@ class Settings(BaseSettings):
             except OSError as exc:
                 reason = exc.strerror or type(exc).__name__
                 found.append(f"{variable_for(name)}: cannot read {path}: {reason}")
-        for entry in self.trusted_proxies:
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                found.append(
-                    f"QUIZ_TRUSTED_PROXIES: {entry!r} is not an IP address or network "
-                    '(e.g. ["10.0.0.0/8"])'
-                )
+        for name in ("trusted_proxies", "shared_addresses"):
+            for entry in getattr(self, name):
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    found.append(
+                        f"{variable_for(name)}: {entry!r} is not an IP address or network "
+                        '(e.g. ["10.0.0.0/8"])'
+                    )
         return found
 
     def _ai_mistakes(self) -> list[str]:

@@ -25,6 +25,7 @@ from quizplatform.db import models
 from quizplatform.db.engine import Database
 from quizplatform.db.shared_store import KeyValueStore
 from quizplatform.domain.passwords import password_problems
+from quizplatform.runtime.addresses import in_networks
 from quizplatform.runtime.cpu import CpuPool
 from quizplatform.runtime.metrics import Metrics
 from quizplatform.runtime.settings import Settings
@@ -208,7 +209,7 @@ class AccountService:
         attempt = secrets.token_hex(8)
         keys = (
             ("account", f"login-fail:acct:{_digest(email)}", self.settings.login_max_failures),
-            ("ip", f"login-fail:ip:{client_ip}", self.settings.login_max_failures_per_ip),
+            ("ip", f"login-fail:ip:{client_ip}", self._ip_failure_limit(client_ip)),
         )
         claimed: list[str] = []
         try:
@@ -253,6 +254,14 @@ class AccountService:
         finally:
             if claimed:  # cancelled or failed on the way: the attempt does not count
                 await self._settle(claimed, attempt, failed=False)
+
+    def _ip_failure_limit(self, client_ip: str) -> int:
+        """Failed sign-ins (and sign-ins in flight) one address may have in the window;
+        more for a shared address such as a school's NAT address."""
+        limit = self.settings.login_max_failures_per_ip
+        if in_networks(client_ip, tuple(self.settings.shared_addresses)):
+            limit *= self.settings.shared_address_factor
+        return limit
 
     async def _claim(self, scope: str, key: str, attempt: str, window: float, limit: int) -> None:
         deadline = time.monotonic() + CLAIM_WAIT_SECONDS

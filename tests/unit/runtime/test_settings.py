@@ -152,3 +152,14 @@ def test_sentinels_make_a_sentinel_store_and_a_url_a_plain_one() -> None:
     plain = create_store("redis://127.0.0.1:6379/0")
     assert isinstance(plain, RedisStore) and plain.sentinel is None
     assert isinstance(create_store(None), MemoryStore)
+
+
+@pytest.mark.parametrize("name", ["QUIZ_TRUSTED_PROXIES", "QUIZ_SHARED_ADDRESSES"])
+def test_an_address_list_entry_that_is_no_address_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    monkeypatch.setenv(name, '["203.0.113.0/24", "school-nat"]')
+    problems = Settings().startup_problems()
+    assert any(name in p and "'school-nat'" in p for p in problems), problems
+    monkeypatch.setenv(name, '["203.0.113.0/24", "2001:db8::1"]')
+    assert Settings().startup_problems() == []

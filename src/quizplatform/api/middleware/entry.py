@@ -68,6 +68,8 @@ class RequestContextMiddleware:
                 callers,
                 settings.rate_limits_per_ip,
                 settings.rate_limits_per_user,
+                tuple(settings.shared_addresses),
+                settings.shared_address_factor,
             )
         self.read_routing: ReadRouting | None = None
         if services.replicas:  # read/write split: only with replicas

@@ -9,6 +9,7 @@ from starlette.types import Scope
 
 from quizplatform.api.middleware.caller import CallerResolver
 from quizplatform.api.middleware.refusal import Refusal
+from quizplatform.runtime.addresses import in_networks
 from quizplatform.runtime.metrics import Metrics
 from quizplatform.runtime.routes import route_group
 from quizplatform.services.ratelimit import Limit
@@ -21,7 +22,11 @@ class HitCounter(Protocol):
 
 
 class RateLimitGate:
-    """Refuses (429) a request over its group's limit for its address or its user."""
+    """Refuses (429) a request over its group's limit for its address or its user.
+
+    A shared address (``Settings.shared_addresses``: a school's NAT address, say) gets its
+    group's per-address limit times ``shared_factor``.
+    """
 
     def __init__(
         self,
@@ -30,12 +35,19 @@ class RateLimitGate:
         callers: CallerResolver,
         per_ip: dict[str, str],
         per_user: dict[str, str],
+        shared_addresses: tuple[str, ...] = (),
+        shared_factor: int = 1,
     ) -> None:
         self.limiter = limiter
         self.metrics = metrics
         self.callers = callers
         self.limits_ip = _limits(per_ip)
+        self.limits_shared_ip = {
+            group: Limit(limit.requests * shared_factor, limit.window)
+            for group, limit in self.limits_ip.items()
+        }
         self.limits_user = _limits(per_user)
+        self.shared_addresses = shared_addresses
 
     async def check(
         self, scope: Scope, headers: dict[bytes, bytes], client_ip: str
@@ -46,7 +58,9 @@ class RateLimitGate:
             return None
         checks: list[tuple[str, str, Limit]] = []
         if group in self.limits_ip:
-            checks.append(("ip", f"ip:{group}:{client_ip}", self.limits_ip[group]))
+            shared = in_networks(client_ip, self.shared_addresses)
+            limits_ip = self.limits_shared_ip if shared else self.limits_ip
+            checks.append(("ip", f"ip:{group}:{client_ip}", limits_ip[group]))
         user = await self.callers.rate_key(scope, headers)
         if user is not None and group in self.limits_user:
             checks.append(("user", f"user:{group}:{user}", self.limits_user[group]))
