@@ -22,29 +22,18 @@ waited out (``Retry-After``) and retried.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import secrets
 import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 
+from loopback import host_is_loopback
+
 ROOT = Path(__file__).resolve().parent.parent
 API = "/api/v1"
-
-
-def is_loopback(url: str) -> bool:
-    """localhost, 127.0.0.0/8 or ::1 (the same rule as the locustfile's)."""
-    name = urlsplit(url).hostname or ""
-    if name.rstrip(".").lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 QUESTIONS: list[dict[str, Any]] = [
@@ -116,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "locust")
     args = parser.parse_args(argv)
     host = args.host.rstrip("/")
-    if not is_loopback(host):
+    if not host_is_loopback(host):
         print(
             f"refusing to seed {host}: loopback hosts only (localhost, 127.0.0.0/8, ::1)",
             file=sys.stderr,

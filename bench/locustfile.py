@@ -23,7 +23,6 @@ share of failed requests over ``--max-error-rate`` percent, or no request at all
 from __future__ import annotations
 
 import csv
-import ipaddress
 import itertools
 import logging
 import random
@@ -32,13 +31,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from locust import HttpUser, events, task
 from locust.argument_parser import LocustArgumentParser
 from locust.env import Environment
 from locust.exception import StopUser
 from locust.runners import WorkerRunner
+
+from loopback import host_is_loopback
 
 API = "/api/v1"
 MAX_RUN_TIME_SECONDS = 30 * 60
@@ -56,25 +56,6 @@ class Credential:
 
 
 # -- pure checks (no locust state) ---------------------------------------------------------
-def host_is_loopback(host: str | None) -> bool:
-    """Whether ``host`` (a URL) names this machine: localhost, 127.0.0.0/8 or ::1.
-
-    Names other than ``localhost`` are not resolved: a name that resolves to loopback
-    today may not tomorrow, so only the literal forms count.
-    """
-    if not host:
-        return False
-    name = urlsplit(host if "://" in host else f"http://{host}").hostname
-    if name is None:
-        return False
-    if name.rstrip(".").lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
 def safety_problems(host: str | None, run_time: int | None, own_host: bool) -> list[str]:
     """Why this run must not start (empty: it may)."""
     problems = []
