@@ -148,6 +148,9 @@ def response_for(question: dict[str, Any], rng: random.Random) -> dict[str, Any]
 # -- command line ----------------------------------------------------------------------------
 def add_arguments(parser: LocustArgumentParser) -> None:
     """The accounts, the target quiz, the think time, the thresholds and the safety flag."""
+    # locust's web UI and a --processes master listen on every interface by default; this
+    # load generator listens on loopback only unless the operator says otherwise.
+    parser.set_defaults(web_host="127.0.0.1", master_bind_host="127.0.0.1")
     # parser.add_argument, not a group's: only the parser takes is_secret / include_in_web_ui
     group = parser
     group.add_argument("--students-file", default="", help="CSV of email,password per student")

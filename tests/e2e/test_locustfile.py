@@ -159,3 +159,23 @@ def test_an_unbounded_run_is_refused(seeded: Seeded, args: list[str], message: s
     done = locust(seeded, "-u", "1", *args)
     assert done.returncode == 2
     assert message in done.stderr and "Ramping" not in done.stderr
+
+
+def test_the_web_ui_and_the_master_listen_on_loopback_unless_told(tmp_path: Path) -> None:
+    """locust's own defaults are every interface ('' / '*')."""
+    probe = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import locustfile; "
+        "from locust.argument_parser import parse_options; "
+        "o = parse_options(['-f', sys.argv[2], *sys.argv[3:]]); "
+        "print(o.web_host, o.master_bind_host)"
+    )
+    run = [sys.executable, "-c", probe, str(LOCUSTFILE.parent), str(LOCUSTFILE)]
+
+    def binds(*args: str) -> list[str]:
+        done = subprocess.run(
+            [*run, *args], cwd=tmp_path, capture_output=True, text=True, timeout=30, check=True
+        )
+        return done.stdout.splitlines()[-1].split()  # after locust's deprecation warning
+
+    assert binds() == ["127.0.0.1", "127.0.0.1"]
+    assert binds("--web-host", "127.0.0.2") == ["127.0.0.2", "127.0.0.1"]
