@@ -311,13 +311,12 @@ class Exam:
         window = min(60.0, self.args.quiz_minutes * 60 / 3)
         end = out.deadline - rng.uniform(5.0, window)
         now = time.time()
-        plan = [(q, False) for q in questions]
-        plan += [(rng.choice(questions), True) for _ in range(rng.choice((0, 0, 1, 2)))]
-        moments = sorted(rng.uniform(now + 1, max(now + 2, end - 2)) for _ in plan)
-        order = list(plan[: len(questions)])
-        for item in plan[len(questions) :]:
-            order.insert(rng.randrange(1, len(order) + 1), item)  # a change comes later
-        for (question, _changed), moment in zip(order, moments, strict=True):
+        changes = [rng.choice(questions) for _ in range(rng.choice((0, 0, 1, 2)))]
+        order = list(questions)
+        for question in changes:
+            order.insert(rng.randrange(1, len(order) + 1), question)  # a change comes later
+        moments = sorted(rng.uniform(now + 1, max(now + 2, end - 2)) for _ in order)
+        for question, moment in zip(order, moments, strict=True):
             await asyncio.sleep(max(0.0, moment - time.time()))
             ids = [o["id"] for o in question["options"]]
             if question["type"] == "multiple_choice":
@@ -638,11 +637,8 @@ def main(argv: list[str] | None = None) -> int:
             bench = Bench(argparse.Namespace(), "")
 
             def single_cleanup() -> None:
-                bench.cleanup()
-                with contextlib.suppress(Exception):
-                    asyncio.run(bench.drop_database())
-                with contextlib.suppress(Exception):
-                    bench.release_redis_db()
+                for problem in bench.release():
+                    print(f"clean-up: {problem}", file=sys.stderr)
                 for server in bench.servers:
                     server.log_path.unlink(missing_ok=True)
 

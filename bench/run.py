@@ -651,6 +651,23 @@ class Bench:
                 os.kill(self.wrk_pid, signal.SIGKILL)
             self.wrk_pid = None
 
+    def release(self) -> list[str]:
+        """After the run, whatever happened: stop the servers (and wrk), drop the database,
+        clean the claimed Redis db and remove the scratch files. Returns what could not be
+        cleaned, as messages (the servers' logs are left to the caller)."""
+        self.cleanup()
+        problems = []
+        try:
+            asyncio.run(self.drop_database())
+        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+            problems.append(f"could not drop database {self.db_name}: {exc}")
+        try:
+            self.release_redis_db()
+        except (OSError, redis.RedisError) as exc:
+            problems.append(f"could not clean Redis db {self.redis_db}: {exc}")
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+        return problems
+
     # -- data ---------------------------------------------------------------------------
     async def setup_data(self, api: Api) -> Fixture:
         run = secrets.token_hex(3)
@@ -1350,16 +1367,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)  # finish cleaning up whatever arrives now
-        bench.cleanup()
-        try:
-            asyncio.run(bench.drop_database())
-        except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
-            console.print(f"[red]could not drop database {bench.db_name}: {exc}[/red]")
-        try:
-            bench.release_redis_db()
-        except (OSError, redis.RedisError) as exc:
-            console.print(f"[red]could not clean Redis db {bench.redis_db}: {exc}[/red]")
-        shutil.rmtree(bench.work_dir, ignore_errors=True)
+        for problem in bench.release():
+            console.print(f"[red]{escape(problem)}[/red]")
         logs = {}
         for server in bench.servers:
             logs[server.name] = scan_server_log(server.log_path)
