@@ -55,6 +55,20 @@ def free_port_range(count: int) -> int:
     raise RuntimeError("no free port range")
 
 
+def free_port_ranges(*counts: int) -> list[int]:
+    """Base ports for several ranges laid end to end in one free block.
+
+    Ranges picked one by one may overlap each other, since none is listening yet when
+    the next is picked (CI once drew pg members on 22001-22004 and instances on 21999+).
+    """
+    cursor = free_port_range(sum(counts))
+    bases = []
+    for count in counts:
+        bases.append(cursor)
+        cursor += count
+    return bases
+
+
 # The drills' stacks serve their public frontends here, as a stack facing the internet
 # would (`quiz stack up --bind`); everything else stays on 127.0.0.1.
 PUBLIC_ADDRESS = "127.0.0.2"
@@ -62,6 +76,7 @@ PUBLIC_ADDRESS = "127.0.0.2"
 
 def drill_config(**overrides: Any) -> StackConfig:
     """A stack tuned for drills: fast health checks, scrapes and alerts, free ports."""
+    pg_member_base, patroni_base, instance_base = free_port_ranges(4, 4, 20)
     config = StackConfig(
         env="staging",
         instances=2,
@@ -71,8 +86,8 @@ def drill_config(**overrides: Any) -> StackConfig:
         stats_port=free_port(),
         pg_port=free_port(),
         pg_replica_port=free_port(),
-        pg_member_base_port=free_port_range(4),
-        patroni_base_port=free_port_range(4),
+        pg_member_base_port=pg_member_base,
+        patroni_base_port=patroni_base,
         etcd_port=free_port(),
         etcd_peer_port=free_port(),
         redis_port=free_port(),
@@ -83,7 +98,7 @@ def drill_config(**overrides: Any) -> StackConfig:
         receiver_port=free_port(),
         autoscaler_port=free_port(),
         worker_port=free_port(),
-        instance_base_port=free_port_range(20),
+        instance_base_port=instance_base,
         check_interval_ms=500,
         scrape_interval="1s",
         evaluation_interval="1s",
