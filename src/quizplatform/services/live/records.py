@@ -198,4 +198,3 @@ class TransitionResult:
 
     applied: bool
     meta: GameMeta | None = field(default=None)
-
