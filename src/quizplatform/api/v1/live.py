@@ -17,8 +17,8 @@ from quizplatform.api.openapi import COMMON, ON_AN_OBJECT, SIGNED_IN, WITH_A_BOD
 from quizplatform.api.responses import json_response
 from quizplatform.api.v1 import API_PREFIX
 from quizplatform.schemas.base import WHOLE, Strict
-from quizplatform.services.live.hub import now_ms
 from quizplatform.services.container import Services
+from quizplatform.services.live.hub import now_ms
 from quizplatform.services.live.options import GameOptions
 from quizplatform.services.live.seats import Seat
 
@@ -73,7 +73,11 @@ router.add_api_websocket_route("/live/ws", live_socket)
 
 @router.post("/live/games", status_code=201, summary="Start a live game from a quiz (its host)")
 async def create_game(
-    body: GameIn, caller: CurrentUser, services: ServicesDep, settings: SettingsDep, request: Request
+    body: GameIn,
+    caller: CurrentUser,
+    services: ServicesDep,
+    settings: SettingsDep,
+    request: Request,
 ) -> Response:
     options = GameOptions(
         question_seconds=body.question_seconds,
@@ -127,9 +131,7 @@ async def join_qr(
     summary="Join a game with its PIN and a nickname (a player's seat)",
     responses=error_responses(403, 404, 409, 422, 429),
 )
-async def join(
-    body: JoinIn, services: ServicesDep, caller: MaybeUser, ip: ClientIP
-) -> Response:
+async def join(body: JoinIn, services: ServicesDep, caller: MaybeUser, ip: ClientIP) -> Response:
     seat, token = await services.live.join(body.pin, body.nickname, ip=ip, principal=caller)
     return json_response(
         {
