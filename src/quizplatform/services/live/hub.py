@@ -129,6 +129,8 @@ class _Game:
     refresher: asyncio.Task[None] | None = None
     answers: tuple[int, int] | None = None  # (index, count) not yet sent to hosts
     answers_sent: float = 0.0
+    stale: bool = False  # the state changed since it was last pushed
+    pushed: int = -1  # the version last pushed to this game's connections
     stopped: bool = False
 
     @property
@@ -184,6 +186,7 @@ class LiveHub:
             self.metrics.live_players.inc()
         version = state.get("version")
         if isinstance(version, int) and game.version > version:
+            game.stale = True
             game.dirty.set()
         self._saw(game, state)
         return True
@@ -258,6 +261,7 @@ class LiveHub:
     def _on_event(self, game: _Game, message: str) -> None:
         """A message on the game's channel (runs on the listener's task: only notes it)."""
         if message == "*":  # messages may have been missed: rebuild
+            game.stale = True
             game.dirty.set()
             return
         try:
@@ -269,9 +273,11 @@ class LiveHub:
             return
         if "v" in event:
             version = int(event["v"])
+            if version > game.pushed:
+                game.stale = True
+                game.dirty.set()
             if version > game.version:
                 game.version = version
-                game.dirty.set()
                 game.changed.set()
                 game.changed = asyncio.Event()
         elif "answers" in event:
@@ -288,34 +294,35 @@ class LiveHub:
 
     # -- pushing state -------------------------------------------------------------------
     async def _refresh_forever(self, game: _Game) -> None:
-        """Rebuild and push the game's state whenever it is marked dirty (coalesced)."""
-        pushed_version = game.version
+        """Rebuild and push the game's state whenever it went stale (coalesced: the
+        events that arrive during a rebuild cost one more rebuild, not one each)."""
         while not game.stopped:
             await game.dirty.wait()
             game.dirty.clear()
             if game.stopped:
                 return
             try:
-                if game.version != pushed_version or game.answers is None:
-                    pushed_version = game.version
+                if game.stale:
+                    game.stale = False
                     await self._push_state(game)
-                await self._push_answers(game)
+                self._push_answers(game)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a store hiccup must not end the game's fan-out
                 log.exception("live state push failed", game=game.game_id)
                 await asyncio.sleep(0.2)
+                game.stale = True
                 game.dirty.set()
 
-    async def _push_answers(self, game: _Game) -> None:
-        """Send the newest answer count to the hosts, at most ANSWERS_PER_SECOND a second."""
+    def _push_answers(self, game: _Game) -> None:
+        """Send the newest answer count to the hosts, at most ANSWERS_PER_SECOND a second
+        (a count that comes sooner waits for its turn, without holding up state pushes)."""
         if game.answers is None or not game.hosts:
             game.answers = None
             return
         wait = game.answers_sent + 1 / ANSWERS_PER_SECOND - time.monotonic()
         if wait > 0:
-            await asyncio.sleep(wait)
-        if game.answers is None:
+            asyncio.get_running_loop().call_later(wait, game.dirty.set)
             return
         index, count = game.answers
         game.answers = None
@@ -325,6 +332,7 @@ class LiveHub:
             conn.deliver(message)
 
     async def _push_state(self, game: _Game) -> None:
+        versions: list[int] = []  # of the views pushed: the oldest is what every socket has
         for conn in list(game.hosts):
             assert conn.host is not None
             try:
@@ -333,10 +341,17 @@ class LiveHub:
                 await conn.close(CLOSE_NO_GAME if exc.status == 404 else CLOSE_KICKED)
                 continue
             self._saw(game, view)
+            versions.append(_version(view))
             conn.deliver_state(dict(view))
         players = list(game.players)
-        if not players:
-            return
+        if players:
+            versions.extend(await self._push_players(game, players))
+        if versions:
+            game.pushed = max(game.pushed, min(versions))
+
+    async def _push_players(self, game: _Game, players: list[LiveConnection]) -> list[int]:
+        """Push each player's state: one base view and one ``results_for`` for all; a
+        kicked player gets ``kicked`` and is closed. The version pushed (none: [])."""
         ids = [conn.seat.player_id for conn in players if conn.seat is not None]
         results = await self.views.results_for(game.game_id, ids)
         staying = []
@@ -350,10 +365,11 @@ class LiveHub:
                 staying.append((conn, result))
         base = await self._base_view([conn for conn, _ in staying])
         if base is None:
-            return
+            return []
         self._saw(game, base)
         for conn, result in staying:
             conn.deliver_state(personalise(base, conn, result))
+        return [_version(base)]
 
     async def _base_view(self, players: list[LiveConnection]) -> Mapping[str, object] | None:
         """The player view of the first local player it can be built for (a kicked
@@ -411,6 +427,11 @@ def personalise(
         ),
     }
     return state
+
+
+def _version(view: Mapping[str, object]) -> int:
+    version = view.get("version")
+    return version if isinstance(version, int) else -1
 
 
 def _number(value: object) -> int:
