@@ -338,3 +338,20 @@ async def test_join_errors_map_to_their_statuses(api: Api) -> None:
     student = await api.user("student")
     r = await api.http.get(f"/api/v1/live/games/{game['id']}", headers=student.headers)
     assert r.status_code == 403
+
+
+async def test_a_quiz_without_a_playable_question_is_a_conflict(api: Api) -> None:
+    teacher = await api.user("teacher")
+    essay = {"title": "Essays", "questions": [{"type": "essay", "prompt": "Discuss"}]}
+    made = await api.quiz(teacher, essay)
+    r = await api.http.post(
+        "/api/v1/live/games", json={"quiz_id": made["id"]}, headers=teacher.headers
+    )
+    assert r.status_code == 409, r.text
+    four = await api.quiz(teacher, four_question_quiz())
+    r = await api.http.post(  # above the site's cap: the cap
+        "/api/v1/live/games",
+        json={"quiz_id": four["id"], "max_players": 99_999},
+        headers=teacher.headers,
+    )
+    assert r.status_code == 201, r.text

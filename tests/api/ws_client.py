@@ -64,7 +64,10 @@ class AsgiSocket:
             "subprotocols": [],
             "state": {},
         }
-        self._task = asyncio.create_task(self.app(scope, self._to_app.get, self._from_app.put))
+        async def run() -> None:
+            await self.app(scope, self._to_app.get, self._from_app.put)
+
+        self._task = asyncio.create_task(run())
         await self._to_app.put({"type": "websocket.connect"})
         message = await asyncio.wait_for(self._from_app.get(), 5)
         if message["type"] == "websocket.close":
