@@ -178,6 +178,15 @@ async def test_a_whole_game(api: Api, services: Services) -> None:
     await live.control(game_id, host, "kick", player_id=cy.player_id)
     with pytest.raises(LiveRefused):
         await live.player_view(cy)
+    fanned = await live.player_views(game_id, [ada, bob, cy])
+    assert fanned[cy.player_id] is None  # kicked
+    ada_now = fanned[ada.player_id]
+    assert ada_now is not None and ada_now["answered"] and ada_now["you"]["last"] is None
+    assert ada_now["you"]["score"] == first  # this question's points not shown yet
+    assert (
+        ada_now["question"] is not None
+        and ada_now["question"]["id"] == key["multiple_choice"]["id"]
+    )
     assert (await answer(cy, 1, {"option_ids": positive}, 41_000))["accepted"] is False
     await live.control(game_id, host, "skip")  # closes question 1, opens question 2
     second_ada = live_points(1.0, 0, LIMIT_MS) + streak_bonus(2)

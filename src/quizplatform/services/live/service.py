@@ -214,6 +214,11 @@ class LiveGameService:
         """The player's "state" message."""
         return await self.views.player(seat)
 
+    async def player_views(self, game_id: str, seats: list[Seat]) -> dict[str, State | None]:
+        """Every local player's state of one game (the hub's fan-out): the common part
+        once, ``you`` for all with one store round trip; None for a kicked player."""
+        return await self.views.players(game_id, seats)
+
     async def host_view(self, game_id: str, host: Principal) -> State:
         """The host's "state" message; Forbidden for anyone but the host or an admin."""
         await self._hosted(game_id, host)
