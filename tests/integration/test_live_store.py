@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import REDIS_URL
 
 from quizplatform.db.shared_store import MemoryStore, RedisStore
-from quizplatform.domain.live import Phase, live_points, streak_bonus
+from quizplatform.domain.live import live_points, streak_bonus
 from quizplatform.services.live.store import (
     AnswerStatus,
     JoinStatus,
