@@ -5,6 +5,7 @@ two instances of the app."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
 
@@ -367,3 +368,57 @@ async def test_messages_reach_the_subscribers_of_every_instance(instances: Insta
     assert "v3" not in got["a"] and "v3" in got["b"]
     await sub_b.close()
     await other.close()
+
+
+@pytest.fixture
+async def redis_live() -> AsyncIterator[RedisLiveStore]:
+    store = RedisStore(REDIS_URL, prefix=f"qptest-live-{uuid.uuid4().hex[:10]}:")
+    live = create_live_store(store)
+    assert isinstance(live, RedisLiveStore)
+    try:
+        yield live
+    finally:
+        await live.close()
+        await store.flush()
+        await store.close()
+
+
+@pytest.mark.postgres
+async def test_a_subscription_survives_a_dropped_connection(redis_live: RedisLiveStore) -> None:
+    """The pub/sub connection breaks: redis-py reconnects and resubscribes, the handler
+    hears "*" (messages may have been missed) and then the messages again."""
+    got: list[str] = []
+    heard = asyncio.Event()
+
+    def handle(message: str) -> None:
+        got.append(message)
+        if message == "after":
+            heard.set()
+
+    sub = await redis_live.subscribe("g", handle)
+    await asyncio.sleep(0.2)
+    pubsub = redis_live._channels._pubsub  # the one pub/sub connection of this instance
+    assert pubsub is not None and pubsub.connection is not None
+    pubsub.connection._writer.transport.abort()  # type: ignore[union-attr]
+    async with asyncio.timeout(5):
+        while not heard.is_set():  # published until the resubscribed reader hears it
+            await redis_live.publish("g", "after")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(heard.wait(), 0.2)
+    assert got[:2] == ["*", "*"] and set(got[2:]) == {"after"}
+    await sub.close()
+
+
+@pytest.mark.postgres
+async def test_a_retried_transition_is_reported_applied(redis_live: RedisLiveStore) -> None:
+    """The same transition script run twice (a retry after a lost reply) applies once and
+    says applied both times; another caller's transition is refused."""
+    game_id = await _game(redis_live, 1)
+    meta = redis_live._k(game_id, "meta")
+    keys = [*redis_live._game_keys(game_id), "pin-unused"]
+    args = ["op-1", "lobby", "", "start", T0, 60_000, 0, T0, LIMIT]
+    first = await redis_live._transition(keys=keys, args=args)
+    retried = await redis_live._transition(keys=keys, args=args)
+    other = await redis_live._transition(keys=keys, args=["op-2", *args[1:]])
+    assert [first[0], retried[0], other[0]] == [b"1", b"1", b"0"]
+    assert int(await redis_live._redis.hget(meta, "version")) == 3  # type: ignore[arg-type]  # 1 + join + start
