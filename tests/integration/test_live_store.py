@@ -161,8 +161,12 @@ async def test_answers_outside_the_open_question_are_not_open(instances: Instanc
     assert await _answer(live, "no-game", "p0000") == "unknown"
     closing = T0 + 5000
     assert (await live.close_question(game_id, 0, now_ms=closing)).applied
-    # Read before the close, scored after it: counts. Read after: late.
-    assert await _answer(live, game_id, "p0001", received=closing - 1) == "ok"
+    # Read before the close, scored after it: counts (and says so). Read after: late.
+    outcome = await live.answer(
+        game_id, 0, "p0001", {"option_id": "a"}, fraction=1.0, points=900,
+        received_ms=closing - 1, elapsed_ms=4999, grace_ms=GRACE, dist_keys=("a",),
+    )  # fmt: skip
+    assert outcome.status == "ok" and outcome.after_close
     assert await _answer(live, game_id, "p0002", received=closing + 1) == "late"
     assert (await live.end(game_id, now_ms=closing + 10)).applied
     assert await _answer(live, game_id, "p0003", received=closing - 1) == "not_open"
@@ -253,7 +257,7 @@ async def test_streak_bonus_grows_breaks_and_can_be_off(instances: Instances) ->
                 game_id, q, "p0000", {"value": True}, fraction=fraction, points=500,
                 received_ms=start, elapsed_ms=0, grace_ms=GRACE, dist_keys=(),
             )  # fmt: skip
-            assert outcome.record is not None
+            assert outcome.record is not None and not outcome.after_close
             bonuses[game_id].append(outcome.record.bonus)
             assert (await live.close_question(game_id, q, now_ms=start + 1)).applied
     assert bonuses[on] == [0, 100, 200, 0, 0]

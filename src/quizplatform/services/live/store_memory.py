@@ -296,7 +296,14 @@ class MemoryLiveStore:
             for key in dist_keys:
                 dist[key] = dist.get(key, 0) + 1
             self._touch(game)
-            return AnswerOutcome(AnswerStatus.OK, record, len(answers), meta.players, streak)
+            return AnswerOutcome(
+                AnswerStatus.OK,
+                record,
+                len(answers),
+                meta.players,
+                streak,
+                after_close=meta.phase is not Phase.QUESTION,
+            )
 
     async def player(self, game_id: str, player_id: str) -> PlayerRecord | None:
         """See ``LiveStore.player``."""

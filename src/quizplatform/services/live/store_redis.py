@@ -210,6 +210,7 @@ class RedisLiveStore:
             answered=int(result[2]),
             players=int(result[3]),
             streak=int(result[4]),
+            after_close=_s(result[5]) == "1",
         )
 
     async def player(self, game_id: str, player_id: str) -> PlayerRecord | None:
@@ -318,7 +319,11 @@ class _Channels:
             handlers = self._handlers.setdefault(channel, [])
             handlers.append(handler)
             if len(handlers) == 1:
-                await self._ensure().subscribe(channel)
+                try:
+                    await self._ensure().subscribe(channel)
+                except BaseException:
+                    del self._handlers[channel]
+                    raise
             else:
                 await _call(handler, "*")
             if self._reader is None or self._reader.done():
