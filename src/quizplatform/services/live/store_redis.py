@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import json
 import uuid
@@ -30,6 +31,9 @@ from quizplatform.services.live.records import (
 )
 
 log = structlog.get_logger(__name__)
+
+# Up to this many players, ``standings`` runs a script; beyond, it reads the board.
+SCRIPT_STANDINGS_MAX = 64
 
 
 def _s(value: bytes | str) -> str:
@@ -240,22 +244,55 @@ class RedisLiveStore:
     async def standings(
         self, game_id: str, player_ids: Sequence[str], index: int
     ) -> dict[str, Standing]:
-        """See ``LiveStore.standings``."""
+        """See ``LiveStore.standings``.
+
+        A few players: one Lua script (a ZCOUNT each). Many: the whole board in one
+        MULTI and the ranks counted here, which costs Redis about a twentieth of the
+        script's time for 2,000 players (the script would block it for ~18 ms)."""
         if not player_ids:
             return {}
         keys = [self._k(game_id, p) for p in ("board", "players", f"a:{index}")]
-        async with self._store.command("live_standings"):
-            flat = await self._standings(keys=keys, args=list(player_ids))
+        if len(player_ids) <= SCRIPT_STANDINGS_MAX:
+            async with self._store.command("live_standings"):
+                flat = await self._standings(keys=keys, args=list(player_ids))
+            rows = [[_s(v) for v in flat[k : k + 6]] for k in range(0, len(flat), 6)]
+            return {
+                pid: Standing(
+                    pid,
+                    int(score),
+                    int(rank),
+                    int(streak),
+                    kicked == "1",
+                    AnswerRecord.from_json(answer) if answer else None,
+                )
+                for pid, score, rank, streak, kicked, answer in rows
+            }
+        ids = list(player_ids)
+        async with (
+            self._store.command("live_standings"),
+            self._redis.pipeline(transaction=True) as pipe,
+        ):
+            pipe.zrange(keys[0], 0, -1, withscores=True)
+            pipe.hmget(keys[1], ids)
+            pipe.hmget(keys[2], ids)
+            board, players, answers = await pipe.execute()
+        on_board = {_s(member): int(score) for member, score in board}
+        scores = sorted(on_board.values())
         out: dict[str, Standing] = {}
-        for k in range(0, len(flat), 6):
-            pid, score, rank, streak, kicked, answer = (_s(v) for v in flat[k : k + 6])
+        for pid, raw, answer in zip(ids, players, answers, strict=True):
+            if raw is None:
+                continue
+            player = PlayerRecord.from_json(pid, raw)
+            rank = 0
+            if pid in on_board:
+                rank = 1 + len(scores) - bisect.bisect_right(scores, on_board[pid])
             out[pid] = Standing(
                 pid,
-                int(score),
-                int(rank),
-                int(streak),
-                kicked == "1",
-                AnswerRecord.from_json(answer) if answer else None,
+                player.score,
+                rank,
+                player.streak,
+                player.kicked,
+                AnswerRecord.from_json(answer) if answer is not None else None,
             )
         return out
 
