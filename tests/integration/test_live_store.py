@@ -141,6 +141,23 @@ async def test_one_answer_per_player_under_concurrent_resends(instances: Instanc
         assert (await live.player(game_id, pid)).score == record.points  # type: ignore[union-attr]
 
 
+async def test_a_join_can_be_undone(instances: Instances) -> None:
+    live = instances(0)
+    game_id = await _game(live, 2, max_players=2)
+    assert (await live.join(game_id, "x", "Extra", "extra")).status == "full"
+    assert await instances(1).leave(game_id, "p0001", "nick 1")
+    assert not await live.leave(game_id, "p0001", "nick 1")
+    meta = await live.meta(game_id)
+    assert meta is not None and meta.players == 1 and meta.version == 4
+    assert await live.player(game_id, "p0001") is None
+    assert [e.player_id for e in await live.board_top(game_id, 5)] == ["p0000"]
+    # The seat and the nickname are free again.
+    assert (await live.join(game_id, "p0009", "NICK 1", "nick 1")).status == "ok"
+    # Another player's nickname is left alone.
+    assert await live.leave(game_id, "p0009", "nick 0")
+    assert (await live.join(game_id, "p0010", "Nick 0", "nick 0")).status == "taken"
+
+
 async def test_late_answers_are_refused_on_the_receipt_time(instances: Instances) -> None:
     live = instances(0)
     game_id = await _game(live, 3)

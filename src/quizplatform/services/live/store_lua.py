@@ -55,6 +55,19 @@ for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
 return 1
 """
 
+# KEYS: meta, players, nicks, board. ARGV: player_id, nick_key, ttl_ms.
+LEAVE = """
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if not raw then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[1])
+if redis.call('HGET', KEYS[3], ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[3], ARGV[2]) end
+redis.call('ZREM', KEYS[4], ARGV[1])
+if not cjson.decode(raw).kicked then redis.call('HINCRBY', KEYS[1], 'players', -1) end
+redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
 # KEYS: meta, players, nicks, board, pin.
 # ARGV: op_id, expected phases (comma separated), expected index ('' = any), mode, now_ms,
 #       ttl_ms, then for mode 'start': index, started_ms, limit_ms.

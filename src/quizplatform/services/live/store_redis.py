@@ -48,6 +48,7 @@ class RedisLiveStore:
         self._create = self._redis.register_script(store_lua.CREATE)
         self._join = self._redis.register_script(store_lua.JOIN)
         self._kick = self._redis.register_script(store_lua.KICK)
+        self._leave = self._redis.register_script(store_lua.LEAVE)
         self._transition = self._redis.register_script(store_lua.TRANSITION)
         self._answer = self._redis.register_script(store_lua.ANSWER)
         self._standings = self._redis.register_script(store_lua.STANDINGS)
@@ -99,6 +100,14 @@ class RedisLiveStore:
         keys = [self._k(game_id, p) for p in ("meta", "players", "board")]
         async with self._store.command("live_kick"):
             return bool(await self._kick(keys=keys, args=[player_id, GAME_TTL_MS]))
+
+    async def leave(self, game_id: str, player_id: str, nick_key: str) -> bool:
+        """See ``LiveStore.leave``."""
+        async with self._store.command("live_leave"):
+            done = await self._leave(
+                keys=self._game_keys(game_id), args=[player_id, nick_key, GAME_TTL_MS]
+            )
+        return bool(done)
 
     async def _run_transition(
         self,
