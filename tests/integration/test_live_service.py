@@ -296,6 +296,28 @@ async def test_an_answer_is_stored_before_it_is_acknowledged(
     assert results[seat.player_id]["points"] == live_points(1.0, 1000, LIMIT_MS)
 
 
+async def test_a_join_whose_database_side_fails_leaves_no_seat(
+    api: Api, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = live_service(services, Clock())
+    teacher = await api.user("teacher")
+    host = who(teacher, Role.TEACHER)
+    quiz = await api.quiz(teacher, all_types_quiz())
+    created = await live.create_game(host, quiz["id"], GameOptions())
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("database gone")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(live.records, "seat", broken)
+        with pytest.raises(ConnectionError):
+            await live.join(created["pin"], "Ada", ip="10.6.0.1", principal=None)
+    lobby = await live.host_view(created["id"], host)
+    assert lobby["players"] == 0 and lobby["lobby"] == []
+    seat, _ = await live.join(created["pin"], "Ada", ip="10.6.0.1", principal=None)  # free again
+    assert [a.id for a in await game_attempts(services, created["id"])] == [seat.player_id]
+
+
 async def test_a_draw_is_made_once_per_game(api: Api, services: Services) -> None:
     live = live_service(services, Clock())
     teacher = await api.user("teacher")

@@ -199,7 +199,7 @@ class LiveGameService:
         try:
             await self.records.seat(game, player_id, nick, principal)
         except BaseException:
-            await self.store.kick(game_id, player_id)  # no attempt, no seat
+            await self.store.leave(game_id, player_id, nickname_key(nick))  # no attempt: no seat
             raise
         await self._publish_version(game_id, outcome.version)
         seat = Seat(game_id, player_id, nick)
