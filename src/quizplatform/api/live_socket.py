@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import orjson
@@ -74,7 +74,6 @@ class SocketConnection:
         self.seat = seat
         self.host = host
         self.shown: dict[int, int] = {}  # question index -> when this socket was sent it
-        self.answered: set[int] = set()
         self._queue: deque[Message] = deque()
         self._state: Message | None = None
         self._state_version = -1
@@ -93,12 +92,7 @@ class SocketConnection:
                 return  # an older view than one already queued or sent
             self._state_version = version
         self._state = state
-        if state.get("answered") is True and isinstance(state.get("index"), int):
-            self.answered.add(cast(int, state["index"]))
         self._wake.set()
-
-    def has_answered(self, index: int) -> bool:
-        return index in self.answered
 
     def shown_ms(self, index: int) -> int | None:
         """When this connection was sent question ``index`` (None: it was not)."""
@@ -346,8 +340,6 @@ async def answer(
         except ServiceError as exc:
             ack = {"accepted": False, "reason": _REASONS.get(exc.status, "invalid")}
     ack = {**ack, "type": "ack", "id": client_id}
-    if ack.get("accepted") and conn is not None and isinstance(index, int):
-        conn.answered.add(index)
     observe_answer(services.metrics, ack, received_ms)
     return ack
 

@@ -1,4 +1,4 @@
-"""``LiveHub`` without a server: coalesced pushes (one ``results_for`` per rebuild, not
+"""``LiveHub`` without a server: coalesced pushes (one ``player_views`` per rebuild, not
 per event), personalised states, the answer-count throttle, the close ticker, kicks and
 shutdown, against fake views and a fake event source."""
 
@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 from quizplatform.runtime.metrics import Metrics
 from quizplatform.services.accounts import Principal, Role
-from quizplatform.services.errors import Forbidden
 from quizplatform.services.live import hub as hub_module
 from quizplatform.services.live.hub import LiveHub
 from quizplatform.services.live.seats import Seat
@@ -34,32 +33,23 @@ class FakeViews:
     def _common(self) -> dict[str, object]:
         return {"type": "state", "version": self.version, "phase": self.phase, "index": 0}
 
-    async def player_view(self, seat: Seat) -> Mapping[str, object]:
-        if seat.player_id in self.kicked:
-            raise Forbidden("kicked")
-        return {**self._common(), "you": {"player_id": seat.player_id}}
-
-    async def host_view(self, game_id: str, host: Principal) -> Mapping[str, object]:
-        return {**self._common(), "answers": 0}
-
-    async def results_for(
-        self, game_id: str, player_ids: list[str]
-    ) -> Mapping[str, Mapping[str, object]]:
+    async def player_views(
+        self, game_id: str, seats: list[Seat]
+    ) -> Mapping[str, Mapping[str, object] | None]:
         self.results_calls += 1
         await asyncio.sleep(self.delay)
         return {
-            p: {
-                "score": self.scores.get(p, 0),
-                "rank": 1,
-                "streak": 0,
-                "kicked": p in self.kicked,
-                "answered": False,
-                "points": None,
-                "bonus": None,
-                "correct": None,
+            seat.player_id: None
+            if seat.player_id in self.kicked
+            else {
+                **self._common(),
+                "you": {"player_id": seat.player_id, "score": self.scores.get(seat.player_id, 0)},
             }
-            for p in player_ids
+            for seat in seats
         }
+
+    async def host_view(self, game_id: str, host: Principal) -> Mapping[str, object]:
+        return {**self._common(), "answers": 0}
 
     async def close_if_due(self, game_id: str, now_ms: int) -> bool:
         self.close_calls += 1
@@ -107,9 +97,6 @@ class FakeConn:
     def deliver_state(self, state: dict[str, object]) -> None:
         self.states.append(state)
 
-    def has_answered(self, index: int) -> bool:
-        return False
-
     async def close(self, code: int) -> None:
         self.close_code = code
 
@@ -145,14 +132,7 @@ async def test_a_burst_of_changes_costs_a_rebuild_or_two_not_one_each() -> None:
     assert 1 <= views.results_calls - before <= 3  # one results_for for all three players
     for conn in conns:
         assert conn.states[-1]["version"] == 11
-    assert conns[0].states[-1]["you"] == {
-        "player_id": "p0",
-        "nickname": "P0",
-        "score": 110,
-        "rank": 1,
-        "streak": 0,
-        "last": None,
-    }
+    assert conns[0].states[-1]["you"] == {"player_id": "p0", "score": 110}
     assert conns[1].states[-1]["you"]["player_id"] == "p1"  # type: ignore[index]
     for conn in conns:
         await hub.detach(conn)
@@ -196,7 +176,7 @@ async def test_the_ticker_closes_open_questions_only_and_kicked_players_are_clos
     assert not await hub.attach(player("late"), {"version": 3})
 
 
-async def test_a_missed_event_notice_rebuilds() -> None:
+async def test_a_missed_event_notice_or_a_stale_version_rebuilds() -> None:
     hub, views, events = await new_hub()
     ann = player("ann")
     await hub.attach(ann, {"version": 1, "phase": "lobby"})
@@ -207,5 +187,12 @@ async def test_a_missed_event_notice_rebuilds() -> None:
     assert result is None
     await settle()
     assert len(ann.states) == pushed + 1 and ann.states[-1]["version"] == 5
+    events.publish({"v": 5})  # already pushed: nothing to do
+    await settle()
+    assert len(ann.states) == pushed + 1
+    views.scores = {"ann": 700}  # an answer read in time, recorded after the close
+    events.publish({"v": 5, "stale": True})
+    await settle()
+    assert len(ann.states) == pushed + 2 and ann.states[-1]["you"]["score"] == 700  # type: ignore[index]
     assert hub_module.CLOSE_RESTART == 1012
     await hub.detach(ann)

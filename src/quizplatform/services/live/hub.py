@@ -7,8 +7,9 @@ the channel of each game that has a connection (or a long poll) on this instance
 unsubscribes when the last one leaves.
 
 On a version event the hub rebuilds the game's state once (``LiveGameService``: one
-player view, then one ``results_for`` call for the scores and ranks of all its local
-players) and hands each connection its personalised copy. Events that arrive while a
+common state, personalised for all its local players with one store round trip:
+``player_views``, the scores and ranks as ``results_for`` reads them) and hands each
+connection its copy. Events that arrive while a
 rebuild runs are coalesced into the next one, so a burst of joins costs one rebuild, not
 one per join. Answer counts go to host connections at most ``ANSWERS_PER_SECOND`` times a
 second.
@@ -78,10 +79,6 @@ class LiveConnection(Protocol):
         """Queue ``state``, replacing a state not sent yet (coalescing)."""
         ...
 
-    def has_answered(self, index: int) -> bool:
-        """Whether this connection had an answer to question ``index`` accepted."""
-        ...
-
     async def close(self, code: int) -> None:
         """Close the connection with ``code``."""
         ...
@@ -102,13 +99,11 @@ class LiveEvents(Protocol):
 class LiveViews(Protocol):
     """``LiveGameService`` as the hub uses it."""
 
-    async def player_view(self, seat: Seat) -> Mapping[str, object]: ...
+    async def player_views(
+        self, game_id: str, seats: list[Seat]
+    ) -> Mapping[str, Mapping[str, object] | None]: ...
 
     async def host_view(self, game_id: str, host: Principal) -> Mapping[str, object]: ...
-
-    async def results_for(
-        self, game_id: str, player_ids: list[str]
-    ) -> Mapping[str, Mapping[str, object]]: ...
 
     async def close_if_due(self, game_id: str, now_ms: int) -> bool: ...
 
@@ -273,7 +268,8 @@ class LiveHub:
             return
         if "v" in event:
             version = int(event["v"])
-            if version > game.pushed:
+            # "stale": the same version again, its results changed (a late-read answer).
+            if version > game.pushed or event.get("stale"):
                 game.stale = True
                 game.dirty.set()
             if version > game.version:
@@ -350,37 +346,24 @@ class LiveHub:
             game.pushed = max(game.pushed, min(versions))
 
     async def _push_players(self, game: _Game, players: list[LiveConnection]) -> list[int]:
-        """Push each player's state: one base view and one ``results_for`` for all; a
-        kicked player gets ``kicked`` and is closed. The version pushed (none: [])."""
-        ids = [conn.seat.player_id for conn in players if conn.seat is not None]
-        results = await self.views.results_for(game.game_id, ids)
-        staying = []
+        """Push each player's state, built once for the game and personalised with one
+        store round trip (``player_views``); a kicked player gets ``kicked`` and is
+        closed. The version pushed ([] if none)."""
+        seats = [conn.seat for conn in players if conn.seat is not None]
+        views = await self.views.player_views(game.game_id, seats)
+        versions: list[int] = []
         for conn in players:
             assert conn.seat is not None
-            result = results.get(conn.seat.player_id)
-            if result is None or result.get("kicked"):
+            view = views.get(conn.seat.player_id)
+            if view is None:
                 conn.deliver({"type": "kicked"})
                 await conn.close(CLOSE_KICKED)
-            else:
-                staying.append((conn, result))
-        base = await self._base_view([conn for conn, _ in staying])
-        if base is None:
-            return []
-        self._saw(game, base)
-        for conn, result in staying:
-            conn.deliver_state(personalise(base, conn, result))
-        return [_version(base)]
-
-    async def _base_view(self, players: list[LiveConnection]) -> Mapping[str, object] | None:
-        """The player view of the first local player it can be built for (a kicked
-        player's cannot); its ``you`` is replaced per player."""
-        for conn in players[:5]:
-            assert conn.seat is not None
-            try:
-                return await self.views.player_view(conn.seat)
-            except ServiceError:
                 continue
-        return None
+            if not versions:
+                self._saw(game, view)
+                versions.append(_version(view))
+            conn.deliver_state(dict(view))
+        return versions
 
     # -- ticker --------------------------------------------------------------------------
     async def _tick_forever(self) -> None:
@@ -397,42 +380,6 @@ class LiveHub:
                     log.warning("close_if_due failed", game=game.game_id, error=str(exc))
 
 
-def personalise(
-    base: Mapping[str, object], conn: LiveConnection, result: Mapping[str, object]
-) -> Message:
-    """``base`` (one player's view) made ``conn``'s from its ``results_for`` entry, as
-    ``LiveGameService.player_view`` makes it: the last answer's points (and the score
-    with them) only once the question has closed."""
-    assert conn.seat is not None
-    state = dict(base)
-    revealed = state.get("phase") in ("closed", "ended")
-    index = state.get("index")
-    answered = result.get("answered")
-    if not isinstance(answered, bool):
-        answered = isinstance(index, int) and conn.has_answered(index)
-    total = _number(result.get("points"))
-    bonus = _number(result.get("bonus"))
-    score = _number(result.get("score"))
-    state["answered"] = answered
-    state["you"] = {
-        "player_id": conn.seat.player_id,
-        "nickname": conn.seat.nickname,
-        "score": score if revealed else score - total,
-        "rank": result.get("rank"),
-        "streak": result.get("streak", 0),
-        "last": (
-            {"points": total - bonus, "bonus": bonus, "correct": result.get("correct")}
-            if revealed and answered
-            else None
-        ),
-    }
-    return state
-
-
 def _version(view: Mapping[str, object]) -> int:
     version = view.get("version")
     return version if isinstance(version, int) else -1
-
-
-def _number(value: object) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
