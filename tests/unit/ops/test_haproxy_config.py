@@ -418,3 +418,78 @@ def test_public_frontend_hides_operator_endpoints_and_the_candidate(
             httpx.get(f"https://127.0.0.1:{rendered.ports['https']}/", verify=context, timeout=2)
     finally:
         runtime.disable("candidate", 1)
+
+
+@pytest.fixture(scope="module")
+def websocket_backend_port() -> Iterator[int]:
+    """An instance stand-in: /health/ready answers 200, any other path is a WebSocket that
+    echoes what it receives."""
+    import asyncio
+
+    from websockets.asyncio.server import ServerConnection, serve
+    from websockets.datastructures import Headers
+    from websockets.http11 import Request, Response
+
+    def ready(connection: ServerConnection, request: Request) -> Response | None:
+        if request.path == "/health/ready":
+            return Response(200, "OK", Headers({"Content-Length": "2"}), b"ok")
+        return None
+
+    async def echo(connection: ServerConnection) -> None:
+        async for message in connection:
+            await connection.send(message)
+
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    port: list[int] = []
+    stop = loop.create_future()
+
+    async def main() -> None:
+        async with serve(echo, "127.0.0.1", 0, process_request=ready) as server:
+            port.append(next(iter(server.sockets)).getsockname()[1])
+            started.set()
+            await stop
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    assert started.wait(10)
+    try:
+        yield port[0]
+    finally:
+        loop.call_soon_threadsafe(stop.set_result, None)
+        thread.join(5)
+
+
+def test_a_websocket_crosses_haproxy_and_survives_a_drain(
+    runtime: HaproxyRuntime, rendered: Rendered, websocket_backend_port: int
+) -> None:
+    """Live games' sockets through the TLS front door (HTTP/1.1 upgrade), still open after
+    their instance is drained and put in maintenance (a deploy): HAProxy does not cut them;
+    the instance closes them itself (1012) when it stops."""
+    import ssl
+    import time
+
+    from websockets.sync.client import connect
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    runtime.enable("app", 19, websocket_backend_port)
+    try:
+        wait_for(
+            lambda: any(s.name == slot_name(19) and s.up for s in runtime.servers(("app",))),
+            10,
+            "the slot UP",
+            interval=0.05,
+        )
+        url = f"wss://{PUBLIC}:{rendered.ports['https']}/api/v1/live/ws"
+        with connect(url, ssl=context, open_timeout=5) as ws:
+            ws.send("hello")
+            assert ws.recv(timeout=5) == "hello"
+            runtime.drain("app", 19)
+            runtime.disable("app", 19)
+            time.sleep(0.5)  # several health checks later
+            ws.send("still here")
+            assert ws.recv(timeout=5) == "still here"
+    finally:
+        runtime.disable("app", 19)
