@@ -64,6 +64,7 @@ class AsgiSocket:
             "subprotocols": [],
             "state": {},
         }
+
         async def run() -> None:
             await self.app(scope, self._to_app.get, self._from_app.put)
 
