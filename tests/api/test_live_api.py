@@ -355,3 +355,26 @@ async def test_a_quiz_without_a_playable_question_is_a_conflict(api: Api) -> Non
         headers=teacher.headers,
     )
     assert r.status_code == 201, r.text
+
+
+async def test_a_store_failure_closes_the_socket_with_1011_for_a_reconnect(
+    api: Api, app: FastAPI, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    teacher, quiz, game = await new_game(api)
+    ann = await join(api, game["pin"], "Ann")
+    await control(api, teacher, game["id"], "start")
+
+    async def broken(*args: object, **kwargs: object) -> dict[str, object]:
+        raise ConnectionError("the store is gone")
+
+    monkeypatch.setattr(services.live, "answer", broken)
+    ws = await player_socket(app, ann["seat"])
+    try:
+        await ws.receive_type("state", phase="question")
+        right = option_id(quiz, 0, "4")
+        await ws.send_json(
+            {"type": "answer", "id": "z", "index": 0, "answer": {"option_id": right}}
+        )
+        assert await ws.closed() == 1011  # not acknowledged: the client resends it
+    finally:
+        await ws.disconnect()

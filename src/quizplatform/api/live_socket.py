@@ -45,6 +45,7 @@ MAX_MESSAGES_PER_SECOND = 20
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_UNSUPPORTED = 1003
+CLOSE_INTERNAL = 1011
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NO_GAME = 4404
@@ -162,7 +163,10 @@ async def live_socket(websocket: WebSocket) -> None:
     budget = MessageBudget(MAX_MESSAGES_PER_SECOND)
     conn: SocketConnection | None = None
     try:
-        hello, _ = await asyncio.wait_for(_read(websocket, budget), HELLO_TIMEOUT_SECONDS)
+        try:
+            hello, _ = await asyncio.wait_for(_read(websocket, budget), HELLO_TIMEOUT_SECONDS)
+        except TimeoutError:
+            raise Refused(CLOSE_UNAUTHENTICATED) from None
         conn = await _open(websocket, services, hello)
         view = await _first_state(services, conn)
         conn.deliver_state(view)
@@ -171,8 +175,6 @@ async def live_socket(websocket: WebSocket) -> None:
         while True:
             message, received_ms = await _read(websocket, budget)
             await _handle(services, conn, message, received_ms)
-    except TimeoutError:
-        await _close(websocket, CLOSE_UNAUTHENTICATED)
     except Refused as refused:
         if conn is not None:
             if refused.message is not None:
@@ -183,8 +185,15 @@ async def live_socket(websocket: WebSocket) -> None:
                 with contextlib.suppress(Exception):
                     await websocket.send_text(orjson.dumps(refused.message).decode())
             await _close(websocket, refused.code)
-    except (WebSocketDisconnect, OSError):
+    except WebSocketDisconnect:
         pass
+    except Exception as exc:  # a store or database failure: the client reconnects, resends
+        if not isinstance(exc, OSError):  # OSError: mostly the client gone (nothing to log)
+            log.exception("live socket failed")
+        if conn is not None:
+            await conn.close(CLOSE_INTERNAL)
+        else:
+            await _close(websocket, CLOSE_INTERNAL)
     finally:
         if conn is not None:
             await hub.detach(conn)
