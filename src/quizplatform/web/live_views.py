@@ -108,13 +108,18 @@ def correct_keys(correct: object) -> set[str]:
     return found
 
 
-def bars(question: Mapping[str, Any] | None, distribution: Mapping[str, int], correct: object) -> list[Bar]:
+def bars(
+    question: Mapping[str, Any] | None, distribution: Mapping[str, int], correct: object
+) -> list[Bar]:
     """The distribution chart: one bar per option, or "right" and "wrong" for answers
     typed in (numeric, short answer) and orderings."""
     right = correct_keys(correct)
     options = options_of(question)
     if options:
-        rows = [(o["id"], o["text"], o["shape"], o["symbol"], o["colour"], o["id"] in right) for o in options]
+        rows = [
+            (o["id"], o["text"], o["shape"], o["symbol"], o["colour"], o["id"] in right)
+            for o in options
+        ]
     else:
         rows = [
             ("right", "Right", "circle", "✓", 3, True),

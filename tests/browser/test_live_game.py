@@ -1,0 +1,200 @@
+"""A live game in real browsers (issue 19): a teacher hosts it on a projector-sized
+screen, three players join on phones in their own browser contexts, one of them reloads
+the page in the middle of a question, answers, and their points count; the host reloads
+and gets the game back where it is. Every screen passes axe; screenshots for the docs
+(``docs/screenshots/live-host.png``, ``live-player.png`` with QUIZ_UPDATE_SCREENSHOTS=1)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Browser, expect
+
+from tests.browser.harness import BrowserPage, Seeder
+from tests.web.helpers import SESSION_COOKIE
+
+NICKNAMES = ("Ada", "Grace", "Linus")
+
+
+def _live_quiz() -> dict[str, Any]:
+    return {
+        "title": "Planets, live",
+        "description": "Three quick questions for the whole class.",
+        "tags": [],
+        "settings": {"shuffle_options": False},
+        "questions": [
+            {
+                "type": "single_choice",
+                "prompt": "Which planet is the largest?",
+                "options": [
+                    {"text": "Mars"},
+                    {"text": "Jupiter", "correct": True},
+                    {"text": "Venus"},
+                    {"text": "Mercury"},
+                ],
+            },
+            {"type": "true_false", "prompt": "Saturn has rings.", "answer": True},
+            {
+                "type": "numeric",
+                "prompt": "How many planets are there in the solar system?",
+                "answers": [{"value": 8, "tolerance": 0}],
+            },
+            {"type": "essay", "prompt": "Left out of live games", "points": 5},
+        ],
+    }
+
+
+@asynccontextmanager
+async def _screen(
+    browser: Browser, server: str, width: int, height: int, token: str | None = None
+) -> AsyncIterator[BrowserPage]:
+    """A browser context of its own (cookies, localStorage) at one screen size."""
+    context = await browser.new_context(
+        viewport={"width": width, "height": height}, device_scale_factor=1
+    )
+    context.set_default_timeout(15_000)
+    if token is not None:
+        await context.add_cookies([{"name": SESSION_COOKIE, "value": token, "url": server}])
+    checked = BrowserPage(await context.new_page(), server)
+    try:
+        yield checked
+        assert not checked.problems, "\n".join(checked.problems)
+    finally:
+        await context.close()
+
+
+async def _join(player: BrowserPage, pin: str, nickname: str) -> None:
+    await player.visit(f"/live/join?pin={pin}")
+    await expect(player.page.get_by_label("Game PIN")).to_have_value(pin)
+    await player.page.get_by_label("Nickname").fill(nickname)
+    await player.page.get_by_role("button", name="Join").click()
+    await player.page.wait_for_url("**/live/play")
+    await expect(player.page.get_by_role("heading", level=1)).to_have_text("You are in!")
+    await expect(player.page.locator("#play-nick")).to_have_text(nickname)
+    assert "seat=" not in player.page.url  # the token went to localStorage, not the address
+    await player.check()
+    await player.no_horizontal_scroll()
+
+
+async def _choose(player: BrowserPage, name: str) -> None:
+    await player.page.get_by_role("button", name=re.compile(name)).click()
+    await expect(player.page.locator("#play-status")).to_have_text(
+        "Answer recorded. Wait for the results."
+    )
+
+
+async def test_a_live_game_with_three_players_a_refresh_and_a_podium(
+    browser: Browser, server: str, seed: Seeder, screenshots: Path
+) -> None:
+    teacher = seed.account("teacher")
+    quiz = seed.quiz(teacher, _live_quiz())
+    async with (
+        _screen(browser, server, 1280, 900, teacher["token"]) as host,
+        _screen(browser, server, 375, 740) as ada,
+        _screen(browser, server, 375, 740) as grace,
+        _screen(browser, server, 375, 740) as linus,
+    ):
+        # The teacher opens a game from the quiz's editor page.
+        await host.visit(f"/teach/quizzes/{quiz['id']}")
+        await host.page.get_by_role("link", name="Play live").click()
+        await host.page.wait_for_url(f"**/teach/quizzes/{quiz['id']}/live")
+        await host.check()
+        await host.page.get_by_label("Seconds per question").fill("60")
+        await host.page.get_by_role("button", name="Open the lobby").click()
+        await host.page.wait_for_url(re.compile(r".*/live/host/[0-9a-f-]+$"))
+        pin = re.sub(r"\D", "", await host.page.locator(".host-pin").inner_text())
+        assert len(pin) == 6
+        await expect(host.page.locator(".host-qr")).to_be_visible()
+        await host.check()
+
+        players = {"Ada": ada, "Grace": grace, "Linus": linus}
+        for nickname, player in players.items():
+            await _join(player, pin, nickname)
+        # The lobby fills in through the host's socket, without a reload.
+        await expect(host.page.locator("#player-count")).to_have_text("3")
+        for nickname in NICKNAMES:
+            await expect(host.page.locator(".host-players")).to_contain_text(nickname)
+        await host.check()
+
+        # Question 1: single choice, shapes and colours on the phones.
+        await host.page.get_by_role("button", name="Start the game").click()
+        await expect(host.page.locator(".host-progress")).to_contain_text("Question 1 of 3")
+        for player in players.values():
+            await expect(player.page.get_by_role("heading", level=1)).to_have_text(
+                "Question 1 of 3"
+            )
+        await expect(ada.page.locator(".play-choice")).to_have_count(4)
+        await ada.check()
+        await ada.no_horizontal_scroll()
+        await ada.page.screenshot(path=str(screenshots / "live-player.png"))
+        await host.check()
+
+        await _choose(ada, "Jupiter")
+        await expect(host.page.locator("#answer-count")).to_have_text("1")
+        # Grace's phone reloads mid-question: back in the same question, she answers,
+        # and her points count.
+        await grace.page.reload()
+        await expect(grace.page.get_by_role("heading", level=1)).to_have_text("Question 1 of 3")
+        await expect(grace.page.locator("#play-nick")).to_have_text("Grace")
+        await grace.check()
+        await _choose(grace, "Jupiter")
+        await _choose(linus, "Mars")
+
+        # Everyone has answered: the question closes before its 60 s.
+        await expect(host.page.locator(".host-progress")).to_contain_text("results")
+        await expect(host.page.locator(".dist__row--right")).to_contain_text("Jupiter")
+        await expect(host.page.locator(".host-board")).to_contain_text("Grace")
+        await host.check()
+        await host.page.screenshot(path=str(screenshots / "live-host.png"))
+        for nickname in ("Ada", "Grace"):
+            player = players[nickname]
+            await expect(player.page.locator("#play-result")).to_contain_text("Right! +")
+            assert await _score(player) > 0, nickname
+        await expect(linus.page.locator("#play-result")).to_have_text("Not right this time.")
+        assert await _score(linus) == 0
+        await grace.check()
+
+        # Question 2: the host reloads mid-question and sees it as it is.
+        await host.page.get_by_role("button", name="Next question").click()
+        await expect(host.page.locator(".host-progress")).to_contain_text("Question 2 of 3")
+        await _choose(ada, "True")
+        await host.page.reload()
+        await expect(host.page.locator(".host-progress")).to_contain_text("Question 2 of 3")
+        await expect(host.page.locator("#answer-count")).to_have_text("1")
+        left = int(await host.page.locator("#host-countdown").inner_text())
+        assert 0 < left <= 60
+        await host.check()
+        await _choose(grace, "True")
+        await _choose(linus, "False")
+        await expect(host.page.locator(".host-progress")).to_contain_text("results")
+
+        # Question 3: a number typed in; then the podium.
+        await host.page.get_by_role("button", name="Next question").click()
+        for player, value in ((ada, "8"), (grace, "8"), (linus, "9")):
+            await expect(player.page.get_by_label("Your number")).to_be_visible()
+            await player.page.get_by_label("Your number").fill(value)
+            await player.page.get_by_role("button", name="Send answer").click()
+            await expect(player.page.locator("#play-status")).to_have_text(
+                "Answer recorded. Wait for the results."
+            )
+        await expect(host.page.locator(".host-progress")).to_contain_text("results")
+        await host.page.get_by_role("button", name="Show the podium").click()
+        await expect(host.page.locator(".podium")).to_be_visible()
+        podium = await host.page.locator(".podium__nick").all_inner_texts()
+        assert set(podium[:2]) == {"Ada", "Grace"} and podium[2] == "Linus"
+        await host.check()
+        for player in players.values():
+            await expect(player.page.get_by_role("heading", level=1)).to_have_text("Game over")
+            await player.check()
+        await expect(linus.page.locator(".play-big")).to_contain_text("You finished 3rd")
+
+
+async def _score(player: BrowserPage) -> int:
+    text = await player.page.locator("#play-score").inner_text()
+    match = re.match(r"(\d+) points", text)
+    assert match, text
+    return int(match.group(1))
