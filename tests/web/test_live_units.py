@@ -75,7 +75,7 @@ def test_the_right_answer_in_words(question: dict[str, Any], correct: object, wo
 def test_a_pin_is_read_as_typed() -> None:
     assert normalize_pin("123 456") == "123456"
     assert normalize_pin("123-4567") == "123456"
-    assert normalize_pin("１２３") == ""  # full-width digits are not ASCII
+    assert normalize_pin("\uff11\uff12\uff13") == ""  # full-width digits are not ASCII
     assert normalize_pin("") == ""
 
 
