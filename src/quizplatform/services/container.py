@@ -27,6 +27,9 @@ from quizplatform.services.audit import AuditLog
 from quizplatform.services.bank import BankService, file_questions
 from quizplatform.services.cache import NearCache
 from quizplatform.services.jobs import JobQueue, JobRunner
+from quizplatform.services.live.persist import LiveRecords
+from quizplatform.services.live.service import LiveGameService
+from quizplatform.services.live.store import create_live_store
 from quizplatform.services.mail import Mailer
 from quizplatform.services.mfa import MfaService
 from quizplatform.services.password_reset import PasswordResetService
@@ -67,6 +70,7 @@ class Services:
     jobs: JobRunner
     schema_head: str | None
     bank: BankService
+    live: LiveGameService
     replicas: list[Database] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _runner_task: asyncio.Task[None] | None = None
@@ -169,6 +173,9 @@ class Services:
             jobs=runner,
             schema_head=code_head(),
             bank=BankService(db),
+            live=LiveGameService(
+                settings, create_live_store(store), store, LiveRecords(db), quizzes, attempts
+            ),
             replicas=replicas,
         )
 
@@ -234,6 +241,7 @@ class Services:
                 await task
         self._tasks.clear()
         await self.ai.generator.close()
+        await self.live.store.close()
         await self.store.close()
         await self.db.dispose()
         for replica in self.replicas:

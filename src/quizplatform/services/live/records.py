@@ -6,20 +6,12 @@ import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from quizplatform.domain.live import Phase
+
 # Every key of a game lives this long after its last write (each write refreshes it).
 GAME_TTL_MS = 24 * 3600 * 1000
 LOBBY_INDEX = -1
 NO_CORRECT = -2  # "last_correct" of a player who has not answered fully right yet
-
-
-class Phase(StrEnum):
-    """Where a game is; every transition is a compare-and-set on this."""
-
-    LOBBY = "lobby"
-    QUESTION = "question"
-    CLOSED = "closed"
-    PAUSED = "paused"
-    ENDED = "ended"
 
 
 class JoinStatus(StrEnum):
@@ -49,8 +41,9 @@ class GameMeta:
     index: int  # current question, LOBBY_INDEX in the lobby
     count: int  # questions in the game
     started_ms: int  # when the current question opened (shifted by a pause)
-    deadline_ms: int  # when it closes (a close sets it to the closing time)
+    deadline_ms: int  # when its time is up
     limit_ms: int  # its time limit
+    closed_ms: int  # when it was closed, paused or ended (0 while open)
     remaining_ms: int  # while paused: what was left of the question
     version: int  # +1 on every transition, join and kick
     players: int  # players in the game (kicked ones no longer count)
@@ -74,6 +67,7 @@ class GameMeta:
             started_ms=number("started_ms"),
             deadline_ms=number("deadline_ms"),
             limit_ms=number("limit_ms"),
+            closed_ms=number("closed_ms"),
             remaining_ms=number("remaining_ms"),
             version=number("version"),
             players=number("players"),
@@ -198,4 +192,3 @@ class TransitionResult:
 
     applied: bool
     meta: GameMeta | None = field(default=None)
-

@@ -28,11 +28,11 @@ version); a transition retried after a lost connection is recognised and reporte
 An answer is recorded at most once per player and question; the points and the streak
 bonus are added to the score in the same atomic step. The deadline is judged on
 ``received_ms`` (stamped by the transport on receipt): an answer is accepted while the
-game is at that question (open, or closed meanwhile) and ``received_ms <= deadline_ms +
-grace_ms``. ``close_question`` sets ``deadline_ms`` to the closing time when it closes
-early, so "late" stays exact. The speed ``points`` come from the caller
-(``domain.live.live_points``); the store adds ``domain.live.streak_bonus`` when the game's
-streak option is on.
+game is at that question (open, or closed/paused meanwhile), ``received_ms <= deadline_ms
++ grace_ms`` and, once the question was closed or paused, ``received_ms <= closed_ms``: an
+answer read before the close but scored after it still counts, one read after does not.
+The speed ``points`` come from the caller (``domain.live.live_points``); the store adds
+``domain.live.streak_bonus`` when the game's streak option is on.
 
 Keys (under the shared store's prefix), each with a 24 h TTL refreshed on writes:
 ``live:pin:{pin}``, ``live:{g}:meta``, ``:players``, ``:nicks``, ``:board``, ``:a:{i}``,
@@ -45,6 +45,7 @@ from collections.abc import Collection, Sequence
 from typing import Protocol
 
 from quizplatform.db.shared_store import InvalidationHandler, KeyValueStore, RedisStore
+from quizplatform.domain.live import Phase
 from quizplatform.services.live.records import (
     AnswerOutcome,
     AnswerRecord,
@@ -53,7 +54,6 @@ from quizplatform.services.live.records import (
     GameMeta,
     JoinOutcome,
     JoinStatus,
-    Phase,
     PlayerRecord,
     Standing,
     TransitionResult,
@@ -129,21 +129,23 @@ class LiveStore(Protocol):
         ...
 
     async def close_question(self, game_id: str, index: int, *, now_ms: int) -> TransitionResult:
-        """question(index) -> closed; ``deadline_ms`` becomes ``min(deadline_ms, now_ms)``.
-        Also closes a paused question (skip while paused)."""
+        """question(index) or paused(index) -> closed, ``closed_ms = now_ms`` (unless
+        already set by a pause: answers read during a pause do not count)."""
         ...
 
     async def pause(self, game_id: str, *, now_ms: int) -> TransitionResult:
-        """question -> paused, keeping ``remaining_ms = max(deadline_ms - now_ms, 0)``."""
+        """question -> paused: ``remaining_ms = max(deadline_ms - now_ms, 0)``,
+        ``closed_ms = now_ms``."""
         ...
 
     async def resume(self, game_id: str, *, now_ms: int) -> TransitionResult:
         """paused -> question with ``deadline_ms = now_ms + remaining_ms`` and
-        ``started_ms = deadline_ms - limit_ms`` (elapsed time excludes the pause)."""
+        ``started_ms = deadline_ms - limit_ms`` (elapsed time excludes the pause),
+        ``closed_ms = 0``."""
         ...
 
     async def end(self, game_id: str, *, now_ms: int) -> TransitionResult:
-        """Any phase but ended -> ended (an open question's deadline becomes now)."""
+        """Any phase but ended -> ended (``closed_ms = now_ms`` unless already set)."""
         ...
 
     async def answer(
@@ -163,13 +165,13 @@ class LiveStore(Protocol):
         """Record the player's answer to question ``index`` once, atomically.
 
         Checks, in order: game and player exist (``unknown``), not kicked (``kicked``),
-        the game is at ``index`` in phase question or closed (``not_open``),
-        ``received_ms <= deadline_ms + grace_ms`` (``late``), no earlier answer
-        (``already``, with the stored record). Then stores the record, updates the
-        streak (fraction 1: +1 if the last fully right answer was ``index - 1``, else
-        1; otherwise 0), adds ``points`` + bonus to the score and the board, and +1 to
-        each of ``dist_keys`` in the distribution (option ids chosen, or "right"/
-        "wrong"). ``answer`` must be JSON-serialisable.
+        no earlier answer (``already``, with the stored record, whatever the phase now),
+        the game is at ``index`` in phase question, closed or paused (``not_open``),
+        ``received_ms <= deadline_ms + grace_ms`` and ``<= closed_ms`` if set (``late``).
+        Then stores the record, updates the streak (fraction 1: +1 if the last fully
+        right answer was ``index - 1``, else 1; otherwise 0), adds ``points`` + bonus to
+        the score and the board, and +1 to each of ``dist_keys`` in the distribution
+        (``domain.live.grade_answer``'s keys). ``answer`` must be JSON-serialisable.
         """
         ...
 
