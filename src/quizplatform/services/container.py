@@ -27,6 +27,7 @@ from quizplatform.services.audit import AuditLog
 from quizplatform.services.bank import BankService, file_questions
 from quizplatform.services.cache import NearCache
 from quizplatform.services.jobs import JobQueue, JobRunner
+from quizplatform.services.live.hub import LiveHub
 from quizplatform.services.live.persist import LiveRecords
 from quizplatform.services.live.service import LiveGameService
 from quizplatform.services.live.store import create_live_store
@@ -76,6 +77,10 @@ class Services:
     _runner_task: asyncio.Task[None] | None = None
     _sweep_task: asyncio.Task[None] | None = None
     _closing: asyncio.Event = field(default_factory=asyncio.Event)
+    live_hub: LiveHub = field(init=False)  # this instance's live game fan-out
+
+    def __post_init__(self) -> None:
+        self.live_hub = LiveHub(self.live, self.live.store, self.metrics)
 
     @classmethod
     def create(
@@ -188,6 +193,7 @@ class Services:
         await self.cache.start()
         await self.accounts.cache.start()
         await self._warm_pools()
+        self.live_hub.start()  # the WebSocket endpoint needs it with or without background
         self._tasks.append(asyncio.create_task(self.rate_limiter.run()))
         if background and self.settings.attempt_sweep_interval_seconds > 0:
             self._closing.clear()  # services closed and started again (tests do) sweep again
@@ -220,6 +226,7 @@ class Services:
             log.warning("could not open a pooled connection at start", error=str(failure))
 
     async def close(self) -> None:
+        await self.live_hub.close()  # sockets closed with 1012: their players reconnect
         if self._runner_task is not None:
             await self.jobs.stop(JOB_SHUTDOWN_GRACE_SECONDS)
             self._runner_task.cancel()
