@@ -106,7 +106,8 @@ def test_the_host_panel_of_each_phase() -> None:
     question = _panel({**BASE, **timing, "phase": "question", "question": CHOICE, "answers": 2})
     assert 'id="host-countdown" class="host-countdown">20<' in question
     assert 'id="answer-count">2<' in question and "▲" in question
-    assert 'id="host-skip"' in question and 'id="host-start"' not in question
+    assert 'id="host-skip"' in question and 'id="host-next"' in question
+    assert 'id="host-start"' not in question
 
     paused = _panel({**BASE, "phase": "paused", "question": CHOICE, "remaining_ms": 7_001})
     assert ">8<" in paused and 'id="host-resume"' in paused

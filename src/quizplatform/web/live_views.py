@@ -153,14 +153,14 @@ def answer_text(question: Mapping[str, Any] | None, correct: object) -> str:
         value = correct.get("value", correct.get("answer"))
         return "" if value is None else ("True" if value else "False")
     if kind == "ordering":
-        texts = {str(i.get("id")): str(i.get("text", "")) for i in question.get("items") or []}
-        return " → ".join(texts.get(str(i), "?") for i in correct.get("item_ids") or [])
+        items = {str(i.get("id")): str(i.get("text", "")) for i in question.get("items") or []}
+        return " → ".join(items.get(str(i), "?") for i in correct.get("item_ids") or [])
     if kind == "numeric":
         values = correct.get("values") or ([correct] if "value" in correct else [])
         return " or ".join(_number_text(v) for v in values if isinstance(v, Mapping))
     if kind == "short_answer":
-        texts = correct.get("texts") or ([correct["text"]] if "text" in correct else [])
-        return " or ".join(str(t) for t in texts)
+        words = correct.get("texts") or ([correct["text"]] if "text" in correct else [])
+        return " or ".join(str(t) for t in words)
     return ""
 
 
