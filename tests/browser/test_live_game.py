@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, WebSocketRoute, expect
 
 from tests.browser.harness import BrowserPage, Seeder
 from tests.web.helpers import SESSION_COOKIE
@@ -80,11 +80,20 @@ async def _join(player: BrowserPage, pin: str, nickname: str) -> None:
     await player.no_horizontal_scroll()
 
 
-async def _choose(player: BrowserPage, name: str) -> None:
+async def _choose(player: BrowserPage, name: str, *, last: bool = False) -> None:
+    """Tap an answer; "recorded" comes back, or for the last player to answer, at once
+    the result (everyone has answered: the question closes)."""
     await player.page.get_by_role("button", name=re.compile(name)).click()
-    await expect(player.page.locator("#play-status")).to_have_text(
-        "Answer recorded. Wait for the results."
-    )
+    await _recorded(player, last=last)
+
+
+async def _recorded(player: BrowserPage, *, last: bool = False) -> None:
+    if last:
+        await expect(player.page.locator("#play-result")).to_be_visible()
+    else:
+        await expect(player.page.locator("#play-status")).to_have_text(
+            "Answer recorded. Wait for the results."
+        )
 
 
 async def test_a_live_game_with_three_players_a_refresh_and_a_podium(
@@ -142,7 +151,7 @@ async def test_a_live_game_with_three_players_a_refresh_and_a_podium(
         await expect(grace.page.locator("#play-nick")).to_have_text("Grace")
         await grace.check()
         await _choose(grace, "Jupiter")
-        await _choose(linus, "Mars")
+        await _choose(linus, "Mars", last=True)
 
         # Everyone has answered: the question closes before its 60 s.
         await expect(host.page.locator(".host-progress")).to_contain_text("results")
@@ -169,7 +178,7 @@ async def test_a_live_game_with_three_players_a_refresh_and_a_podium(
         assert 0 < left <= 60
         await host.check()
         await _choose(grace, "True")
-        await _choose(linus, "False")
+        await _choose(linus, "False", last=True)
         await expect(host.page.locator(".host-progress")).to_contain_text("results")
 
         # Question 3: a number typed in; then the podium.
@@ -178,9 +187,7 @@ async def test_a_live_game_with_three_players_a_refresh_and_a_podium(
             await expect(player.page.get_by_label("Your number")).to_be_visible()
             await player.page.get_by_label("Your number").fill(value)
             await player.page.get_by_role("button", name="Send answer").click()
-            await expect(player.page.locator("#play-status")).to_have_text(
-                "Answer recorded. Wait for the results."
-            )
+            await _recorded(player, last=player is linus)
         await expect(host.page.locator(".host-progress")).to_contain_text("results")
         await host.page.get_by_role("button", name="Show the podium").click()
         await expect(host.page.locator(".podium")).to_be_visible()
@@ -198,3 +205,41 @@ async def _score(player: BrowserPage) -> int:
     match = re.match(r"(\d+) points", text)
     assert match, text
     return int(match.group(1))
+
+
+async def test_a_player_whose_network_blocks_websockets_plays_over_http(
+    browser: Browser, server: str, seed: Seeder
+) -> None:
+    """Every socket refused: after 3 failed attempts the page long-polls the state and
+    posts its answer; the host's screen, refused too, re-fetches itself."""
+    teacher = seed.account("teacher")
+    quiz = seed.quiz(teacher, _live_quiz())
+    async with (
+        _screen(browser, server, 1280, 900, teacher["token"]) as host,
+        _screen(browser, server, 375, 740) as player,
+    ):
+        refused: list[str] = []
+
+        async def refuse(route: WebSocketRoute) -> None:
+            refused.append(route.url)
+            await route.close(code=1011)
+
+        await host.page.context.route_web_socket(re.compile(r".*/api/v1/live/ws$"), refuse)
+        await player.page.context.route_web_socket(re.compile(r".*/api/v1/live/ws$"), refuse)
+        await host.visit(f"/teach/quizzes/{quiz['id']}/live")
+        await host.page.get_by_role("button", name="Open the lobby").click()
+        await host.page.wait_for_url(re.compile(r".*/live/host/[0-9a-f-]+$"))
+        await expect(host.page.locator("#host-connection")).to_contain_text("every 2 seconds")
+        pin = re.sub(r"\D", "", await host.page.locator(".host-pin").inner_text())
+
+        await _join(player, pin, "Hedy")
+        await expect(host.page.locator("#player-count")).to_have_text("1")
+        await host.page.get_by_role("button", name="Start the game").click()
+        await expect(player.page.get_by_role("heading", level=1)).to_have_text("Question 1 of 3")
+        await _choose(player, "Jupiter", last=True)
+        await expect(player.page.locator("#play-result")).to_contain_text("Right! +")
+        assert await _score(player) > 0
+        await expect(host.page.locator(".host-progress")).to_contain_text("results")
+        await player.check()
+        await host.check()
+        assert len(refused) >= 6, refused  # 3 tries each, then no more
