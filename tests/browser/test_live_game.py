@@ -118,6 +118,7 @@ async def test_a_live_game_with_three_players_a_refresh_and_a_podium(
         pin = re.sub(r"\D", "", await host.page.locator(".host-pin").inner_text())
         assert len(pin) == 6
         await expect(host.page.locator(".host-qr")).to_be_visible()
+        assert await host.page.locator(".host-qr").evaluate("img => img.naturalWidth") > 0
         await host.check()
 
         players = {"Ada": ada, "Grace": grace, "Linus": linus}
@@ -125,6 +126,7 @@ async def test_a_live_game_with_three_players_a_refresh_and_a_podium(
             await _join(player, pin, nickname)
         # The lobby fills in through the host's socket, without a reload.
         await expect(host.page.locator("#player-count")).to_have_text("3")
+        await expect(host.page.locator("#host-connection")).to_be_empty()  # no fallback
         for nickname in NICKNAMES:
             await expect(host.page.locator(".host-players")).to_contain_text(nickname)
         await host.check()

@@ -11,6 +11,7 @@ the server only gives the page, the seat token stays in the browser (``localStor
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import segno
@@ -94,10 +95,12 @@ async def host(game_id: str, request: Request, user: CurrentUser, web: Web) -> R
 async def host_qr(game_id: str, request: Request, user: CurrentUser, web: Web) -> Response:
     """The join link as a QR code (black on white, whatever the page's colour scheme)."""
     view = await web.services.live.host_view(game_id, user)
-    svg = segno.make(join_url(request, web.settings, view), error="m").svg_inline(
-        scale=10, light="#ffffff", dark="#000000", border=4, omitsize=True
+    svg = io.BytesIO()
+    segno.make(join_url(request, web.settings, view), error="m").save(
+        svg, kind="svg", scale=10, light="#ffffff", dark="#000000", border=4, xmldecl=False
     )
-    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "no-store"})
+    headers = {"Cache-Control": "private, max-age=3600"}
+    return Response(svg.getvalue(), media_type="image/svg+xml", headers=headers)
 
 
 @router.post("/live/host/{game_id}/{action}")
