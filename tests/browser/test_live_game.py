@@ -191,6 +191,8 @@ async def test_a_live_game_with_three_players_a_refresh_and_a_podium(
         await _choose(grace, "True")
         await _choose(linus, "False", last=True)
         await expect(host.page.locator(".host-progress")).to_contain_text("results")
+        await expect(host.page.locator(".dist__row--right")).to_contain_text("True")
+        await expect(host.page.locator(".dist__row--right .dist__count")).to_contain_text("2")
 
         # Question 3: a number typed in; then the podium.
         await host.page.get_by_role("button", name="Next question").click()

@@ -46,6 +46,12 @@ def test_bars_count_each_option_and_mark_the_right_one() -> None:
     ]
     typed = bars({"type": "numeric", "prompt": "n"}, {"wrong": 2}, {"value": 8})
     assert [(b.key, b.count, b.correct) for b in typed] == [("right", 0, True), ("wrong", 2, False)]
+    partial = bars({"type": "ordering", "prompt": "o"}, {"partial": 1, "right": 1}, {})
+    assert [(b.label, b.count) for b in partial] == [
+        ("Right", 1),
+        ("Partly right", 1),
+        ("Wrong", 0),
+    ]
     true_false = bars({"type": "true_false", "prompt": "p"}, {"true": 1}, {"value": True})
     assert [b.correct for b in true_false] == [True, False]
     assert all(b.width == 0 for b in bars(CHOICE, {}, {"option_ids": []}))

@@ -111,8 +111,8 @@ def correct_keys(correct: object) -> set[str]:
 def bars(
     question: Mapping[str, Any] | None, distribution: Mapping[str, int], correct: object
 ) -> list[Bar]:
-    """The distribution chart: one bar per option, or "right" and "wrong" for answers
-    typed in (numeric, short answer) and orderings."""
+    """The distribution chart: one bar per option, or "right", "partial" (when there
+    are any) and "wrong" for answers typed in (numeric, short answer) and orderings."""
     right = correct_keys(correct)
     options = options_of(question)
     if options:
@@ -121,10 +121,10 @@ def bars(
             for o in options
         ]
     else:
-        rows = [
-            ("right", "Right", "circle", "✓", 3, True),
-            ("wrong", "Wrong", "triangle", "✗", 0, False),
-        ]
+        rows = [("right", "Right", "circle", "✓", 3, True)]
+        if distribution.get("partial"):
+            rows.append(("partial", "Partly right", "diamond", "½", 1, False))
+        rows.append(("wrong", "Wrong", "triangle", "✗", 0, False))
     counts = [int(distribution.get(key, 0)) for key, *_ in rows]
     total, longest = sum(counts), max(counts, default=0)
     return [
