@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, select
+from tests.api.helpers import Api, User
+from tests.api.samples import all_types_quiz, by_type
 
 from quizplatform.app import create_app
 from quizplatform.db import models
@@ -27,8 +29,6 @@ from quizplatform.services.errors import (
 from quizplatform.services.live.options import GameOptions, LiveConflict, LiveRefused
 from quizplatform.services.live.seats import Seat, SeatSigner
 from quizplatform.services.live.service import LiveGameService
-from tests.api.helpers import Api, User
-from tests.api.samples import all_types_quiz, by_type
 
 T0 = 1_900_000_000_000  # the fake clock's start (ms)
 LIMIT_MS = 20_000
@@ -218,6 +218,8 @@ async def test_a_whole_game(api: Api, services: Services) -> None:
     )
     assert created_now and view_started.id not in attempts
     # Never on the homework leaderboard, merged or rebuilt.
+    assert (await services.attempts.leaderboard(None, quiz["id"], 10)).entries == ()
+    await services.attempts.leaderboards.record(attempts[stu.player_id], "Stu")  # ignored
     assert (await services.attempts.leaderboard(None, quiz["id"], 10)).entries == ()
     await services.attempts.leaderboards.forget(quiz["id"])
     assert (await services.attempts.leaderboard(None, quiz["id"], 10)).entries == ()

@@ -138,6 +138,22 @@ class MemoryLiveStore:
             self._touch(game)
             return True
 
+    async def leave(self, game_id: str, player_id: str, nick_key: str) -> bool:
+        """See ``LiveStore.leave``."""
+        async with self._lock:
+            game = self._game(game_id)
+            player = game.players.pop(player_id, None) if game else None
+            if game is None or player is None:
+                return False
+            if game.nicks.get(nick_key) == player_id:
+                del game.nicks[nick_key]
+            game.board.pop(player_id, None)
+            meta = game.meta
+            players = meta.players if player.kicked else meta.players - 1
+            game.meta = replace(meta, players=players, version=meta.version + 1)
+            self._touch(game)
+            return True
+
     async def _transition(
         self,
         game_id: str,
@@ -296,7 +312,14 @@ class MemoryLiveStore:
             for key in dist_keys:
                 dist[key] = dist.get(key, 0) + 1
             self._touch(game)
-            return AnswerOutcome(AnswerStatus.OK, record, len(answers), meta.players, streak)
+            return AnswerOutcome(
+                AnswerStatus.OK,
+                record,
+                len(answers),
+                meta.players,
+                streak,
+                after_close=meta.phase is not Phase.QUESTION,
+            )
 
     async def player(self, game_id: str, player_id: str) -> PlayerRecord | None:
         """See ``LiveStore.player``."""
