@@ -6,6 +6,7 @@ and gets the game back where it is. Every screen passes axe; screenshots for the
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -305,3 +306,106 @@ async def test_the_host_removes_a_player_from_the_lobby(
         await expect(player.page.get_by_role("heading", level=1)).to_have_text("No game joined")
         if not alone:
             await expect(other.page.get_by_role("heading", level=1)).to_have_text("You are in!")
+
+
+async def test_an_answer_lost_with_its_socket_is_sent_again_and_every_kind_of_question(
+    browser: Browser, server: str, seed: Seeder
+) -> None:
+    """The socket dies with the answer on it (never acknowledged): the page reconnects and
+    sends it again, and it counts. Then multiple choice, ordering and short answer on a
+    phone, with the keyboard for the ordering."""
+    teacher = seed.account("teacher")
+    quiz = seed.quiz(
+        teacher,
+        {
+            "title": "Kinds",
+            "settings": {"shuffle_options": False},
+            "questions": [
+                {
+                    "type": "single_choice",
+                    "prompt": "Largest?",
+                    "options": [{"text": "Jupiter", "correct": True}, {"text": "Mars"}],
+                },
+                {
+                    "type": "multiple_choice",
+                    "prompt": "Gas giants?",
+                    "options": [
+                        {"text": "Jupiter", "weight": 50},
+                        {"text": "Saturn", "weight": 50},
+                        {"text": "Mars", "weight": -100},
+                    ],
+                },
+                {
+                    "type": "ordering",
+                    "prompt": "From the Sun outwards",
+                    "items": [{"text": "Mercury"}, {"text": "Venus"}, {"text": "Earth"}],
+                },
+                {
+                    "type": "short_answer",
+                    "prompt": "The red planet?",
+                    "answers": [{"text": "Mars"}],
+                },
+            ],
+        },
+    )
+    async with (
+        _screen(browser, server, 1280, 900, teacher["token"]) as host,
+        _screen(browser, server, 375, 740) as player,
+    ):
+        dropped: list[str] = []
+        closing: list[asyncio.Future[None]] = []
+
+        async def lose_the_first_answer(route: WebSocketRoute) -> None:
+            upstream = route.connect_to_server()
+
+            def to_server(message: str | bytes) -> None:
+                if not dropped and '"type":"answer"' in str(message).replace(" ", ""):
+                    dropped.append(str(message))
+                    closing.append(asyncio.ensure_future(route.close(code=4000)))
+                    return
+                upstream.send(message)
+
+            route.on_message(to_server)
+
+        await player.page.context.route_web_socket(
+            re.compile(r".*/api/v1/live/ws$"), lose_the_first_answer
+        )
+        await host.visit(f"/teach/quizzes/{quiz['id']}/live")
+        await host.page.get_by_role("button", name="Open the lobby").click()
+        await host.page.wait_for_url(re.compile(r".*/live/host/[0-9a-f-]+$"))
+        pin = re.sub(r"\D", "", await host.page.locator(".host-pin").inner_text())
+        await _join(player, pin, "Katherine")
+        await host.page.get_by_role("button", name="Start the game").click()
+
+        await player.page.get_by_role("button", name=re.compile("Jupiter")).click()
+        await expect(player.page.locator("#play-result")).to_contain_text("Right! +")
+        assert len(dropped) == 1 and await _score(player) > 0
+
+        await host.page.get_by_role("button", name="Next question").click()
+        await player.page.get_by_role("button", name=re.compile("Jupiter")).click()
+        await player.page.get_by_role("button", name=re.compile("Saturn")).click()
+        await expect(
+            player.page.get_by_role("button", name=re.compile("Saturn"))
+        ).to_have_attribute("aria-pressed", "true")
+        await player.check()
+        await player.page.get_by_role("button", name="Send answer").click()
+        await expect(player.page.locator("#play-result")).to_contain_text("Right! +")
+
+        await host.page.get_by_role("button", name="Next question").click()
+        items = player.page.locator(".play-order__text")
+        await expect(items).to_have_text(["Earth", "Mercury", "Venus"])  # sorted by text
+        await player.page.get_by_role("button", name="Move Earth down").click()
+        await expect(player.page.get_by_role("button", name="Move Earth down")).to_be_focused()
+        await player.page.keyboard.press("Enter")  # the same button, again: Earth goes last
+        await expect(items).to_have_text(["Mercury", "Venus", "Earth"])
+        await player.check()
+        await player.page.get_by_role("button", name="Send answer").click()
+        await expect(player.page.locator("#play-result")).to_contain_text("Right! +")
+
+        await host.page.get_by_role("button", name="Next question").click()
+        await player.page.get_by_label("Your answer").fill("Mars")
+        await player.page.get_by_role("button", name="Send answer").click()
+        await expect(player.page.locator("#play-result")).to_contain_text("Right! +")
+        await expect(host.page.locator(".host-big")).to_contain_text("Right answer: Mars")
+        await host.check()
+        await player.check()

@@ -115,6 +115,22 @@ def test_the_host_panel_of_each_phase() -> None:
     assert 'id="host-skip"' in question and 'id="host-next"' in question
     assert 'id="host-start"' not in question
 
+    ordering = {
+        "type": "ordering",
+        "prompt": "In order",
+        "text_format": "plain",
+        "items": [{"id": "a", "text": "Venus"}, {"id": "b", "text": "Mars"}],
+    }
+    shown = _panel({**BASE, **timing, "phase": "question", "question": ordering})
+    assert "<li>Venus</li><li>Mars</li>" in shown
+    closed_order = {
+        **BASE,
+        "phase": "closed",
+        "question": ordering,
+        "correct": {"item_ids": ["b", "a"]},
+    }
+    assert "Right answer: <strong>Mars → Venus</strong>" in _panel(closed_order)
+
     paused = _panel({**BASE, "phase": "paused", "question": CHOICE, "remaining_ms": 7_001})
     assert ">8<" in paused and 'id="host-resume"' in paused
 
