@@ -181,3 +181,46 @@ async def test_a_host_button_without_the_csrf_token_is_refused(teacher: Teacher)
     assert r.status_code == 403
     page = await teacher.http.get(f"/live/host/{game_id}")
     assert "Waiting for players" in page.text
+
+
+async def test_too_many_joins_from_one_address_are_told_to_wait(
+    teacher: Teacher, web: WebClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The join page counts against the player's address (the one the request
+    middleware resolved), and a refusal says to wait, with Retry-After."""
+    _, pin = await _game(teacher, await _quiz(teacher))
+    limits = web.services.live.limits
+    strict = limits.settings.model_copy(
+        update={"rate_limit_enabled": True, "live_join_per_ip_per_minute": 2}
+    )
+    monkeypatch.setattr(limits, "settings", strict)
+    async with await _player(web) as bots:
+        for n in range(2):
+            assert (await _join(bots, pin, f"Bot {n}")).status_code == 303
+        r = await _join(bots, pin, "Bot 2")
+        assert r.status_code == 429 and 1 <= int(r.headers["retry-after"]) <= 60
+        assert "Wait a few seconds and try again." in r.text
+
+
+async def test_pause_resume_and_skip_from_the_host_screen(teacher: Teacher, web: WebClient) -> None:
+    game_id, pin = await _game(teacher, await _quiz(teacher))
+    async with await _player(web) as player:
+        assert (await _join(player, pin, "Ada")).status_code == 303
+    host = f"/live/host/{game_id}"
+    token = csrf_from((await teacher.http.get(host)).text)
+
+    async def press(action: str) -> str:
+        r = await teacher.http.post(f"{host}/{action}", data={"csrf_token": token}, headers=PANEL)
+        assert r.status_code == 200, r.text
+        return r.text
+
+    await press("start")
+    paused = await press("pause")
+    assert "· <strong>Paused</strong>" in paused and 'id="host-resume"' in paused
+    assert 'data-phase="paused"' in paused and 'id="host-pause"' not in paused
+    resumed = await press("resume")
+    assert 'data-phase="question"' in resumed and "Question 1 of 2" in resumed
+    skipped = await press("skip")
+    assert "Question 2 of 2" in skipped and 'data-phase="question"' in skipped
+    ended = await press("skip")  # past the last question: the podium
+    assert 'data-phase="ended"' in ended and "Ada" in ended

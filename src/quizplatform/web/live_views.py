@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import Request
 
+from quizplatform.runtime.request_context import request_context
 from quizplatform.runtime.settings import Settings
 from quizplatform.services.live.options import GameOptions
 
@@ -63,8 +64,13 @@ def normalize_pin(raw: str) -> str:
 
 
 def join_url(request: Request, settings: Settings, view: Mapping[str, Any]) -> str:
-    """The absolute join link (QR code, text on the lobby screen)."""
-    base = (settings.public_url or str(request.base_url)).rstrip("/")
+    """The absolute join link (QR code, text on the lobby screen): the site's public
+    URL, else the address this request came to (https when it came through a trusted
+    proxy over TLS)."""
+    base = settings.public_url or str(request.base_url)
+    if not settings.public_url and request_context(request.scope).tls:
+        base = "https://" + base.split("://", 1)[-1]
+    base = base.rstrip("/")
     return f"{base}/live/join?pin={view.get('pin', '')}"
 
 

@@ -18,6 +18,7 @@ import segno
 from fastapi import Request
 from starlette.responses import Response
 
+from quizplatform.runtime.request_context import request_context
 from quizplatform.services.errors import Conflict, Invalid, NotFound, RateLimited, ServiceError
 from quizplatform.web.forms import FormErrors, read_form, text_field
 from quizplatform.web.live_views import (
@@ -150,20 +151,22 @@ async def join(request: Request, user: MaybeUser, web: Web) -> Response:
         errors.add("pin", "Enter the 6-digit game PIN shown on the screen.")
     if not values["nickname"].strip():
         errors.add("nickname", "Enter a nickname.")
-    status = 422
+    status, headers = 422, {}
     if not errors:
-        ip = request.client.host if request.client else ""
+        ip = request_context(request.scope).client_ip  # behind a trusted proxy: the player's
         try:
             _seat, token = await web.services.live.join(
                 values["pin"], values["nickname"], ip=ip, principal=user
             )
         except ServiceError as exc:
             status = exc.status
+            if isinstance(exc, RateLimited):
+                headers["Retry-After"] = str(exc.retry_after)
             _join_problem(errors, exc)
         else:
             return see_other(request, f"/live/play#seat={token}")
     context = {"values": values, "errors": errors}
-    return await render(request, "pages/live/join.html", context, status=status)
+    return await render(request, "pages/live/join.html", context, status=status, headers=headers)
 
 
 def _join_problem(errors: FormErrors, exc: ServiceError) -> None:
