@@ -37,7 +37,11 @@
     function connect() {
       heard = false;
       try { ws = new WebSocket(url); } catch (e) { closed({ code: 1006 }); return; }
-      ws.onopen = function () { ws.send(JSON.stringify(hello())); };
+      ws.onopen = function () {
+        ws.send(JSON.stringify(hello()));
+        // A ping now and then keeps an idle connection open through proxies.
+        pinger = window.setInterval(function () { send({ type: "ping" }); }, 20000);
+      };
       ws.onmessage = function (event) {
         var message;
         try { message = JSON.parse(event.data); } catch (e) { return; }
@@ -62,13 +66,16 @@
       window.setTimeout(connect, delay);
     }
     connect();
-    /* A ping now and then keeps idle connections open through proxies. */
-    pinger = window.setInterval(function () { send({ type: "ping" }); }, 20000);
     function send(message) {
       if (ws && ws.readyState === 1) { ws.send(JSON.stringify(message)); return true; }
       return false;
     }
-    return { send: send };
+    /* No more reconnects (the game is over): close quietly. */
+    function stop() {
+      stopped = true;
+      if (ws) { ws.close(1000); }
+    }
+    return { send: send, stop: stop };
   }
 
   function backoff(n) { var c = Math.min(5000, 200 * Math.pow(2, n)); return c / 2 + Math.random() * c / 2; }
@@ -429,6 +436,7 @@
         pending = null;
       }
       if (fresh) { render(m, true); }
+      if (m.phase === "ended" && link && link.stop) { link.stop(); }
       else if (recorded) { statusLine("Answer recorded. Wait for the results.", ""); }
     }
 
@@ -456,7 +464,7 @@
         if (!m) { return; }
         m.type = "state";
         onMessage(m);
-        poll(m.version, 0);
+        if (m.phase !== "ended") { poll(m.version, 0); }
       }).catch(function () {
         connection.textContent = "Connection lost. Reconnecting…";
         window.setTimeout(function () { poll(version, tries + 1); }, backoff(tries));
