@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import uuid
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from tests.conftest import REDIS_URL
@@ -15,7 +17,9 @@ from tests.conftest import REDIS_URL
 from quizplatform.db.shared_store import MemoryStore, RedisStore
 from quizplatform.domain.live import live_points, streak_bonus
 from quizplatform.services.live.store import (
+    AnswerOutcome,
     AnswerStatus,
+    GameMeta,
     JoinStatus,
     LiveStore,
     create_live_store,
@@ -449,3 +453,84 @@ async def test_a_retried_transition_is_reported_applied(redis_live: RedisLiveSto
     other = await redis_live._transition(keys=keys, args=["op-2", *args[1:]])
     assert [first[0], retried[0], other[0]] == [b"1", b"1", b"0"]
     assert int(await redis_live._redis.hget(meta, "version")) == 3  # type: ignore[arg-type]  # 1 + join + start
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("seed", range(6))
+async def test_memory_and_redis_answer_alike(redis_live: RedisLiveStore, seed: int) -> None:
+    """A random run of every operation (joins, kicks, leaves, transitions, answers in and
+    out of time, resends) gives the same outcomes and the same final state on both."""
+    rng = random.Random(seed)
+    memory = MemoryLiveStore()
+    game_id = f"diff-{seed}"
+    stores: list[LiveStore] = [memory, redis_live]
+    now = T0
+    seen: set[AnswerStatus] = set()
+
+    async def both(method: str, *args: Any, **kwargs: Any) -> object:
+        results = [await getattr(store, method)(*args, **kwargs) for store in stores]
+        assert results[0] == results[1]
+        return results[0]
+
+    await both("create_game", game_id, "222222", count=6, max_players=12, streak=True)
+    for step in range(300):
+        now += rng.randint(0, 3000)
+        meta = await memory.meta(game_id)
+        assert meta is not None
+        pid = f"p{rng.randrange(16)}"
+        op = rng.random()
+        if op < 0.2:
+            nick = rng.choice(["Ann", "ANN", "Bob", "Cy", "Di", "Ed", "Flo"]) + str(
+                rng.randrange(3)
+            )
+            await both("join", game_id, pid, nick, nick.casefold())
+        elif op < 0.23:
+            await both("kick", game_id, pid)
+        elif op < 0.25:
+            await both("leave", game_id, pid, "ann0")
+        elif op < 0.33:
+            index = meta.index + rng.choice([1, 1, 1, 0, 2])
+            await both("start_question", game_id, index, started_ms=now, limit_ms=LIMIT)
+        elif op < 0.38:
+            await both("close_question", game_id, meta.index, now_ms=now)
+        elif op < 0.41:
+            await both("pause", game_id, now_ms=now)
+        elif op < 0.44:
+            await both("resume", game_id, now_ms=now)
+        elif op < 0.45 and step > 250:
+            await both("end", game_id, now_ms=now)
+        else:
+            index = meta.index if rng.random() < 0.9 else meta.index + 1
+            received = now - rng.randint(0, 2000) + rng.choice([0, 0, 0, LIMIT])
+            fraction = rng.choice([1.0, 1.0, 0.5, 0.0, 1 / 3])
+            elapsed = max(received - meta.started_ms, 0)
+            points = live_points(fraction, elapsed, LIMIT)
+            keys = tuple(rng.sample(["a", "b", "c"], rng.randint(0, 2)))
+            outcome = await both(
+                "answer",
+                game_id,
+                index,
+                pid,
+                {"option_ids": list(keys)},
+                fraction=fraction,
+                points=points,
+                received_ms=received,
+                elapsed_ms=elapsed,
+                grace_ms=GRACE,
+                dist_keys=keys,
+            )
+            assert isinstance(outcome, AnswerOutcome)
+            seen.add(outcome.status)
+    meta = await both("meta", game_id)
+    assert isinstance(meta, GameMeta)
+    await both("board_top", game_id, 20)
+    ids = [f"p{i}" for i in range(16)]
+    for index in range(meta.index + 1):
+        await both("standings", game_id, ids, index)
+        await both("distribution", game_id, index)
+        await both("answers", game_id, index)
+        await both("answered_count", game_id, index)
+    players = [sorted(await s.players(game_id), key=lambda p: p.player_id) for s in stores]
+    assert players[0] == players[1]
+    assert sum(1 for p in players[0] if not p.kicked) == meta.players
+    assert {"ok", "already", "late", "not_open", "unknown"} <= seen

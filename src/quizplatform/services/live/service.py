@@ -10,6 +10,7 @@ game's channel for the instances' hubs to fan out.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Callable
@@ -54,6 +55,7 @@ from quizplatform.services.quizzes import QuizService
 __all__ = ["GameOptions", "LiveConflict", "LiveGameService", "LiveRefused", "Seat"]
 
 PIN_TRIES = 20
+END_SETTLE_SECONDS = 0.5
 _CACHED_GAMES = 1000
 ACTIONS = frozenset({"start", "next", "pause", "resume", "skip", "end", "kick"})
 
@@ -75,6 +77,7 @@ class LiveGameService:
         quizzes: QuizService,
         attempts: AttemptService,
         clock: Callable[[], int] = wall_ms,
+        end_settle_seconds: float = END_SETTLE_SECONDS,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -83,6 +86,7 @@ class LiveGameService:
         self.quizzes = quizzes
         self.attempts = attempts
         self.clock = clock
+        self.end_settle_seconds = end_settle_seconds
         self.seats = SeatSigner(settings.secret_key.get_secret_value())
         self.views = StateBuilder(store, self._game, self._questions, clock)
         self._games: dict[str, GameRecord] = {}
@@ -199,7 +203,7 @@ class LiveGameService:
         try:
             await self.records.seat(game, player_id, nick, principal)
         except BaseException:
-            await self.store.kick(game_id, player_id)  # no attempt, no seat
+            await self.store.leave(game_id, player_id, nickname_key(nick))  # no attempt: no seat
             raise
         await self._publish_version(game_id, outcome.version)
         seat = Seat(game_id, player_id, nick)
@@ -213,6 +217,11 @@ class LiveGameService:
     async def player_view(self, seat: Seat) -> State:
         """The player's "state" message."""
         return await self.views.player(seat)
+
+    async def player_views(self, game_id: str, seats: list[Seat]) -> dict[str, State | None]:
+        """Every local player's state of one game (the hub's fan-out): the common part
+        once, ``you`` for all with one store round trip; None for a kicked player."""
+        return await self.views.players(game_id, seats)
 
     async def host_view(self, game_id: str, host: Principal) -> State:
         """The host's "state" message; Forbidden for anyone but the host or an admin."""
@@ -301,6 +310,9 @@ class LiveGameService:
         result = await self.store.end(game.id, now_ms=now)
         if result.applied and result.meta is not None:
             await self._publish_version(game.id, result.meta.version)
+            # Answers the store took just before the end may still be writing their
+            # rows (on any instance): let them land before the attempts are scored.
+            await asyncio.sleep(self.end_settle_seconds)
         ranked = final_leaderboard(await self.store.players(game.id))
         await self.records.finish(
             game.id, await self._questions(game), GameResults(leaderboard=ranked, ended_ms=now)

@@ -102,6 +102,20 @@ class StateBuilder:
             raise NotFound("no such player in this game")
         return personalise(state, seat, standing)
 
+    async def players(self, game_id: str, seats: list[Seat]) -> dict[str, State | None]:
+        """The state of each seat's player, built once and personalised with one round
+        trip to the store; None for a player kicked (or unknown)."""
+        state = await self.common(game_id)
+        ids = [seat.player_id for seat in seats]
+        standings = await self.store.standings(game_id, ids, state["index"])
+        views: dict[str, State | None] = {}
+        for seat in seats:
+            standing = standings.get(seat.player_id)
+            views[seat.player_id] = (
+                None if standing is None or standing.kicked else personalise(state, seat, standing)
+            )
+        return views
+
     async def host(self, game_id: str) -> State:
         """The host's state: answer count, distribution once closed, the lobby."""
         game = await self._load_game(game_id)

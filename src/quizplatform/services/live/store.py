@@ -104,7 +104,8 @@ class LiveStore(Protocol):
         """Add a player. ``nick_key`` is the uniqueness key (the casefolded nickname).
 
         ``ended`` if the game ended, ``full`` if it has ``max_players`` players, ``taken``
-        if another player holds ``nick_key`` (a kicked player keeps theirs), ``unknown``
+        if another player holds ``nick_key`` (a kicked player keeps theirs) or
+        ``player_id`` is in the game under another nickname, ``unknown``
         if there is no such game; else ``ok`` (players +1, version +1). Joining again
         with the same player id and key is ``ok`` and changes nothing (a retried call).
         """

@@ -30,7 +30,7 @@ local holder = redis.call('HGET', KEYS[3], ARGV[2])
 if holder == ARGV[1] then return {'ok', m[2], m[4]} end
 if m[1] == 'ended' then return {'ended', m[2], m[4]} end
 if tonumber(m[2]) >= tonumber(m[3]) then return {'full', m[2], m[4]} end
-if holder then return {'taken', m[2], m[4]} end
+if holder or redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return {'taken', m[2], m[4]} end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
 redis.call('ZADD', KEYS[4], 0, ARGV[1])

@@ -115,7 +115,7 @@ class MemoryLiveStore:
                 return JoinOutcome(JoinStatus.ENDED, meta.players, meta.version)
             if meta.players >= meta.max_players:
                 return JoinOutcome(JoinStatus.FULL, meta.players, meta.version)
-            if holder is not None:
+            if holder is not None or player_id in game.players:
                 return JoinOutcome(JoinStatus.TAKEN, meta.players, meta.version)
             game.players[player_id] = PlayerRecord(player_id, nick, 0, 0, NO_CORRECT, False)
             game.nicks[nick_key] = player_id
