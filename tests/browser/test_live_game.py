@@ -2,7 +2,8 @@
 screen, three players join on phones in their own browser contexts, one of them reloads
 the page in the middle of a question, answers, and their points count; the host reloads
 and gets the game back where it is. Every screen passes axe; screenshots for the docs
-(``docs/screenshots/live-host.png``, ``live-player.png`` with QUIZ_UPDATE_SCREENSHOTS=1)."""
+(``docs/screenshots/live-host.png``, ``live-host-results.png``, ``live-player.png`` with
+QUIZ_UPDATE_SCREENSHOTS=1)."""
 
 from __future__ import annotations
 
@@ -156,6 +157,7 @@ async def test_a_live_game_with_three_players_a_refresh_and_a_podium(
 
         await _choose(ada, "Jupiter")
         await expect(host.page.locator("#answer-count")).to_have_text("1")
+        await host.page.screenshot(path=str(screenshots / "live-host.png"))
         # Grace's phone reloads mid-question: back in the same question, she answers,
         # and her points count.
         await grace.page.reload()
@@ -170,7 +172,7 @@ async def test_a_live_game_with_three_players_a_refresh_and_a_podium(
         await expect(host.page.locator(".dist__row--right")).to_contain_text("Jupiter")
         await expect(host.page.locator(".host-board")).to_contain_text("Grace")
         await host.check()
-        await host.page.screenshot(path=str(screenshots / "live-host.png"))
+        await host.page.screenshot(path=str(screenshots / "live-host-results.png"))
         for nickname in ("Ada", "Grace"):
             player = players[nickname]
             await expect(player.page.locator("#play-result")).to_contain_text("Right! +")

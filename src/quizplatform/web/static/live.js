@@ -397,6 +397,7 @@
         var podium = el("ol", { class: "podium" });
         (m.leaderboard || []).slice(0, 3).forEach(function (row, n) {
           podium.appendChild(el("li", { class: "podium__place podium__place--" + (n + 1) }, [
+            el("span", { class: "podium__rank", text: String(n + 1) }), " ",
             el("span", { class: "podium__nick", text: row.nickname }), " ",
             el("span", { class: "podium__score", text: row.score + " points" })
           ]));
