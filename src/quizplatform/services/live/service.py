@@ -1,5 +1,4 @@
-"""``LiveGameService``: the live classroom game as the transport, the web pages and the
-bench use it (docs: /work/notes/live-spec.md, "Service").
+"""``LiveGameService``: the live classroom game as the transport, web and bench use it.
 
 The running game is in the live store (``store.py``; Redis with atomic scripts, shared by
 every instance); the database keeps the game, each player's attempt and every accepted
@@ -36,13 +35,7 @@ from quizplatform.services.accounts import Principal, Role
 from quizplatform.services.attempts import AttemptService
 from quizplatform.services.errors import Forbidden, Invalid, NotFound
 from quizplatform.services.live.joins import JoinLimits
-from quizplatform.services.live.messages import (
-    Ack,
-    CreatedGame,
-    GameResults,
-    PlayerResult,
-    State,
-)
+from quizplatform.services.live.messages import Ack, CreatedGame, GameResults, PlayerResult, State
 from quizplatform.services.live.options import GameOptions, LiveConflict, LiveRefused
 from quizplatform.services.live.persist import GameRecord, LiveRecords
 from quizplatform.services.live.records import AnswerStatus, JoinStatus, TransitionResult
@@ -369,7 +362,11 @@ class LiveGameService:
             await self.store.publish(
                 game.id, orjson.dumps({"answers": index, "count": outcome.answered}).decode()
             )
-            if outcome.players and outcome.answered >= outcome.players:
+            if outcome.after_close:  # results already sent without it: send them again
+                await self.store.publish(
+                    game.id, orjson.dumps({"v": meta.version, "stale": True}).decode()
+                )
+            elif outcome.players and outcome.answered >= outcome.players:
                 await self.close_if_due(game.id, self.clock())
         return {"type": "ack", "accepted": True, "already": outcome.status is AnswerStatus.ALREADY}
 
