@@ -430,15 +430,22 @@
       // changes the version, and must not wipe a half-typed answer.
       var fresh = !state || m.phase !== state.phase || m.index !== state.index;
       var recorded = !fresh && m.phase === "question" && m.answered && !state.answered;
+      // Results sent again (an answer read in time but recorded after the close): redraw.
+      var revised = !fresh && (m.phase === "closed" || m.phase === "ended") && outcome(m) !== outcome(state);
       state = m;
       if (m.phase === "question" && pending && pending.index === m.index) {
         if (m.answered) { pending = null; } else { transmit(); }  // resend after a reconnect
       } else if (pending && pending.index !== m.index) {
         pending = null;
       }
-      if (fresh) { render(m, true); }
+      if (fresh || revised) { render(m, fresh); }
       if (m.phase === "ended" && link && link.stop) { link.stop(); }
       else if (recorded) { statusLine("Answer recorded. Wait for the results.", ""); }
+    }
+
+    function outcome(m) {
+      var you = m.you || {};
+      return JSON.stringify([you.score, you.rank, you.last, m.leaderboard || null]);
     }
 
     function onMessage(m) {
