@@ -14,6 +14,7 @@ from quizplatform.web.pages import (
     editor,
     home,
     imports,
+    live,
     report,
 )
 
@@ -29,4 +30,5 @@ PAGE_MODULES = (
     report,
     bank,
     admin,
+    live,
 )
