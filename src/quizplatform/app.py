@@ -55,6 +55,8 @@ def create_app(
     # The web interface answers every path the API does not own (last, so it never
     # shadows an API route).
     web_hooks = web.mount(app, settings, services)
+    # The live games' WebSocket signs a host in by this cookie (api/live_socket.py).
+    app.state.session_cookie = web_hooks.session_cookie
 
     # Innermost of our layers: inside the failover retry layer, which runs a request
     # this one passes on after a failover again; outside the routing it skips.

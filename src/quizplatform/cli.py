@@ -97,6 +97,11 @@ def serve(
         ssl_keyfile=settings.tls_key_file,
         log_config=None,  # logging is configured by the app (structlog)
         http=CoalescingHttpToolsProtocol,  # one write per small response (see the module)
+        # Live games' WebSockets (api/live_socket.py caps frames at 16 KiB itself): no
+        # frame past 64 KiB is even buffered, and no per-socket zlib state (~300 KiB
+        # each: 2,000 players would take 600 MiB for little gain on small messages).
+        ws_max_size=64 * 1024,
+        ws_per_message_deflate=False,
     )
 
     def start_draining() -> None:

@@ -18,6 +18,7 @@ from quizplatform.api.v1 import (
     attempts,
     bank,
     imports,
+    live,
     mfa,
     quizzes,
     regrade,
@@ -46,7 +47,7 @@ def create_api_app(
     app.state.draining = False
     install_error_handlers(app)
 
-    for module in (accounts, mfa, imports, quizzes, attempts, regrade, ai, bank):
+    for module in (accounts, mfa, imports, quizzes, attempts, regrade, ai, bank, live):
         app.include_router(module.router)
 
     @app.get(

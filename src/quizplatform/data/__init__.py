@@ -30,3 +30,14 @@ def load_question_bank_text() -> str:
     The file is read once per process; ``quizplatform.ai.offline_bank`` parses and checks it.
     """
     return files(__package__).joinpath(QUESTION_BANK_FILE).read_text(encoding="utf-8")
+
+
+NICKNAME_BLOCKLIST_FILE = "nickname-blocklist.txt"
+
+
+@cache
+def load_nickname_blocklist() -> tuple[str, ...]:
+    """Return the live games' nickname block list (see README.md in this package): one
+    entry a line, ``#`` comments and blank lines left out. Read once per process."""
+    text = files(__package__).joinpath(NICKNAME_BLOCKLIST_FILE).read_text(encoding="utf-8")
+    return tuple(s for line in text.splitlines() if (s := line.strip()) and not s.startswith("#"))

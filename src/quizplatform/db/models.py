@@ -264,11 +264,36 @@ class Attempt(Base):
     score: Mapped[float | None] = mapped_column(Float)
     max_score: Mapped[float | None] = mapped_column(Float)
     percent: Mapped[float | None] = mapped_column(Float)
+    # A live game's attempt (a player's seat): outside max_attempts and the homework
+    # leaderboard, inside the report.
+    live_game_id: Mapped[str | None] = mapped_column(
+        ForeignKey("live_games.id", ondelete="CASCADE"), index=True
+    )
 
     __table_args__ = (
         Index("ix_attempts_quiz_id_user_id", "quiz_id", "user_id"),
         Index("ix_attempts_status_deadline_at", "status", "deadline_at"),
     )
+
+
+class LiveGame(Base):
+    """A live classroom game of a quiz (``services/live``): its questions are drawn once
+    for every player; the running state lives in the shared store, ``results`` keeps the
+    final leaderboard."""
+
+    __tablename__ = "live_games"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    quiz_id: Mapped[str] = mapped_column(ForeignKey("quizzes.id", ondelete="CASCADE"), index=True)
+    host_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    pin: Mapped[str] = mapped_column(String(6))
+    status: Mapped[str] = mapped_column(String(16), default="lobby")
+    options: Mapped[dict[str, Any]] = mapped_column(JSON)
+    question_ids: Mapped[list[str]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column()
+    ended_at: Mapped[datetime | None] = mapped_column()
+    results: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Response(Base):
@@ -347,6 +372,7 @@ __all__ = [
     "AIJob",
     "AIUsage",
     "Attempt",
+    "LiveGame",
     "Base",
     "Question",
     "QuestionPart",

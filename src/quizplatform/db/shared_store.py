@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 
 import redis.asyncio as aioredis
@@ -245,6 +245,19 @@ class RedisStore:
 
     def _k(self, key: str) -> str:
         return self.prefix + key
+
+    def key(self, key: str) -> str:
+        """``key`` with the store's prefix, for modules that run their own commands on
+        ``redis`` (the live game store) and so share this store's connection pool."""
+        return self._k(key)
+
+    @asynccontextmanager
+    async def command(self, operation: str) -> AsyncIterator[None]:
+        """Hold one of the command slots while running ``operation`` on ``redis``, timed
+        like the store's own operations (redis_command_duration_seconds{operation})."""
+        async with self._slots:
+            with self._timer(operation):
+                yield
 
     @_timed("get")
     async def get(self, key: str) -> bytes | None:

@@ -51,6 +51,9 @@ class AttemptItems:
     scores: Mapping[str, float]
     choices: Mapping[str, Collection[str]] = field(default_factory=dict)
     seen: Collection[str] = frozenset()  # the drawn questions this attempt showed
+    # Every question this attempt showed, when not all of the quiz's (a live game skips
+    # the types it cannot play): then the others count neither 0 nor in its maximum.
+    only: Collection[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -91,7 +94,14 @@ def analyse(questions: Sequence[QuestionInfo], attempts: Sequence[AttemptItems])
     ``mean_percent`` is the mean of the attempts' percentages (None without attempts
     or when the quiz is worth 0 points).
     """
-    seen = [{q.id for q in questions if not q.drawn or q.id in a.seen} for a in attempts]
+    seen = [
+        {
+            q.id
+            for q in questions
+            if (not q.drawn or q.id in a.seen) and (a.only is None or q.id in a.only)
+        }
+        for a in attempts
+    ]
     # Scores are rounded to 6 places (as scoring does) so that float residue of sums
     # and differences cannot pass for variation.
     rows = [

@@ -15,6 +15,8 @@ from prometheus_client.process_collector import ProcessCollector
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 FAST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# Live answer acknowledgements: fine around the 250 ms alert threshold.
+ACK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 1.0, 2.5, 5.0)
 SIZE_BUCKETS = (64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 5242880)
 
 
@@ -318,6 +320,35 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        # -- live games (services/live/hub.py, api/live_socket.py) ----------------------
+        self.live_games = Gauge(
+            "quiz_live_games",
+            "Live games this instance serves (with a socket or a long poll here)",
+            registry=r,
+        )
+        self.live_players = Gauge(
+            "quiz_live_players_connected",
+            "Players connected to this instance by WebSocket",
+            registry=r,
+        )
+        self.live_answers = Counter(
+            "quiz_live_answers_total",
+            "Live game answers by outcome (accepted, already, late, not_open, invalid, ...)",
+            ["outcome"],
+            registry=r,
+        )
+        self.live_ack_latency = Histogram(
+            "quiz_live_answer_ack_seconds",
+            "From an answer's receipt to its acknowledgement being handed to the socket",
+            buckets=ACK_BUCKETS,
+            registry=r,
+        )
+        self.live_reconnects = Counter(
+            "quiz_live_reconnects_total",
+            "Hellos for a seat that had said hello before (on any instance)",
+            registry=r,
+        )
+
         self.info = Gauge(
             "app_info",
             "Build and environment of this instance",

@@ -53,6 +53,9 @@ class Role(StrEnum):
     ADMIN = "admin"
     TEACHER = "teacher"
     STUDENT = "student"
+    # A live game's player who joined with a nickname only (services/live): no usable
+    # password, so never signed in; made by the game, never registered or assigned.
+    GUEST = "guest"
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,8 @@ class AccountService:
     ) -> models.User:
         if role is Role.ADMIN and not by_admin:
             raise Forbidden("admins are created with the command line")
+        if role is Role.GUEST:
+            raise Forbidden("guest accounts are made by live games only")
         if role is Role.TEACHER and not by_admin and not self.settings.allow_teacher_registration:
             raise Forbidden("teacher self-registration is switched off on this site")
         email = self.check_new_credentials(email, password)
@@ -479,6 +484,8 @@ class AccountService:
             raise Forbidden("only admins can change accounts")
         if user_id == caller.user_id:
             raise Conflict("you cannot deactivate yourself or change your own role")
+        if role is Role.GUEST:
+            raise Conflict("guest accounts are made by live games only")
         async with self.db.session() as session:
             user = await session.get(models.User, user_id)
             if user is None:

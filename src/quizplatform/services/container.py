@@ -27,6 +27,10 @@ from quizplatform.services.audit import AuditLog
 from quizplatform.services.bank import BankService, file_questions
 from quizplatform.services.cache import NearCache
 from quizplatform.services.jobs import JobQueue, JobRunner
+from quizplatform.services.live.hub import LiveHub
+from quizplatform.services.live.persist import LiveRecords
+from quizplatform.services.live.service import LiveGameService
+from quizplatform.services.live.store import create_live_store
 from quizplatform.services.mail import Mailer
 from quizplatform.services.mfa import MfaService
 from quizplatform.services.password_reset import PasswordResetService
@@ -67,11 +71,16 @@ class Services:
     jobs: JobRunner
     schema_head: str | None
     bank: BankService
+    live: LiveGameService
     replicas: list[Database] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _runner_task: asyncio.Task[None] | None = None
     _sweep_task: asyncio.Task[None] | None = None
     _closing: asyncio.Event = field(default_factory=asyncio.Event)
+    live_hub: LiveHub = field(init=False)  # this instance's live game fan-out
+
+    def __post_init__(self) -> None:
+        self.live_hub = LiveHub(self.live, self.live.store, self.metrics)
 
     @classmethod
     def create(
@@ -169,6 +178,9 @@ class Services:
             jobs=runner,
             schema_head=code_head(),
             bank=BankService(db),
+            live=LiveGameService(
+                settings, create_live_store(store), store, LiveRecords(db), quizzes, attempts
+            ),
             replicas=replicas,
         )
 
@@ -181,6 +193,7 @@ class Services:
         await self.cache.start()
         await self.accounts.cache.start()
         await self._warm_pools()
+        self.live_hub.start()  # the WebSocket endpoint needs it with or without background
         self._tasks.append(asyncio.create_task(self.rate_limiter.run()))
         if background and self.settings.attempt_sweep_interval_seconds > 0:
             self._closing.clear()  # services closed and started again (tests do) sweep again
@@ -213,6 +226,7 @@ class Services:
             log.warning("could not open a pooled connection at start", error=str(failure))
 
     async def close(self) -> None:
+        await self.live_hub.close()  # sockets closed with 1012: their players reconnect
         if self._runner_task is not None:
             await self.jobs.stop(JOB_SHUTDOWN_GRACE_SECONDS)
             self._runner_task.cancel()
@@ -234,6 +248,7 @@ class Services:
                 await task
         self._tasks.clear()
         await self.ai.generator.close()
+        await self.live.store.close()
         await self.store.close()
         await self.db.dispose()
         for replica in self.replicas:

@@ -51,6 +51,8 @@ class Leaderboards:
 
     async def record(self, attempt: models.Attempt, display_name: str | None = None) -> None:
         """Merge a submitted attempt into its quiz's leaderboard (if that is built)."""
+        if attempt.live_game_id is not None:
+            return  # a live game's attempt: the game has its own leaderboard
         key = f"lb:{attempt.quiz_id}"
         if not await self.store.exists(f"{key}:built"):
             return  # the next read rebuilds from the database, this attempt included
@@ -77,6 +79,7 @@ class Leaderboards:
                 .where(
                     models.Attempt.quiz_id == quiz_id,
                     models.Attempt.status == "submitted",
+                    models.Attempt.live_game_id.is_(None),
                     models.User.is_smoke.is_(False),
                 )
             )

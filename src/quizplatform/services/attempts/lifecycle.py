@@ -130,7 +130,11 @@ class AttemptLifecycle:
             existing = list(
                 await session.scalars(
                     select(models.Attempt).where(
-                        models.Attempt.quiz_id == snap.id, models.Attempt.user_id == caller.user_id
+                        models.Attempt.quiz_id == snap.id,
+                        models.Attempt.user_id == caller.user_id,
+                        # Live games' attempts are neither resumed here nor counted
+                        # against max_attempts.
+                        models.Attempt.live_game_id.is_(None),
                     )
                 )
             )

@@ -35,9 +35,13 @@ class QuizReports:
         async with self.db.read_session() as session:
             attempts = (
                 await session.execute(
-                    select(models.Attempt.id, models.Attempt.percent, models.Attempt.drawn).where(
-                        *submitted
-                    )
+                    select(
+                        models.Attempt.id,
+                        models.Attempt.percent,
+                        models.Attempt.drawn,
+                        models.Attempt.live_game_id,
+                        models.Attempt.question_ids,
+                    ).where(*submitted)
                 )
             ).all()
             responses = (
@@ -64,7 +68,7 @@ class QuizReports:
         # Each question drawn from the bank, over the attempts that saw it; by rule (in
         # the quiz's order, rules since removed last), then in the order first seen.
         rule_of: dict[str, str] = {}
-        for _, _, drawn in attempts:
+        for _, _, drawn, _, _ in attempts:
             rule_of.update(drawn or {})
         rank = {rule.id: i for i, rule in enumerate(snap.draws)}
         ordered = sorted(rule_of, key=lambda qid: rank.get(rule_of[qid], len(rank)))
@@ -79,8 +83,10 @@ class QuizReports:
                 scores=scores.get(attempt_id, {}),
                 choices=choices.get(attempt_id, {}),
                 seen=frozenset(drawn or ()),
+                # A live game's attempt holds only the questions the game could play.
+                only=frozenset(question_ids) if live_game_id else None,
             )
-            for attempt_id, _, drawn in attempts
+            for attempt_id, _, drawn, live_game_id, question_ids in attempts
         ]
         analysis = analyse(infos, items)
         return QuizReport(
@@ -99,7 +105,7 @@ class QuizReports:
                 )
                 for qa in analysis.questions
             ),
-            scores=tuple(sorted(percent or 0.0 for _, percent, _ in attempts)),
+            scores=tuple(sorted(percent or 0.0 for _, percent, *_ in attempts)),
         )
 
 

@@ -1,0 +1,397 @@
+"""The per-instance fan-out of live games (issue 19): one ``LiveHub`` per instance.
+
+Players of one game may sit on any instance; the game's state is in the live store
+(Redis), and every change of it is announced on the game's channel (``live:{g}``) with a
+tiny event: ``{"v": version}`` or ``{"answers": i, "count": n}``. The hub subscribes to
+the channel of each game that has a connection (or a long poll) on this instance, and
+unsubscribes when the last one leaves.
+
+On a version event the hub rebuilds the game's state once (``LiveGameService``: one
+player view, then one ``results_for`` call for the scores and ranks of all its local
+players) and hands each connection its personalised copy. Events that arrive while a
+rebuild runs are coalesced into the next one, so a burst of joins costs one rebuild, not
+one per join. Answer counts go to host connections at most ``ANSWERS_PER_SECOND`` times a
+second.
+
+A ticker calls ``close_if_due`` every ``TICK_SECONDS`` for the games with an open
+question that this instance serves: the question closes on time even if the host's
+instance died, and two instances closing it at once close it once (the store's
+compare-and-set).
+
+Connections are the transport's (``api/live_socket.py``): the hub only queues messages on
+them (``deliver``), never waits for a slow client. On shutdown every connection is closed
+with 1012 ("service restart"): the client reconnects at once, to another instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
+
+import structlog
+
+from quizplatform.runtime.metrics import Metrics
+from quizplatform.services.errors import ServiceError
+
+if TYPE_CHECKING:
+    from quizplatform.services.accounts import Principal
+    from quizplatform.services.live.seats import Seat
+
+log = structlog.get_logger(__name__)
+
+TICK_SECONDS = 0.1
+ANSWERS_PER_SECOND = 4
+#: Close code of a socket whose instance is shutting down (RFC 6455: service restart).
+CLOSE_RESTART = 1012
+CLOSE_KICKED = 4403
+#: A long poll wakes this often to look at the game itself (a missed event costs at
+#: most this much delay, never a hung request).
+POLL_RECHECK_SECONDS = 1.0
+
+Message = dict[str, object]
+
+
+def now_ms() -> int:
+    """The server's clock in Unix milliseconds (how the deadline is judged)."""
+    return time.time_ns() // 1_000_000
+
+
+class LiveConnection(Protocol):
+    """One client of a game on this instance, as the hub sees it."""
+
+    game_id: str
+    seat: Seat | None  # a player's seat; None for a host
+    host: Principal | None  # the host's principal; None for a player
+
+    def deliver(self, message: Message) -> None:
+        """Queue ``message`` for the client (never blocks)."""
+        ...
+
+    def deliver_state(self, state: Message) -> None:
+        """Queue ``state``, replacing a state not sent yet (coalescing)."""
+        ...
+
+    def has_answered(self, index: int) -> bool:
+        """Whether this connection had an answer to question ``index`` accepted."""
+        ...
+
+    async def close(self, code: int) -> None:
+        """Close the connection with ``code``."""
+        ...
+
+
+class Subscription(Protocol):
+    async def close(self) -> None: ...
+
+
+class LiveEvents(Protocol):
+    """Where game events come from (``LiveStore.subscribe``)."""
+
+    async def subscribe(
+        self, game_id: str, handler: Callable[[str], Awaitable[None] | None]
+    ) -> Subscription: ...
+
+
+class LiveViews(Protocol):
+    """``LiveGameService`` as the hub uses it."""
+
+    async def player_view(self, seat: Seat) -> Mapping[str, object]: ...
+
+    async def host_view(self, game_id: str, host: Principal) -> Mapping[str, object]: ...
+
+    async def results_for(
+        self, game_id: str, player_ids: list[str]
+    ) -> Mapping[str, Mapping[str, object]]: ...
+
+    async def close_if_due(self, game_id: str, now_ms: int) -> bool: ...
+
+
+@dataclass(eq=False)
+class _Game:
+    """One game as this instance serves it."""
+
+    game_id: str
+    players: set[LiveConnection] = field(default_factory=set)
+    hosts: set[LiveConnection] = field(default_factory=set)
+    waiters: int = 0  # long polls in progress
+    subscription: Subscription | None = None
+    phase: str = ""  # as last seen (the ticker only looks at open questions)
+    version: int = -1  # the newest version announced or seen
+    dirty: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)  # long polls wait on it
+    refresher: asyncio.Task[None] | None = None
+    answers: tuple[int, int] | None = None  # (index, count) not yet sent to hosts
+    answers_sent: float = 0.0
+
+    @property
+    def idle(self) -> bool:
+        return not self.players and not self.hosts and self.waiters == 0
+
+
+class LiveHub:
+    """See the module docstring."""
+
+    def __init__(self, views: LiveViews, events: LiveEvents, metrics: Metrics) -> None:
+        self.views = views
+        self.events = events
+        self.metrics = metrics
+        self.games: dict[str, _Game] = {}
+        self._lock = asyncio.Lock()  # subscribe/unsubscribe one at a time
+        self._ticker: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # -- life cycle ----------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the ticker (idempotent)."""
+        self._closing = False
+        if self._ticker is None or self._ticker.done():
+            self._ticker = asyncio.create_task(self._tick_forever())
+
+    async def close(self) -> None:
+        """Close every connection with 1012 and stop (the instance is shutting down)."""
+        self._closing = True
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        games, self.games = list(self.games.values()), {}
+        for game in games:
+            for conn in [*game.players, *game.hosts]:
+                with contextlib.suppress(Exception):
+                    await conn.close(CLOSE_RESTART)
+            await self._drop(game)
+        self.metrics.live_games.set(0)
+        self.metrics.live_players.set(0)
+
+    # -- connections ---------------------------------------------------------------------
+    async def attach(self, conn: LiveConnection) -> bool:
+        """Serve ``conn`` from now on (False: the instance is closing). Attach before
+        reading the first view to send it: a change in between is then pushed too (the
+        connection keeps the newer of the two)."""
+        if self._closing:
+            return False
+        game = await self._game(conn.game_id)
+        (game.players if conn.seat is not None else game.hosts).add(conn)
+        if conn.seat is not None:
+            self.metrics.live_players.inc()
+        return True
+
+    async def detach(self, conn: LiveConnection) -> None:
+        """Stop serving ``conn`` (it closed)."""
+        game = self.games.get(conn.game_id)
+        if game is None:
+            return
+        if conn in game.players:
+            game.players.discard(conn)
+            self.metrics.live_players.dec()
+        game.hosts.discard(conn)
+        await self._release(game)
+
+    async def wait_change(self, game_id: str, after: int, timeout: float) -> None:
+        """Wait (at most ``timeout`` s) until the game's version is past ``after`` (a long
+        poll). Returns early, at least every ``POLL_RECHECK_SECONDS``, for the caller to
+        look at the game itself: a version event may have been missed."""
+        game = await self._game(game_id)
+        game.waiters += 1
+        try:
+            if game.version > after:
+                return
+            if game.phase == "question":
+                await self.views.close_if_due(game_id, now_ms())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(game.changed.wait(), min(timeout, POLL_RECHECK_SECONDS))
+        finally:
+            game.waiters -= 1
+            await self._release(game)
+
+    def note_state(self, game_id: str, state: Mapping[str, object]) -> None:
+        """Remember what a view said of the game (its phase for the ticker)."""
+        game = self.games.get(game_id)
+        if game is not None:
+            self._saw(game, state)
+
+    # -- events --------------------------------------------------------------------------
+    async def _game(self, game_id: str) -> _Game:
+        async with self._lock:
+            game = self.games.get(game_id)
+            if game is None:
+                game = self.games[game_id] = _Game(game_id)
+                self.metrics.live_games.set(len(self.games))
+                game.subscription = await self.events.subscribe(
+                    game_id, lambda message: self._on_event(game, message)
+                )
+                game.refresher = asyncio.create_task(self._refresh_forever(game))
+            return game
+
+    async def _release(self, game: _Game) -> None:
+        async with self._lock:
+            if game.idle and self.games.get(game.game_id) is game:
+                del self.games[game.game_id]
+                self.metrics.live_games.set(len(self.games))
+                await self._drop(game)
+
+    @staticmethod
+    async def _drop(game: _Game) -> None:
+        if game.refresher is not None:
+            game.refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await game.refresher
+        if game.subscription is not None:
+            with contextlib.suppress(Exception):
+                await game.subscription.close()
+
+    def _on_event(self, game: _Game, message: str) -> None:
+        """A message on the game's channel (runs on the listener's task: only notes it)."""
+        if message == "*":  # messages may have been missed: rebuild
+            game.dirty.set()
+            return
+        try:
+            event = json.loads(message)
+        except ValueError:
+            log.warning("live event not JSON", game=game.game_id)
+            return
+        if not isinstance(event, dict):
+            return
+        if "v" in event:
+            version = int(event["v"])
+            if version > game.version:
+                game.version = version
+                game.dirty.set()
+                game.changed.set()
+                game.changed = asyncio.Event()
+        elif "answers" in event:
+            game.answers = (int(event["answers"]), int(event.get("count", 0)))
+            game.dirty.set()
+
+    def _saw(self, game: _Game, state: Mapping[str, object]) -> None:
+        version = state.get("version")
+        if isinstance(version, int) and version > game.version:
+            game.version = version
+        phase = state.get("phase")
+        if isinstance(phase, str):
+            game.phase = phase
+
+    # -- pushing state -------------------------------------------------------------------
+    async def _refresh_forever(self, game: _Game) -> None:
+        """Rebuild and push the game's state whenever it is marked dirty (coalesced)."""
+        pushed_version = game.version
+        while True:
+            await game.dirty.wait()
+            game.dirty.clear()
+            try:
+                if game.version != pushed_version or game.answers is None:
+                    pushed_version = game.version
+                    await self._push_state(game)
+                await self._push_answers(game)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a store hiccup must not end the game's fan-out
+                log.exception("live state push failed", game=game.game_id)
+                await asyncio.sleep(0.2)
+                game.dirty.set()
+
+    async def _push_answers(self, game: _Game) -> None:
+        """Send the newest answer count to the hosts, at most ANSWERS_PER_SECOND a second."""
+        if game.answers is None or not game.hosts:
+            game.answers = None
+            return
+        wait = game.answers_sent + 1 / ANSWERS_PER_SECOND - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        if game.answers is None:
+            return
+        index, count = game.answers
+        game.answers = None
+        game.answers_sent = time.monotonic()
+        message: Message = {"type": "answers", "index": index, "count": count}
+        for conn in list(game.hosts):
+            conn.deliver(message)
+
+    async def _push_state(self, game: _Game) -> None:
+        for conn in list(game.hosts):
+            assert conn.host is not None
+            try:
+                view = await self.views.host_view(game.game_id, conn.host)
+            except ServiceError:
+                await conn.close(CLOSE_KICKED)
+                continue
+            self._saw(game, view)
+            conn.deliver_state(dict(view))
+        players = list(game.players)
+        if not players:
+            return
+        base = await self._base_view(players)
+        if base is None:
+            return
+        self._saw(game, base)
+        ids = [conn.seat.player_id for conn in players if conn.seat is not None]
+        results = await self.views.results_for(game.game_id, ids)
+        for conn in players:
+            assert conn.seat is not None
+            result = results.get(conn.seat.player_id)
+            if result is None or result.get("kicked"):
+                conn.deliver({"type": "kicked"})
+                await conn.close(CLOSE_KICKED)
+                continue
+            conn.deliver_state(personalise(base, conn, result))
+
+    async def _base_view(self, players: list[LiveConnection]) -> Mapping[str, object] | None:
+        """The player view of the first local player it can be built for (a kicked
+        player's cannot); its ``you`` is replaced per player."""
+        for conn in players[:5]:
+            assert conn.seat is not None
+            try:
+                return await self.views.player_view(conn.seat)
+            except ServiceError:
+                continue
+        return None
+
+    # -- ticker --------------------------------------------------------------------------
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            for game in list(self.games.values()):
+                if game.phase != "question":
+                    continue
+                try:
+                    await self.views.close_if_due(game.game_id, now_ms())
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the next tick tries again
+                    log.warning("close_if_due failed", game=game.game_id, error=str(exc))
+
+
+def personalise(
+    base: Mapping[str, object], conn: LiveConnection, result: Mapping[str, object]
+) -> Message:
+    """``base`` (one player's view) made ``conn``'s: its ``you`` and ``answered``."""
+    assert conn.seat is not None
+    state = dict(base)
+    phase = state.get("phase")
+    index = state.get("index")
+    you: Message = {
+        "player_id": conn.seat.player_id,
+        "nickname": conn.seat.nickname,
+        "score": result.get("score", 0),
+        "rank": result.get("rank"),
+        "streak": result.get("streak", 0),
+        "last": None,
+    }
+    if phase in ("closed", "ended") and result.get("correct") is not None:
+        you["last"] = {
+            "points": result.get("points", 0),
+            "bonus": result.get("bonus", 0),
+            "correct": result.get("correct"),
+        }
+    state["you"] = you
+    answered = result.get("answered")
+    if not isinstance(answered, bool):
+        answered = isinstance(index, int) and conn.has_answered(index)
+    state["answered"] = answered
+    return state
