@@ -36,6 +36,7 @@ WS_PATH = "/api/v1/live/ws"
 FATAL_CLOSE = {4401: "bad seat", 4403: "kicked", 4404: "no such game"}
 BACKOFF_FIRST_S = 0.2
 BACKOFF_MAX_S = 5.0
+RESEND_PHASES = ("question", "paused", "closed")
 # A state message with a leaderboard of 10 and a question is a few KiB.
 MAX_FRAME = 1 << 16
 
@@ -166,6 +167,9 @@ class LivePlayer:
         self.acknowledged: dict[int, Any] = {}  # index -> payload the server recorded
         self.pending: dict[int, Pending] = {}
         self.planned: set[int] = set()
+        # drills: questions at which the socket is cut right after the answer is sent,
+        # before its ack can arrive (the ack is lost; the answer may or may not be in)
+        self.drop_after_send: set[int] = set()
         self.failed = ""  # a fatal close or refusal
         self.ws: ClientConnection | None = None
         self.epoch = 0  # connections made
@@ -277,13 +281,13 @@ class LivePlayer:
             return
         if phase == "closed" and index not in self.closed_states:
             self.closed_states[index] = state
-        if phase != "question":
-            return
+        # Resent while the game is still at its question, even once it closed: the
+        # server answers "already" if it has it (the ack was lost), else judges it late.
         pending = self.pending.get(index)
-        if pending is not None and pending.epoch != self.epoch:
+        if phase in RESEND_PHASES and pending is not None and pending.epoch != self.epoch:
             pending.resent = pending.sent > 0
             self._spawn(self._send(pending))
-        if index in self.planned or index in self.acknowledged:
+        if phase != "question" or index in self.planned or index in self.acknowledged:
             return
         self.planned.add(index)
         plan = self.plan(self, state)
@@ -334,6 +338,9 @@ class LivePlayer:
         pending.epoch = self.epoch
         with contextlib.suppress(ConnectionClosed):
             await ws.send(json.dumps(frame))
+        if pending.index in self.drop_after_send:
+            self.drop_after_send.discard(pending.index)
+            self.drop()
 
 
 # -- the host ----------------------------------------------------------------------------

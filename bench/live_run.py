@@ -130,6 +130,9 @@ class GameRun:
         # sockets are cut, as a network change would
         self.drop_at: tuple[int, float, float] | None = getattr(args, "drop_at", None)
         self.dropped: set[str] = set()
+        # ``lose_ack_at`` (drills): (question index, share of players) whose socket is cut
+        # right after they send that question's answer
+        self.lose_ack_at: tuple[int, float] | None = getattr(args, "lose_ack_at", None)
 
     def plan(self, player: LivePlayer, state: dict[str, Any]) -> tuple[float, Any] | None:
         """Answer at a uniform moment of the first ``--answer-seconds`` with a random
@@ -221,12 +224,16 @@ async def run_game(run: GameRun) -> dict[str, Any]:
             LivePlayer(run.endpoint, seat, run.plan, t0=run.t0, start=k)
             for k, seat in enumerate(seats)
         ]
+        if run.lose_ack_at is not None:
+            index, share = run.lose_ack_at
+            chosen = random.Random(args.seed + 1).sample(players, round(len(players) * share))
+            for player in chosen:
+                player.drop_after_send.add(index)
         lag: list[float] = []
-        sampler = Sampler(target.instance_pids)
-        background = [
-            asyncio.create_task(loop_lag(lag)),
-            asyncio.create_task(sampler.run(time.monotonic())),
-        ]
+        sampler = Sampler(target.instance_pids) if target.instance_pids else None
+        background = [asyncio.create_task(loop_lag(lag))]
+        if sampler is not None:
+            background.append(asyncio.create_task(sampler.run(time.monotonic())))
         playing = asyncio.create_task(run_players(players, args.connect_rate))
         took = time.monotonic()
         while time.monotonic() - took < 60 + args.players / 50:
@@ -273,7 +280,8 @@ async def run_game(run: GameRun) -> dict[str, Any]:
         await redis.aclose()
     verdict = option_verdict(run.questions, key)
     checks = check_game(players, recorded, verdict, args.questions)
-    return assemble(run, players, checks, sampler.result(game_s), lag) | {
+    usage = sampler.result(game_s) if sampler is not None else {}
+    return assemble(run, players, checks, usage, lag) | {
         "join": {
             "seconds": round(join_s, 1),
             "failed": sum(join_errors.values()),

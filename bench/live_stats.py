@@ -200,6 +200,7 @@ def ack_summary(acks: Iterable[Ack]) -> dict[str, Any]:
     return {
         **latency_summary(a.ms for a in acks if a.ok),
         "outcomes": dict(sorted(outcomes.items())),
+        "resent_recorded": sum(1 for a in acks if a.resent and a.ok),
     }
 
 

@@ -16,7 +16,6 @@ import asyncio
 import secrets
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -44,9 +43,9 @@ def _run(statement: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def instances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[str], str, str]]:
-    """Two instances on a fresh database and a Redis prefix of their own: (their URLs,
-    the database URL, the Redis prefix)."""
+def instances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Instance], str]]:
+    """Two instances on a fresh database and a Redis prefix of their own (and the
+    database URL)."""
     tmp = tmp_path_factory.mktemp("live-drills")
     name = f"qpdrill_{uuid.uuid4().hex[:10]}"
     _run(f'CREATE DATABASE "{name}"')
@@ -67,7 +66,7 @@ def instances(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[s
         started = [Instance(tmp, env) for _ in range(2)]
         for instance in started:
             instance.wait_ready(READY_TIMEOUT)
-        yield [i.url for i in started], database, prefix
+        yield started, database
     finally:
         for instance in started:
             instance.stop()
@@ -89,7 +88,7 @@ def _drop_prefix(prefix: str) -> None:
         client.close()
 
 
-def _target(urls: list[str], database: str) -> Any:
+def _target(instances: list[Instance], database: str) -> Any:
     live_run = bench_module("live_run")
 
     def redis_client() -> Any:
@@ -97,22 +96,31 @@ def _target(urls: list[str], database: str) -> Any:
 
         return redis.asyncio.Redis.from_url(REDIS_URL)
 
-    return live_run.Target(urls=urls, db_url=database, redis=redis_client)
+    return live_run.Target(
+        urls=[i.url for i in instances],
+        db_url=database,
+        redis=redis_client,
+        instance_pids=[i.proc.pid for i in instances],
+    )
 
 
 def test_players_whose_sockets_drop_mid_question_come_back_and_keep_their_points(
-    instances: tuple[list[str], str, str], tmp_path: Path
+    instances: tuple[list[Instance], str],
 ) -> None:
-    urls, database, _ = instances
+    started, database = instances
     # Question 2 (index 1), 1 s in: half of the players lose their socket while the
-    # answers of the first 3 s are coming in (some in flight: their ack is lost).
-    args = drill_args(drop_at=(1, 1.0, 0.5))
-    result = play(_target(urls, database), args)
+    # answers of the first 3 s are coming in. Question 3: a quarter lose it right after
+    # sending their answer, before its ack (the answer is in or not: they resend it).
+    args = drill_args(drop_at=(1, 1.0, 0.5), lose_ack_at=(2, 0.25))
+    result = play(_target(started, database), args)
     MEASURED["reconnect_drill_dropped_back_p95_s"] = result["dropped"]["p95_s"]
     MEASURED["reconnect_drill_ack_p99_ms"] = result["p99_ack_ms"]
+    MEASURED["reconnect_drill_resent_already"] = result["ack"]["outcomes"].get("already", 0)
     dropped = result["dropped"]
     assert dropped["players"] == 100, brief(result)
     assert dropped["back"] == dropped["outages"] >= 100, brief(result)
+    assert result["reconnect"]["outages"] == result["reconnect"]["back"] >= 150, brief(result)
+    assert result["ack"]["resent_recorded"] >= 50, brief(result)  # the lost acks came
     assert result["players"] == 200, brief(result)  # every player answered every question
     assert result["lost_answers"] == 0 and result["answers_acknowledged"] == 600, brief(result)
     assert result["scores_exact"] is True, brief(result)

@@ -110,6 +110,7 @@ def test_ack_and_reconnect_summaries() -> None:
     summary = ls.ack_summary(acks)
     assert summary["count"] == 2 and summary["p50_ms"] == 20.0 and summary["max_ms"] == 30.0
     assert summary["outcomes"] == {"accepted": 1, "already": 1, "late": 1, "unacked": 1}
+    assert summary["resent_recorded"] == 1
     outages = [ls.Outage(1.0, 1.5), ls.Outage(2.0, 4.0), ls.Outage(3.0, None)]
     rec = ls.reconnect_summary(outages)
     assert rec == {"outages": 3, "back": 2, "p50_s": 1.25, "p95_s": 1.925, "max_s": 2.0}
