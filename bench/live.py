@@ -109,7 +109,7 @@ def write_chart(path: Path, result: dict[str, Any], title: str) -> None:
     top.set_yscale("log")
     top.set_ylabel("send -> ack, ms")
     top.grid(True, which="both", alpha=0.3)
-    top.set_title(title, fontsize=10)
+    top.set_title(title, fontsize=10, pad=14)
     bottom.bar(t, [r["answers_per_s"] for r in rows], width=0.9, align="edge", label="answers/s")
     bottom.plot(t, [r["disconnects"] for r in rows], color="tab:red", label="connections lost")
     bottom.plot(t, [r["reconnects"] for r in rows], color="tab:green", label="reconnected")

@@ -44,6 +44,7 @@ class Target:
     # kills one instance now: (its name, its pid); waiting for it to be back is apart
     kill: Callable[[], tuple[str, int]] | None = None
     wait_back: Callable[[str, int], float] | None = None
+    metrics_urls: Callable[[], list[str]] | None = None  # each instance's /metrics
 
     @property
     def url(self) -> str:
@@ -93,6 +94,9 @@ class Target:
             instance_env=dict(stack.config.instance_env),
             kill=kill,
             wait_back=wait_back,
+            metrics_urls=lambda: [
+                f"http://127.0.0.1:{i.port}/metrics" for i in stack.active_instances()
+            ],
         )
 
 
@@ -146,6 +150,26 @@ class GameRun:
         rng = random.Random(f"{self.args.seed}:{player.nickname}:{index}")
         at = state["started_ms"] / 1000 + rng.uniform(0, self.args.answer_seconds)
         return at, {"option_id": rng.choice(options)["id"]}
+
+
+async def scrape(target: Target) -> list[str]:
+    """Every instance's metrics text (those that answer)."""
+    if target.metrics_urls is None:
+        return []
+    urls = await asyncio.to_thread(target.metrics_urls)
+    texts = []
+    async with httpx.AsyncClient(timeout=5) as client:
+        for url in urls:
+            with contextlib.suppress(httpx.HTTPError):
+                texts.append((await client.get(url)).text)
+    return texts
+
+
+def connected_per_instance(texts: list[str]) -> list[int]:
+    """quiz_live_players_connected of each instance."""
+    return [
+        int(sum(v for _, v in ls.metric_samples(t, "quiz_live_players_connected"))) for t in texts
+    ]
 
 
 async def loop_lag(samples: list[float], interval: float = 0.05) -> None:
@@ -244,7 +268,8 @@ async def run_game(run: GameRun) -> dict[str, Any]:
             await asyncio.sleep(0.2)
         connect_s = time.monotonic() - took
         connected = sum(1 for p in players if p.state is not None)
-        run.log(f"{connected} of {len(players)} connected in {connect_s:.1f} s")
+        spread = connected_per_instance(await scrape(target))
+        run.log(f"{connected} of {len(players)} connected in {connect_s:.1f} s: {spread}")
 
         async def on_question(index: int, view: dict[str, Any]) -> None:
             run.question_starts.append(time.perf_counter() - run.t0)
@@ -272,6 +297,7 @@ async def run_game(run: GameRun) -> dict[str, Any]:
         for task in background:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+    server_ack = ls.server_ack_summary(await scrape(target))
     run.log(f"game over in {game_s:.1f} s; checking what was recorded")
     redis = target.redis()
     try:
@@ -289,6 +315,9 @@ async def run_game(run: GameRun) -> dict[str, Any]:
         },
         "connect_seconds": round(connect_s, 1),
         "connected_before_start": connected,
+        "players_per_instance": spread,
+        # the instances' own receipt -> ack histogram (a killed instance's is lost)
+        "server_ack": server_ack,
         "game_seconds": round(game_s, 1),
         "errors_by_kind": dict(join_errors + errors_of(players)),
     }

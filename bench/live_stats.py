@@ -9,6 +9,7 @@ tests/unit/bench can load both files on their own.
 from __future__ import annotations
 
 import itertools
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -258,6 +259,68 @@ def timeline(
             }
         )
     return rows
+
+
+def metric_samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
+    """The samples of ``name`` in a Prometheus text exposition: (labels, value)."""
+    out = []
+    for line in text.splitlines():
+        if not line.startswith(name) or line.startswith("#"):
+            continue
+        head, _, value = line.rpartition(" ")
+        metric, _, labels = head.partition("{")
+        if metric != name:
+            continue
+        pairs = {}
+        for part in labels.rstrip("}").split(","):
+            if "=" in part:
+                key, _, raw = part.partition("=")
+                pairs[key.strip()] = raw.strip().strip('"')
+        out.append((pairs, float(value)))
+    return out
+
+
+def histogram_quantile(buckets: Iterable[tuple[float, float]], q: float) -> float | None:
+    """The ``q`` (0..1) quantile of a cumulative histogram ((upper bound, count) pairs,
+    +Inf included), interpolated linearly within its bucket as Prometheus does; None
+    without observations; the highest finite bound when it falls in +Inf."""
+    ordered = sorted(buckets)
+    if not ordered or ordered[-1][1] <= 0:
+        return None
+    rank = q * ordered[-1][1]
+    lower_bound, lower_count = 0.0, 0.0
+    for bound, count in ordered:
+        if count >= rank:
+            if math.isinf(bound):
+                return lower_bound
+            if count == lower_count:
+                return bound
+            return lower_bound + (bound - lower_bound) * (rank - lower_count) / (
+                count - lower_count
+            )
+        lower_bound, lower_count = bound, count
+    return lower_bound
+
+
+def server_ack_summary(texts: Iterable[str]) -> dict[str, Any]:
+    """The instances' own receipt -> ack histogram (``quiz_live_answer_ack_seconds``),
+    summed over the instances: count and p50/p95/p99 in ms (bucket-interpolated)."""
+    total: dict[float, float] = defaultdict(float)
+    for text in texts:
+        for labels, value in metric_samples(text, "quiz_live_answer_ack_seconds_bucket"):
+            total[float(labels["le"])] += value
+    pairs = list(total.items())
+
+    def ms(q: float) -> float | None:
+        v = histogram_quantile(pairs, q)
+        return None if v is None else round(v * 1000, 1)
+
+    return {
+        "count": int(max(total.values(), default=0)),
+        "p50_ms": ms(0.5),
+        "p95_ms": ms(0.95),
+        "p99_ms": ms(0.99),
+    }
 
 
 def target_checks(result: Mapping[str, Any]) -> list[tuple[str, bool]]:

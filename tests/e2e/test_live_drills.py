@@ -101,6 +101,7 @@ def _target(instances: list[Instance], database: str) -> Any:
         db_url=database,
         redis=redis_client,
         instance_pids=[i.proc.pid for i in instances],
+        metrics_urls=lambda: [f"{i.url}/metrics" for i in instances],
     )
 
 

@@ -166,3 +166,30 @@ def test_summary_line_and_targets() -> None:
     assert "1000 players affected" in ls.summary_line(killed)
     fine = _result(kill={"question": 5, "affected_players": 1000, "reconnect_p95_s": 1.2})
     assert ls.summary_line(fine).endswith("met")
+
+
+EXPOSITION = """# HELP quiz_live_answer_ack_seconds From an answer's receipt to its ack
+# TYPE quiz_live_answer_ack_seconds histogram
+quiz_live_answer_ack_seconds_bucket{le="0.005"} 50.0
+quiz_live_answer_ack_seconds_bucket{le="0.01"} 90.0
+quiz_live_answer_ack_seconds_bucket{le="0.1"} 99.0
+quiz_live_answer_ack_seconds_bucket{le="+Inf"} 100.0
+quiz_live_answer_ack_seconds_count 100.0
+quiz_live_players_connected 1000.0
+quiz_live_answers_total{outcome="accepted"} 98.0
+"""
+
+
+def test_metric_samples_and_histogram_quantiles() -> None:
+    assert ls.metric_samples(EXPOSITION, "quiz_live_players_connected") == [({}, 1000.0)]
+    assert ls.metric_samples(EXPOSITION, "quiz_live_answers_total") == [
+        ({"outcome": "accepted"}, 98.0)
+    ]
+    buckets = [(0.005, 50.0), (0.01, 90.0), (0.1, 99.0), (math.inf, 100.0)]
+    assert ls.histogram_quantile(buckets, 0.5) == pytest.approx(0.005)
+    assert ls.histogram_quantile(buckets, 0.7) == pytest.approx(0.0075)
+    assert ls.histogram_quantile(buckets, 0.995) == 0.1  # in +Inf: the last finite bound
+    assert ls.histogram_quantile([(math.inf, 0.0)], 0.5) is None
+    # two instances' histograms add up
+    summary = ls.server_ack_summary([EXPOSITION, EXPOSITION])
+    assert summary == {"count": 200, "p50_ms": 5.0, "p95_ms": 60.0, "p99_ms": 100.0}
