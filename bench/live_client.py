@@ -286,6 +286,7 @@ class LivePlayer:
         pending = self.pending.get(index)
         if phase in RESEND_PHASES and pending is not None and pending.epoch != self.epoch:
             pending.resent = pending.sent > 0
+            pending.epoch = self.epoch  # now: a second state before the send must not resend
             self._spawn(self._send(pending))
         if phase != "question" or index in self.planned or index in self.acknowledged:
             return
@@ -327,6 +328,7 @@ class LivePlayer:
         the reconnect resends it."""
         ws = self.ws
         if ws is None or not self.connected.is_set():
+            pending.epoch = -1  # not sent: the next state after a reconnect sends it
             return
         frame = {
             "type": "answer",

@@ -45,6 +45,7 @@ class Target:
     kill: Callable[[], tuple[str, int]] | None = None
     wait_back: Callable[[str, int], float] | None = None
     metrics_urls: Callable[[], list[str]] | None = None  # each instance's /metrics
+    lb_counters: Callable[[], dict[str, Any]] | None = None  # HAProxy's, to diff
 
     @property
     def url(self) -> str:
@@ -54,6 +55,7 @@ class Target:
     def of_stack(cls, directory: Path) -> Target:
         """The stack in ``directory``: everything through HAProxy/TLS; the database and
         Redis (its Sentinel primary) read directly."""
+        import stack as stack_bench
         from quizplatform.ops.stack import Stack
 
         stack = Stack(directory)
@@ -94,6 +96,7 @@ class Target:
             instance_env=dict(stack.config.instance_env),
             kill=kill,
             wait_back=wait_back,
+            lb_counters=lambda: stack_bench.haproxy_counters(stack),
             metrics_urls=lambda: [
                 f"http://127.0.0.1:{i.port}/metrics" for i in stack.active_instances()
             ],
@@ -279,6 +282,7 @@ async def run_game(run: GameRun) -> dict[str, Any]:
             if run.drop_at and run.drop_at[0] == index:
                 background.append(asyncio.create_task(drop_later(run, players)))
 
+        lb_before = await asyncio.to_thread(target.lb_counters) if target.lb_counters else {}
         game_started = time.perf_counter()
         await drive_game(
             host, game["id"], args.questions, args.question_seconds,
@@ -298,6 +302,11 @@ async def run_game(run: GameRun) -> dict[str, Any]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     server_ack = ls.server_ack_summary(await scrape(target))
+    lb = {}
+    if target.lb_counters is not None:
+        import stack as stack_bench
+
+        lb = stack_bench.counters_delta(lb_before, await asyncio.to_thread(target.lb_counters))
     run.log(f"game over in {game_s:.1f} s; checking what was recorded")
     redis = target.redis()
     try:
@@ -318,6 +327,8 @@ async def run_game(run: GameRun) -> dict[str, Any]:
         "players_per_instance": spread,
         # the instances' own receipt -> ack histogram (a killed instance's is lost)
         "server_ack": server_ack,
+        # HAProxy's counters over the game (retries, redispatches, connect errors...)
+        "haproxy": lb,
         "game_seconds": round(game_s, 1),
         "errors_by_kind": dict(join_errors + errors_of(players)),
     }
