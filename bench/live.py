@@ -153,6 +153,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--connect-rate", type=float, default=250.0, help="new sockets/s (250)")
     p.add_argument("--pause", type=float, default=1.0, help="leaderboard pause, s (default 1)")
     p.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    p.add_argument("--keep-dir", action="store_true", help="keep the stack's directory (logs)")
     p.add_argument("--output", type=Path, default=OUT_DIR / "live-latest.json", help="JSON")
     args = p.parse_args(argv)
     if args.players < 1 or args.questions < 1 or not 5 <= args.question_seconds <= 120:
@@ -224,11 +225,14 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:  # noqa: BLE001 - report it, still remove the rest
                 print(f"could not stop the stack in {handle.directory}: {exc}", file=sys.stderr)
                 code = code or 1
-        elif not args.stack_dir:
+        elif not args.stack_dir:  # stack_up failed half-way: stop what it started
             import stack as stack_bench
 
-            stack_bench.stack_down(work / "stack")
-        if code == 1:
+            try:
+                stack_bench.stack_down(work / "stack")
+            except Exception as exc:  # noqa: BLE001 - report it
+                print(f"could not stop the stack in {work / 'stack'}: {exc}", file=sys.stderr)
+        if code == 1 or args.keep_dir:
             log(f"scratch directory (stack logs) kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)

@@ -186,7 +186,11 @@ def check_game(
         "lost_detail": asdict(lost),
         "acknowledged_not_in_redis": redis_missing,
         "acknowledged_without_attempt": unmapped,
-        "scores_exact": by_final.exact and (by_board is None or by_board.exact),
+        # A player without a final state (gave up) is missing here, and counted in
+        # "players" and "errors"; the board has every player's score.
+        "scores_exact": by_final.checked > by_final.missing
+        and by_final.mismatched == 0
+        and (by_board is None or by_board.exact),
         "score_check_final_state": asdict(by_final) | {"exact": by_final.exact},
         "score_check_redis_board": None
         if by_board is None

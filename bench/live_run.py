@@ -407,6 +407,9 @@ def assemble(
         "ack": summary,
         "reconnects": sum(1 for o in outages if o.back is not None),
         "reconnect": ls.reconnect_summary(outages),
+        # how the connections were lost: close code (1006: no close frame) -> outages
+        "outage_close_codes": dict(Counter(str(o.code) for o in outages).most_common()),
+        "players_with_several_outages": sum(1 for p in players if len(p.stats.outages) > 1),
         "errors": serious + (run.args.players - len(players)),
         "client_loop_lag_ms": exam_stats.latency_summary(lag),
         **usage,
