@@ -41,8 +41,9 @@ class Target:
     ca_file: str | None = None
     instance_pids: list[int] = field(default_factory=list)
     instance_env: dict[str, str] = field(default_factory=dict)
-    # kills one instance now: (its name, its pid); waiting for it to be back is apart
-    kill: Callable[[], tuple[str, int]] | None = None
+    # kills one instance now: (its name, its pid, perf_counter() at the kill); waiting
+    # for it to be back is apart
+    kill: Callable[[], tuple[str, int, float]] | None = None
     wait_back: Callable[[str, int], float] | None = None
     metrics_urls: Callable[[], list[str]] | None = None  # each instance's /metrics
     lb_counters: Callable[[], dict[str, Any]] | None = None  # HAProxy's, to diff
@@ -72,13 +73,13 @@ class Target:
             )
             return sentinel.master_for(stack.redis.service)
 
-        def kill() -> tuple[str, int]:
+        def kill() -> tuple[str, int, float]:
             victim = stack.active_instances()[0]
             pid = stack.supervisor.program_pid(victim.name)
             if not pid:
                 raise RuntimeError(f"{victim.name} has no PID")
             os.kill(pid, signal.SIGKILL)
-            return victim.name, pid
+            return victim.name, pid, time.perf_counter()
 
         def wait_back(name: str, pid: int) -> float:
             took = stack.supervisor.wait_restarted(name, pid, timeout=30)
@@ -153,6 +154,13 @@ class GameRun:
         rng = random.Random(f"{self.args.seed}:{player.nickname}:{index}")
         at = state["started_ms"] / 1000 + rng.uniform(0, self.args.answer_seconds)
         return at, {"option_id": rng.choice(options)["id"]}
+
+
+def _own_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 async def scrape(target: Target) -> list[str]:
@@ -284,11 +292,13 @@ async def run_game(run: GameRun) -> dict[str, Any]:
 
         lb_before = await asyncio.to_thread(target.lb_counters) if target.lb_counters else {}
         game_started = time.perf_counter()
+        cpu_before = _own_cpu()
         await drive_game(
             host, game["id"], args.questions, args.question_seconds,
             pause_s=args.pause, on_question=on_question,
         )  # fmt: skip
         game_s = time.perf_counter() - game_started
+        client_cpu = _own_cpu() - cpu_before
         try:
             await asyncio.wait_for(asyncio.shield(playing), timeout=30)
         except TimeoutError:
@@ -330,6 +340,8 @@ async def run_game(run: GameRun) -> dict[str, Any]:
         # HAProxy's counters over the game (retries, redispatches, connect errors...)
         "haproxy": lb,
         "game_seconds": round(game_s, 1),
+        # the bench's own CPU during the game (100 % = one core): it shares the machine
+        "client_cpu_pct": round(100 * client_cpu / game_s, 1) if game_s else None,
         "errors_by_kind": dict(join_errors + errors_of(players)),
     }
 
@@ -338,8 +350,8 @@ async def kill_later(run: GameRun) -> None:
     target = run.target
     assert target.kill is not None
     await asyncio.sleep(run.args.kill_after)
-    name, pid = await asyncio.to_thread(target.kill)
-    at = time.perf_counter() - run.t0
+    name, pid, killed = await asyncio.to_thread(target.kill)
+    at = killed - run.t0
     run.kill = {"question": run.args.kill_instance_at_question, "at_s": at, "instance": name,
                 "pid": pid}  # fmt: skip
     run.log(f"killed {name} (pid {pid})")
