@@ -439,19 +439,18 @@ async def drive_game(
     for index in range(count):
         if index:
             view = await host.control(game_id, "next")
-        if view.get("index") != index or view.get("phase") != "question":
-            view = await host.wait_for(
-                game_id,
-                lambda v, i=index: v.get("index") == i and v.get("phase") == "question",
-                within=10,
-            )
+
+        def is_open(v: dict[str, Any], i: int = index) -> bool:
+            return bool(v.get("index") == i and v.get("phase") == "question")
+
+        def is_over(v: dict[str, Any], i: int = index) -> bool:
+            return bool(v.get("index", -1) >= i and v.get("phase") in ("closed", "ended"))
+
+        if not is_open(view):
+            view = await host.wait_for(game_id, is_open, within=10)
         if on_question is not None:
             await on_question(index, view)
-        view = await host.wait_for(
-            game_id,
-            lambda v, i=index: v.get("index", -1) >= i and v.get("phase") in ("closed", "ended"),
-            within=question_seconds + 15,
-        )
+        view = await host.wait_for(game_id, is_over, within=question_seconds + 15)
         closed.append(view)
         await asyncio.sleep(pause_s)
     await host.control(game_id, "end")

@@ -66,7 +66,7 @@ class Target:
         def redis_client() -> Any:
             from redis.asyncio.sentinel import Sentinel
 
-            sentinel = Sentinel(
+            sentinel = Sentinel(  # type: ignore[no-untyped-call]
                 [("127.0.0.1", s.port) for s in stack.redis.sentinels],
                 sentinel_kwargs={"password": password},
                 password=password,

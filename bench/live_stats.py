@@ -78,7 +78,7 @@ def per_answer_mismatches(
     plays: Mapping[str, Mapping[int, Play]], *, limit_ms: int, streak: bool, max_examples: int = 10
 ) -> tuple[int, list[dict[str, Any]]]:
     """Answers whose recorded points (or bonus) differ from the recomputed ones."""
-    count, examples = 0, []
+    count, examples = 0, list[dict[str, Any]]()
     for player, answers in plays.items():
         run, last_right = 0, -2
         for index in sorted(answers):
