@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, select
+from tests.api.helpers import Api, User
+from tests.api.samples import all_types_quiz, by_type
 
 from quizplatform.app import create_app
 from quizplatform.db import models
@@ -27,8 +29,6 @@ from quizplatform.services.errors import (
 from quizplatform.services.live.options import GameOptions, LiveConflict, LiveRefused
 from quizplatform.services.live.seats import Seat, SeatSigner
 from quizplatform.services.live.service import LiveGameService
-from tests.api.helpers import Api, User
-from tests.api.samples import all_types_quiz, by_type
 
 T0 = 1_900_000_000_000  # the fake clock's start (ms)
 LIMIT_MS = 20_000
@@ -178,6 +178,15 @@ async def test_a_whole_game(api: Api, services: Services) -> None:
     await live.control(game_id, host, "kick", player_id=cy.player_id)
     with pytest.raises(LiveRefused):
         await live.player_view(cy)
+    fanned = await live.player_views(game_id, [ada, bob, cy])
+    assert fanned[cy.player_id] is None  # kicked
+    ada_now = fanned[ada.player_id]
+    assert ada_now is not None and ada_now["answered"] and ada_now["you"]["last"] is None
+    assert ada_now["you"]["score"] == first  # this question's points not shown yet
+    assert (
+        ada_now["question"] is not None
+        and ada_now["question"]["id"] == key["multiple_choice"]["id"]
+    )
     assert (await answer(cy, 1, {"option_ids": positive}, 41_000))["accepted"] is False
     await live.control(game_id, host, "skip")  # closes question 1, opens question 2
     second_ada = live_points(1.0, 0, LIMIT_MS) + streak_bonus(2)
@@ -218,6 +227,8 @@ async def test_a_whole_game(api: Api, services: Services) -> None:
     )
     assert created_now and view_started.id not in attempts
     # Never on the homework leaderboard, merged or rebuilt.
+    assert (await services.attempts.leaderboard(None, quiz["id"], 10)).entries == ()
+    await services.attempts.leaderboards.record(attempts[stu.player_id], "Stu")  # ignored
     assert (await services.attempts.leaderboard(None, quiz["id"], 10)).entries == ()
     await services.attempts.leaderboards.forget(quiz["id"])
     assert (await services.attempts.leaderboard(None, quiz["id"], 10)).entries == ()
@@ -283,6 +294,28 @@ async def test_an_answer_is_stored_before_it_is_acknowledged(
     # Its points count the first receipt, and the shown time of the instance.
     results = await live.results_for(created["id"], [seat.player_id])
     assert results[seat.player_id]["points"] == live_points(1.0, 1000, LIMIT_MS)
+
+
+async def test_a_join_whose_database_side_fails_leaves_no_seat(
+    api: Api, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    live = live_service(services, Clock())
+    teacher = await api.user("teacher")
+    host = who(teacher, Role.TEACHER)
+    quiz = await api.quiz(teacher, all_types_quiz())
+    created = await live.create_game(host, quiz["id"], GameOptions())
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("database gone")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(live.records, "seat", broken)
+        with pytest.raises(ConnectionError):
+            await live.join(created["pin"], "Ada", ip="10.6.0.1", principal=None)
+    lobby = await live.host_view(created["id"], host)
+    assert lobby["players"] == 0 and lobby["lobby"] == []
+    seat, _ = await live.join(created["pin"], "Ada", ip="10.6.0.1", principal=None)  # free again
+    assert [a.id for a in await game_attempts(services, created["id"])] == [seat.player_id]
 
 
 async def test_a_draw_is_made_once_per_game(api: Api, services: Services) -> None:

@@ -5,8 +5,11 @@ two instances of the app."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 import uuid
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from tests.conftest import REDIS_URL
@@ -14,7 +17,9 @@ from tests.conftest import REDIS_URL
 from quizplatform.db.shared_store import MemoryStore, RedisStore
 from quizplatform.domain.live import live_points, streak_bonus
 from quizplatform.services.live.store import (
+    AnswerOutcome,
     AnswerStatus,
+    GameMeta,
     JoinStatus,
     LiveStore,
     create_live_store,
@@ -140,6 +145,23 @@ async def test_one_answer_per_player_under_concurrent_resends(instances: Instanc
         assert (await live.player(game_id, pid)).score == record.points  # type: ignore[union-attr]
 
 
+async def test_a_join_can_be_undone(instances: Instances) -> None:
+    live = instances(0)
+    game_id = await _game(live, 2, max_players=2)
+    assert (await live.join(game_id, "x", "Extra", "extra")).status == "full"
+    assert await instances(1).leave(game_id, "p0001", "nick 1")
+    assert not await live.leave(game_id, "p0001", "nick 1")
+    meta = await live.meta(game_id)
+    assert meta is not None and meta.players == 1 and meta.version == 4
+    assert await live.player(game_id, "p0001") is None
+    assert [e.player_id for e in await live.board_top(game_id, 5)] == ["p0000"]
+    # The seat and the nickname are free again.
+    assert (await live.join(game_id, "p0009", "NICK 1", "nick 1")).status == "ok"
+    # Another player's nickname is left alone.
+    assert await live.leave(game_id, "p0009", "nick 0")
+    assert (await live.join(game_id, "p0010", "Nick 0", "nick 0")).status == "taken"
+
+
 async def test_late_answers_are_refused_on_the_receipt_time(instances: Instances) -> None:
     live = instances(0)
     game_id = await _game(live, 3)
@@ -160,8 +182,12 @@ async def test_answers_outside_the_open_question_are_not_open(instances: Instanc
     assert await _answer(live, "no-game", "p0000") == "unknown"
     closing = T0 + 5000
     assert (await live.close_question(game_id, 0, now_ms=closing)).applied
-    # Read before the close, scored after it: counts. Read after: late.
-    assert await _answer(live, game_id, "p0001", received=closing - 1) == "ok"
+    # Read before the close, scored after it: counts (and says so). Read after: late.
+    outcome = await live.answer(
+        game_id, 0, "p0001", {"option_id": "a"}, fraction=1.0, points=900,
+        received_ms=closing - 1, elapsed_ms=4999, grace_ms=GRACE, dist_keys=("a",),
+    )  # fmt: skip
+    assert outcome.status == "ok" and outcome.after_close
     assert await _answer(live, game_id, "p0002", received=closing + 1) == "late"
     assert (await live.end(game_id, now_ms=closing + 10)).applied
     assert await _answer(live, game_id, "p0003", received=closing - 1) == "not_open"
@@ -233,6 +259,12 @@ async def test_scores_and_board_are_exact_after_concurrent_answers(instances: In
     for pid, s in standings.items():
         assert s.rank == 1 + sum(1 for v in expected.values() if v > expected[pid])
         assert s.last is not None and s.last.total == s.last.points + s.last.bonus
+    # Asked ten at a time (the Redis store then takes its other path): the same.
+    ids = list(expected)
+    for k in range(0, n, 10):
+        assert await live.standings(game_id, ids[k : k + 10], 2) == {
+            pid: standings[pid] for pid in ids[k : k + 10]
+        }
     top = await live.board_top(game_id, 10)
     best = sorted(expected.items(), key=lambda kv: (kv[1], kv[0]), reverse=True)[:10]
     assert [(e.player_id, e.score) for e in top] == best
@@ -252,7 +284,7 @@ async def test_streak_bonus_grows_breaks_and_can_be_off(instances: Instances) ->
                 game_id, q, "p0000", {"value": True}, fraction=fraction, points=500,
                 received_ms=start, elapsed_ms=0, grace_ms=GRACE, dist_keys=(),
             )  # fmt: skip
-            assert outcome.record is not None
+            assert outcome.record is not None and not outcome.after_close
             bonuses[game_id].append(outcome.record.bonus)
             assert (await live.close_question(game_id, q, now_ms=start + 1)).applied
     assert bonuses[on] == [0, 100, 200, 0, 0]
@@ -367,3 +399,138 @@ async def test_messages_reach_the_subscribers_of_every_instance(instances: Insta
     assert "v3" not in got["a"] and "v3" in got["b"]
     await sub_b.close()
     await other.close()
+
+
+@pytest.fixture
+async def redis_live() -> AsyncIterator[RedisLiveStore]:
+    store = RedisStore(REDIS_URL, prefix=f"qptest-live-{uuid.uuid4().hex[:10]}:")
+    live = create_live_store(store)
+    assert isinstance(live, RedisLiveStore)
+    try:
+        yield live
+    finally:
+        await live.close()
+        await store.flush()
+        await store.close()
+
+
+@pytest.mark.postgres
+async def test_a_subscription_survives_a_dropped_connection(redis_live: RedisLiveStore) -> None:
+    """The pub/sub connection breaks: redis-py reconnects and resubscribes, the handler
+    hears "*" (messages may have been missed) and then the messages again."""
+    got: list[str] = []
+    heard = asyncio.Event()
+
+    def handle(message: str) -> None:
+        got.append(message)
+        if message == "after":
+            heard.set()
+
+    sub = await redis_live.subscribe("g", handle)
+    await asyncio.sleep(0.2)
+    pubsub = redis_live._channels._pubsub  # the one pub/sub connection of this instance
+    assert pubsub is not None and pubsub.connection is not None
+    pubsub.connection._writer.transport.abort()  # type: ignore[union-attr]
+    async with asyncio.timeout(5):
+        while not heard.is_set():  # published until the resubscribed reader hears it
+            await redis_live.publish("g", "after")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(heard.wait(), 0.2)
+    assert got[:2] == ["*", "*"] and set(got[2:]) == {"after"}
+    await sub.close()
+
+
+@pytest.mark.postgres
+async def test_a_retried_transition_is_reported_applied(redis_live: RedisLiveStore) -> None:
+    """The same transition script run twice (a retry after a lost reply) applies once and
+    says applied both times; another caller's transition is refused."""
+    game_id = await _game(redis_live, 1)
+    meta = redis_live._k(game_id, "meta")
+    keys = [*redis_live._game_keys(game_id), "pin-unused"]
+    args = ["op-1", "lobby", "", "start", T0, 60_000, 0, T0, LIMIT]
+    first = await redis_live._transition(keys=keys, args=args)
+    retried = await redis_live._transition(keys=keys, args=args)
+    other = await redis_live._transition(keys=keys, args=["op-2", *args[1:]])
+    assert [first[0], retried[0], other[0]] == [b"1", b"1", b"0"]
+    assert int(await redis_live._redis.hget(meta, "version")) == 3  # type: ignore[arg-type]  # 1 + join + start
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("seed", range(6))
+async def test_memory_and_redis_answer_alike(redis_live: RedisLiveStore, seed: int) -> None:
+    """A random run of every operation (joins, kicks, leaves, transitions, answers in and
+    out of time, resends) gives the same outcomes and the same final state on both."""
+    rng = random.Random(seed)
+    memory = MemoryLiveStore()
+    game_id = f"diff-{seed}"
+    stores: list[LiveStore] = [memory, redis_live]
+    now = T0
+    seen: set[AnswerStatus] = set()
+
+    async def both(method: str, *args: Any, **kwargs: Any) -> object:
+        results = [await getattr(store, method)(*args, **kwargs) for store in stores]
+        assert results[0] == results[1]
+        return results[0]
+
+    await both("create_game", game_id, "222222", count=6, max_players=12, streak=True)
+    for step in range(300):
+        now += rng.randint(0, 3000)
+        meta = await memory.meta(game_id)
+        assert meta is not None
+        pid = f"p{rng.randrange(16)}"
+        op = rng.random()
+        if op < 0.2:
+            nick = rng.choice(["Ann", "ANN", "Bob", "Cy", "Di", "Ed", "Flo"]) + str(
+                rng.randrange(3)
+            )
+            await both("join", game_id, pid, nick, nick.casefold())
+        elif op < 0.23:
+            await both("kick", game_id, pid)
+        elif op < 0.25:
+            await both("leave", game_id, pid, "ann0")
+        elif op < 0.33:
+            index = meta.index + rng.choice([1, 1, 1, 0, 2])
+            await both("start_question", game_id, index, started_ms=now, limit_ms=LIMIT)
+        elif op < 0.38:
+            await both("close_question", game_id, meta.index, now_ms=now)
+        elif op < 0.41:
+            await both("pause", game_id, now_ms=now)
+        elif op < 0.44:
+            await both("resume", game_id, now_ms=now)
+        elif op < 0.45 and step > 250:
+            await both("end", game_id, now_ms=now)
+        else:
+            index = meta.index if rng.random() < 0.9 else meta.index + 1
+            received = now - rng.randint(0, 2000) + rng.choice([0, 0, 0, LIMIT])
+            fraction = rng.choice([1.0, 1.0, 0.5, 0.0, 1 / 3])
+            elapsed = max(received - meta.started_ms, 0)
+            points = live_points(fraction, elapsed, LIMIT)
+            keys = tuple(rng.sample(["a", "b", "c"], rng.randint(0, 2)))
+            outcome = await both(
+                "answer",
+                game_id,
+                index,
+                pid,
+                {"option_ids": list(keys)},
+                fraction=fraction,
+                points=points,
+                received_ms=received,
+                elapsed_ms=elapsed,
+                grace_ms=GRACE,
+                dist_keys=keys,
+            )
+            assert isinstance(outcome, AnswerOutcome)
+            seen.add(outcome.status)
+    meta = await both("meta", game_id)
+    assert isinstance(meta, GameMeta)
+    await both("board_top", game_id, 20)
+    ids = [f"p{i}" for i in range(16)]
+    for index in range(meta.index + 1):
+        await both("standings", game_id, ids, index)
+        await both("distribution", game_id, index)
+        await both("answers", game_id, index)
+        await both("answered_count", game_id, index)
+    players = [sorted(await s.players(game_id), key=lambda p: p.player_id) for s in stores]
+    assert players[0] == players[1]
+    assert sum(1 for p in players[0] if not p.kicked) == meta.players
+    assert {"ok", "already", "late", "not_open", "unknown"} <= seen

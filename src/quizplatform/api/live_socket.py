@@ -30,7 +30,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from quizplatform.runtime.metrics import Metrics
 from quizplatform.services.errors import NotAuthenticated, NotFound, ServiceError
-from quizplatform.services.live.hub import LiveHub, Message, now_ms
+from quizplatform.services.live.hub import CLOSE_RESTART, Message, now_ms
 
 if TYPE_CHECKING:
     from quizplatform.services.accounts import Principal
@@ -170,12 +170,13 @@ async def live_socket(websocket: WebSocket) -> None:
     try:
         hello, _ = await asyncio.wait_for(_read(websocket, budget), HELLO_TIMEOUT_SECONDS)
         conn = await _open(websocket, services, hello)
-        if not await hub.attach(conn):
-            raise Refused(1012)
-        await _send_first_state(services, hub, conn)
+        view = await _first_state(services, conn)
+        conn.deliver_state(view)
+        if not await hub.attach(conn, view):
+            raise Refused(CLOSE_RESTART)
         while True:
             message, received_ms = await _read(websocket, budget)
-            await _handle(services, hub, conn, message, received_ms)
+            await _handle(services, conn, message, received_ms)
     except TimeoutError:
         await _close(websocket, CLOSE_UNAUTHENTICATED)
     except Refused as refused:
@@ -289,7 +290,8 @@ async def _count_reconnect(services: Services, seat: Seat) -> None:
         services.metrics.live_reconnects.inc()
 
 
-async def _send_first_state(services: Services, hub: LiveHub, conn: SocketConnection) -> None:
+async def _first_state(services: Services, conn: SocketConnection) -> Message:
+    """The view the connection starts with; ``Refused`` when it may not have one."""
     try:
         if conn.seat is not None:
             view = await services.live.player_view(conn.seat)
@@ -303,12 +305,11 @@ async def _send_first_state(services: Services, hub: LiveHub, conn: SocketConnec
     except ServiceError as exc:  # Forbidden: not the host, or a kicked player
         kicked: Message | None = {"type": "kicked"} if conn.seat is not None else None
         raise Refused(CLOSE_FORBIDDEN, kicked) from exc
-    hub.note_state(conn.game_id, view)
-    conn.deliver_state(dict(view))
+    return dict(view)
 
 
 async def _handle(
-    services: Services, hub: LiveHub, conn: SocketConnection, message: Message, received_ms: int
+    services: Services, conn: SocketConnection, message: Message, received_ms: int
 ) -> None:
     kind = message.get("type")
     if kind == "ping":

@@ -235,10 +235,7 @@ class Settings(BaseSettings):
     # quiz serve runs the job runner itself: unset means on in development only.
     embedded_worker: bool | None = None
 
-    # Live games (issue 19, services/live): the cap on players per game, join limits
-    # (per address, times shared_address_factor for a shared one, and per game; only
-    # with rate_limit_enabled), how late past its deadline an answer received still
-    # counts, and the defaults of a new game's options.
+    # Live games (services/live/service.py says how each is used).
     live_max_players: int = Field(default=2000, ge=1, le=100_000)
     live_join_per_ip_per_minute: int = Field(default=30, ge=1)
     live_join_per_game_per_minute: int = Field(default=600, ge=1)

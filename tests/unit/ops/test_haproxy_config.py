@@ -115,6 +115,18 @@ def test_rendered_config_has_the_pools_and_failover(rendered: Rendered) -> None:
     assert "option httpchk GET /health/ready" in text
 
 
+def test_websockets_get_a_tunnel_timeout_and_survive_a_server_marked_down(
+    rendered: Rendered,
+) -> None:
+    """Live games' sockets (issue 19): idle up to an hour once upgraded (not the 60 s of a
+    request), and not cut when HAProxy marks their instance down (draining for a deploy):
+    the instance closes them with 1012 itself and the players reconnect elsewhere."""
+    text = rendered.text[: rendered.text.index("defaults database")]
+    lines = [line.split("#", 1)[0] for line in text.splitlines()]
+    assert any(line.split() == ["timeout", "tunnel", "1h"] for line in lines)
+    assert not any("shutdown-sessions" in line for line in lines)
+
+
 def test_rendered_config_routes_the_database_by_patronis_rest_api(rendered: Rendered) -> None:
     text = rendered.text
     database = text[text.index("defaults database") :]

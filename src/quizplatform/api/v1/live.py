@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import Field
@@ -17,8 +17,9 @@ from quizplatform.api.openapi import COMMON, ON_AN_OBJECT, SIGNED_IN, WITH_A_BOD
 from quizplatform.api.responses import json_response
 from quizplatform.api.v1 import API_PREFIX
 from quizplatform.schemas.base import WHOLE, Strict
-from quizplatform.services.live.hub import now_ms
 from quizplatform.services.container import Services
+from quizplatform.services.errors import Conflict, Invalid
+from quizplatform.services.live.hub import now_ms
 from quizplatform.services.live.options import GameOptions
 from quizplatform.services.live.seats import Seat
 
@@ -30,7 +31,6 @@ router = APIRouter(
 # The long poll of GET /live/state answers within this (proxies time out idle requests).
 LONG_POLL_SECONDS = 25.0
 SEAT_HEADER = "X-Live-Seat"
-Action = Literal["start", "next", "pause", "resume", "skip", "end"]
 Seconds = Annotated[int, Field(ge=5, le=120), WHOLE]
 Players = Annotated[int, Field(ge=1, le=100_000), WHOLE]
 Index = Annotated[int, Field(ge=0, le=10_000), WHOLE]
@@ -73,15 +73,23 @@ router.add_api_websocket_route("/live/ws", live_socket)
 
 @router.post("/live/games", status_code=201, summary="Start a live game from a quiz (its host)")
 async def create_game(
-    body: GameIn, caller: CurrentUser, services: ServicesDep, settings: SettingsDep, request: Request
+    body: GameIn,
+    caller: CurrentUser,
+    services: ServicesDep,
+    settings: SettingsDep,
+    request: Request,
 ) -> Response:
     options = GameOptions(
         question_seconds=body.question_seconds,
         streak=True if body.streak is None else body.streak,
         require_sign_in=body.require_sign_in,
-        max_players=body.max_players,
+        # The site's cap is configuration: a larger request gets the cap, not a 422.
+        max_players=body.max_players and min(body.max_players, settings.live_max_players),
     )
-    game = dict(await services.live.create_game(caller, body.quiz_id, options))
+    try:
+        game = dict(await services.live.create_game(caller, body.quiz_id, options))
+    except Invalid as exc:  # a quiz without a playable question: a conflict with its state
+        raise Conflict(exc.message, exc.details) from exc
     path = str(game.pop("join_url_path", f"/live/join?pin={game['pin']}"))
     game["join_url"] = _site(request, settings.public_url) + path
     return json_response(game, 201)
@@ -100,10 +108,27 @@ async def kick(id: str, body: KickIn, caller: CurrentUser, services: ServicesDep
     return json_response({**view, "type": "state", "server_ms": now_ms()})
 
 
-@router.post("/live/games/{id}/{action}", summary="Start, advance, pause, resume, skip or end")
-async def control(id: str, action: Action, caller: CurrentUser, services: ServicesDep) -> Response:
-    view = await services.live.control(id, caller, action)
-    return json_response({**view, "type": "state", "server_ms": now_ms()})
+def _control_route(action: str, summary: str) -> None:
+    """``POST /live/games/{id}/<action>``: one route per action (a path parameter would
+    also match ``/qr.svg`` and answer 422 where 405 is right)."""
+
+    async def control(id: str, caller: CurrentUser, services: ServicesDep) -> Response:
+        view = await services.live.control(id, caller, action)
+        return json_response({**view, "type": "state", "server_ms": now_ms()})
+
+    control.__name__ = f"{action}_game"
+    router.add_api_route(f"/live/games/{{id}}/{action}", control, methods=["POST"], summary=summary)
+
+
+for _action, _summary in (
+    ("start", "Start a game: its first question opens"),
+    ("next", "Close the open question, or open the next one (the end after the last)"),
+    ("pause", "Pause the open question (its time stops)"),
+    ("resume", "Resume a paused question"),
+    ("skip", "Close the open question and open the next one"),
+    ("end", "End a game: the podium, and every player's attempt submitted"),
+):
+    _control_route(_action, _summary)
 
 
 @router.get(
@@ -127,9 +152,7 @@ async def join_qr(
     summary="Join a game with its PIN and a nickname (a player's seat)",
     responses=error_responses(403, 404, 409, 422, 429),
 )
-async def join(
-    body: JoinIn, services: ServicesDep, caller: MaybeUser, ip: ClientIP
-) -> Response:
+async def join(body: JoinIn, services: ServicesDep, caller: MaybeUser, ip: ClientIP) -> Response:
     seat, token = await services.live.join(body.pin, body.nickname, ip=ip, principal=caller)
     return json_response(
         {

@@ -49,9 +49,11 @@ ANSWERS_PER_SECOND = 4
 #: Close code of a socket whose instance is shutting down (RFC 6455: service restart).
 CLOSE_RESTART = 1012
 CLOSE_KICKED = 4403
+CLOSE_NO_GAME = 4404
 #: A long poll wakes this often to look at the game itself (a missed event costs at
 #: most this much delay, never a hung request).
 POLL_RECHECK_SECONDS = 1.0
+STOP_SECONDS = 1.0
 
 Message = dict[str, object]
 
@@ -127,6 +129,9 @@ class _Game:
     refresher: asyncio.Task[None] | None = None
     answers: tuple[int, int] | None = None  # (index, count) not yet sent to hosts
     answers_sent: float = 0.0
+    stale: bool = False  # the state changed since it was last pushed
+    pushed: int = -1  # the version last pushed to this game's connections
+    stopped: bool = False
 
     @property
     def idle(self) -> bool:
@@ -170,16 +175,20 @@ class LiveHub:
         self.metrics.live_players.set(0)
 
     # -- connections ---------------------------------------------------------------------
-    async def attach(self, conn: LiveConnection) -> bool:
-        """Serve ``conn`` from now on (False: the instance is closing). Attach before
-        reading the first view to send it: a change in between is then pushed too (the
-        connection keeps the newer of the two)."""
+    async def attach(self, conn: LiveConnection, state: Mapping[str, object]) -> bool:
+        """Serve ``conn`` from now on (False: the instance is closing); ``state`` is the
+        view it was just sent. A change announced since that view was read is pushed."""
         if self._closing:
             return False
         game = await self._game(conn.game_id)
         (game.players if conn.seat is not None else game.hosts).add(conn)
         if conn.seat is not None:
             self.metrics.live_players.inc()
+        version = state.get("version")
+        if isinstance(version, int) and game.version > version:
+            game.stale = True
+            game.dirty.set()
+        self._saw(game, state)
         return True
 
     async def detach(self, conn: LiveConnection) -> None:
@@ -193,8 +202,8 @@ class LiveHub:
         game.hosts.discard(conn)
         await self._release(game)
 
-    async def wait_change(self, game_id: str, after: int, timeout: float) -> None:
-        """Wait (at most ``timeout`` s) until the game's version is past ``after`` (a long
+    async def wait_change(self, game_id: str, after: int, within: float) -> None:
+        """Wait (at most ``within`` s) until the game's version is past ``after`` (a long
         poll). Returns early, at least every ``POLL_RECHECK_SECONDS``, for the caller to
         look at the game itself: a version event may have been missed."""
         game = await self._game(game_id)
@@ -205,7 +214,7 @@ class LiveHub:
             if game.phase == "question":
                 await self.views.close_if_due(game_id, now_ms())
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(game.changed.wait(), min(timeout, POLL_RECHECK_SECONDS))
+                await asyncio.wait_for(game.changed.wait(), min(within, POLL_RECHECK_SECONDS))
         finally:
             game.waiters -= 1
             await self._release(game)
@@ -238,10 +247,13 @@ class LiveHub:
 
     @staticmethod
     async def _drop(game: _Game) -> None:
+        game.stopped = True
         if game.refresher is not None:
             game.refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await game.refresher
+            # Not awaited without bound: a library may take a cancellation for its own
+            # timeout (and raise TimeoutError); the flag then ends the loop.
+            game.dirty.set()
+            await asyncio.wait({game.refresher}, timeout=STOP_SECONDS)
         if game.subscription is not None:
             with contextlib.suppress(Exception):
                 await game.subscription.close()
@@ -249,6 +261,7 @@ class LiveHub:
     def _on_event(self, game: _Game, message: str) -> None:
         """A message on the game's channel (runs on the listener's task: only notes it)."""
         if message == "*":  # messages may have been missed: rebuild
+            game.stale = True
             game.dirty.set()
             return
         try:
@@ -260,9 +273,11 @@ class LiveHub:
             return
         if "v" in event:
             version = int(event["v"])
+            if version > game.pushed:
+                game.stale = True
+                game.dirty.set()
             if version > game.version:
                 game.version = version
-                game.dirty.set()
                 game.changed.set()
                 game.changed = asyncio.Event()
         elif "answers" in event:
@@ -279,32 +294,35 @@ class LiveHub:
 
     # -- pushing state -------------------------------------------------------------------
     async def _refresh_forever(self, game: _Game) -> None:
-        """Rebuild and push the game's state whenever it is marked dirty (coalesced)."""
-        pushed_version = game.version
-        while True:
+        """Rebuild and push the game's state whenever it went stale (coalesced: the
+        events that arrive during a rebuild cost one more rebuild, not one each)."""
+        while not game.stopped:
             await game.dirty.wait()
             game.dirty.clear()
+            if game.stopped:
+                return
             try:
-                if game.version != pushed_version or game.answers is None:
-                    pushed_version = game.version
+                if game.stale:
+                    game.stale = False
                     await self._push_state(game)
-                await self._push_answers(game)
+                self._push_answers(game)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a store hiccup must not end the game's fan-out
                 log.exception("live state push failed", game=game.game_id)
                 await asyncio.sleep(0.2)
+                game.stale = True
                 game.dirty.set()
 
-    async def _push_answers(self, game: _Game) -> None:
-        """Send the newest answer count to the hosts, at most ANSWERS_PER_SECOND a second."""
+    def _push_answers(self, game: _Game) -> None:
+        """Send the newest answer count to the hosts, at most ANSWERS_PER_SECOND a second
+        (a count that comes sooner waits for its turn, without holding up state pushes)."""
         if game.answers is None or not game.hosts:
             game.answers = None
             return
         wait = game.answers_sent + 1 / ANSWERS_PER_SECOND - time.monotonic()
         if wait > 0:
-            await asyncio.sleep(wait)
-        if game.answers is None:
+            asyncio.get_running_loop().call_later(wait, game.dirty.set)
             return
         index, count = game.answers
         game.answers = None
@@ -314,32 +332,44 @@ class LiveHub:
             conn.deliver(message)
 
     async def _push_state(self, game: _Game) -> None:
+        versions: list[int] = []  # of the views pushed: the oldest is what every socket has
         for conn in list(game.hosts):
             assert conn.host is not None
             try:
                 view = await self.views.host_view(game.game_id, conn.host)
-            except ServiceError:
-                await conn.close(CLOSE_KICKED)
+            except ServiceError as exc:  # the game is gone, or the host lost the right
+                await conn.close(CLOSE_NO_GAME if exc.status == 404 else CLOSE_KICKED)
                 continue
             self._saw(game, view)
+            versions.append(_version(view))
             conn.deliver_state(dict(view))
         players = list(game.players)
-        if not players:
-            return
-        base = await self._base_view(players)
-        if base is None:
-            return
-        self._saw(game, base)
+        if players:
+            versions.extend(await self._push_players(game, players))
+        if versions:
+            game.pushed = max(game.pushed, min(versions))
+
+    async def _push_players(self, game: _Game, players: list[LiveConnection]) -> list[int]:
+        """Push each player's state: one base view and one ``results_for`` for all; a
+        kicked player gets ``kicked`` and is closed. The version pushed (none: [])."""
         ids = [conn.seat.player_id for conn in players if conn.seat is not None]
         results = await self.views.results_for(game.game_id, ids)
+        staying = []
         for conn in players:
             assert conn.seat is not None
             result = results.get(conn.seat.player_id)
             if result is None or result.get("kicked"):
                 conn.deliver({"type": "kicked"})
                 await conn.close(CLOSE_KICKED)
-                continue
+            else:
+                staying.append((conn, result))
+        base = await self._base_view([conn for conn, _ in staying])
+        if base is None:
+            return []
+        self._saw(game, base)
+        for conn, result in staying:
             conn.deliver_state(personalise(base, conn, result))
+        return [_version(base)]
 
     async def _base_view(self, players: list[LiveConnection]) -> Mapping[str, object] | None:
         """The player view of the first local player it can be built for (a kicked
@@ -370,28 +400,39 @@ class LiveHub:
 def personalise(
     base: Mapping[str, object], conn: LiveConnection, result: Mapping[str, object]
 ) -> Message:
-    """``base`` (one player's view) made ``conn``'s: its ``you`` and ``answered``."""
+    """``base`` (one player's view) made ``conn``'s from its ``results_for`` entry, as
+    ``LiveGameService.player_view`` makes it: the last answer's points (and the score
+    with them) only once the question has closed."""
     assert conn.seat is not None
     state = dict(base)
-    phase = state.get("phase")
+    revealed = state.get("phase") in ("closed", "ended")
     index = state.get("index")
-    you: Message = {
-        "player_id": conn.seat.player_id,
-        "nickname": conn.seat.nickname,
-        "score": result.get("score", 0),
-        "rank": result.get("rank"),
-        "streak": result.get("streak", 0),
-        "last": None,
-    }
-    if phase in ("closed", "ended") and result.get("correct") is not None:
-        you["last"] = {
-            "points": result.get("points", 0),
-            "bonus": result.get("bonus", 0),
-            "correct": result.get("correct"),
-        }
-    state["you"] = you
     answered = result.get("answered")
     if not isinstance(answered, bool):
         answered = isinstance(index, int) and conn.has_answered(index)
+    total = _number(result.get("points"))
+    bonus = _number(result.get("bonus"))
+    score = _number(result.get("score"))
     state["answered"] = answered
+    state["you"] = {
+        "player_id": conn.seat.player_id,
+        "nickname": conn.seat.nickname,
+        "score": score if revealed else score - total,
+        "rank": result.get("rank"),
+        "streak": result.get("streak", 0),
+        "last": (
+            {"points": total - bonus, "bonus": bonus, "correct": result.get("correct")}
+            if revealed and answered
+            else None
+        ),
+    }
     return state
+
+
+def _version(view: Mapping[str, object]) -> int:
+    version = view.get("version")
+    return version if isinstance(version, int) else -1
+
+
+def _number(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

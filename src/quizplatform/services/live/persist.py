@@ -23,6 +23,7 @@ from quizplatform.domain.scoring import total
 from quizplatform.runtime.clock import utcnow
 from quizplatform.services.accounts import Principal, Role
 from quizplatform.services.attempts.rules import score_all
+from quizplatform.services.live.messages import GameResults
 
 GUEST_EMAIL_DOMAIN = "live.invalid"
 # Not an argon2 hash: verifying any password against it fails (services/accounts.py).
@@ -168,13 +169,13 @@ class LiveRecords:
             )
 
     async def finish(
-        self, game_id: str, questions: dict[str, Question], results: dict[str, Any]
+        self, game_id: str, questions: dict[str, Question], results: GameResults
     ) -> int:
         """End the game: every attempt still in progress submitted with its score, the
         results kept. Returns how many attempts were submitted (0 when already ended)."""
         now = utcnow()
         async with self.db.transaction() as conn:
-            game = models.LiveGame.__table__
+            game = cast(Table, models.LiveGame.__table__)
             ended = await conn.execute(
                 update(game)
                 .where(game.c.id == game_id, game.c.status != "ended")
@@ -232,11 +233,11 @@ class LiveRecords:
                 )
         return len(updates)
 
-    async def results(self, game_id: str) -> dict[str, Any] | None:
+    async def results(self, game_id: str) -> GameResults | None:
         """The stored final results of an ended game."""
         async with self.db.read_session() as session:
             return cast(
-                "dict[str, Any] | None",
+                "GameResults | None",
                 await session.scalar(
                     select(models.LiveGame.results).where(models.LiveGame.id == game_id)
                 ),

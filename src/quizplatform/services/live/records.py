@@ -163,6 +163,9 @@ class AnswerOutcome:
     answered: int = 0  # answers to this question so far (ok/already)
     players: int = 0  # players in the game (ok/already)
     streak: int = 0  # the player's streak after this answer (ok)
+    # ok, but the question had been closed or paused meanwhile (the answer was read in
+    # time): a state already sent with the question's results is stale, send it again.
+    after_close: bool = False
 
 
 @dataclass(frozen=True)

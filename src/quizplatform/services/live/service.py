@@ -1,5 +1,4 @@
-"""``LiveGameService``: the live classroom game as the transport, the web pages and the
-bench use it (docs: /work/notes/live-spec.md, "Service").
+"""``LiveGameService``: the live classroom game as the transport, web and bench use it.
 
 The running game is in the live store (``store.py``; Redis with atomic scripts, shared by
 every instance); the database keeps the game, each player's attempt and every accepted
@@ -10,18 +9,19 @@ game's channel for the instances' hubs to fan out.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 import orjson
 
-from quizplatform.db.shared_store import KeyValueStore
 from quizplatform.data import load_nickname_blocklist
+from quizplatform.db.shared_store import KeyValueStore
 from quizplatform.domain.live import (
     NicknameRejected,
+    Phase,
     grade_answer,
     live_points,
     new_pin,
@@ -30,14 +30,15 @@ from quizplatform.domain.live import (
 )
 from quizplatform.domain.questions import Question
 from quizplatform.domain.scoring import InvalidResponse, score_question
-from quizplatform.runtime.addresses import in_networks
 from quizplatform.runtime.settings import Settings
 from quizplatform.services.accounts import Principal, Role
 from quizplatform.services.attempts import AttemptService
-from quizplatform.services.errors import Forbidden, Invalid, NotFound, RateLimited
+from quizplatform.services.errors import Forbidden, Invalid, NotFound
+from quizplatform.services.live.joins import JoinLimits
+from quizplatform.services.live.messages import Ack, CreatedGame, GameResults, PlayerResult, State
 from quizplatform.services.live.options import GameOptions, LiveConflict, LiveRefused
 from quizplatform.services.live.persist import GameRecord, LiveRecords
-from quizplatform.services.live.records import AnswerStatus, JoinStatus, Phase, TransitionResult
+from quizplatform.services.live.records import AnswerStatus, JoinStatus, TransitionResult
 from quizplatform.services.live.seats import Seat, SeatSigner
 from quizplatform.services.live.setup import plan_game
 from quizplatform.services.live.state import StateBuilder, final_leaderboard
@@ -46,8 +47,8 @@ from quizplatform.services.quizzes import QuizService
 
 __all__ = ["GameOptions", "LiveConflict", "LiveGameService", "LiveRefused", "Seat"]
 
-JOIN_WINDOW_SECONDS = 60.0
 PIN_TRIES = 20
+END_SETTLE_SECONDS = 0.5
 _CACHED_GAMES = 1000
 ACTIONS = frozenset({"start", "next", "pause", "resume", "skip", "end", "kick"})
 
@@ -69,14 +70,16 @@ class LiveGameService:
         quizzes: QuizService,
         attempts: AttemptService,
         clock: Callable[[], int] = wall_ms,
+        end_settle_seconds: float = END_SETTLE_SECONDS,
     ) -> None:
         self.settings = settings
         self.store = store
-        self.kv = kv
+        self.limits = JoinLimits(settings, kv)
         self.records = records
         self.quizzes = quizzes
         self.attempts = attempts
         self.clock = clock
+        self.end_settle_seconds = end_settle_seconds
         self.seats = SeatSigner(settings.secret_key.get_secret_value())
         self.views = StateBuilder(store, self._game, self._questions, clock)
         self._games: dict[str, GameRecord] = {}
@@ -96,9 +99,7 @@ class LiveGameService:
     async def _questions(self, game: GameRecord) -> dict[str, Question]:
         return await self.attempts.lifecycle.questions_of(game.quiz_id, game.question_ids)
 
-    async def create_game(
-        self, host: Principal, quiz_id: str, options: GameOptions
-    ) -> dict[str, Any]:
+    async def create_game(self, host: Principal, quiz_id: str, options: GameOptions) -> CreatedGame:
         """A new game of the host's quiz in its lobby, with a fresh PIN."""
         if not host.can_author:
             raise Forbidden("only teachers can host live games")
@@ -167,11 +168,11 @@ class LiveGameService:
         self, pin: str, nickname: str, *, ip: str, principal: Principal | None
     ) -> tuple[Seat, str]:
         """Take a seat in the game of ``pin``: (seat, signed seat token)."""
-        await self._limit(f"live-join:ip:{ip}", self._ip_limit(ip))
+        await self.limits.by_address(ip)
         game_id = await self.game_of_pin(pin)
         if game_id is None:
             raise NotFound("no game with this PIN")
-        await self._limit(f"live-join:game:{game_id}", self.settings.live_join_per_game_per_minute)
+        await self.limits.by_game(game_id)
         game = await self._game(game_id)
         if principal is not None and principal.role is Role.GUEST:
             principal = None
@@ -195,44 +196,32 @@ class LiveGameService:
         try:
             await self.records.seat(game, player_id, nick, principal)
         except BaseException:
-            await self.store.kick(game_id, player_id)  # no attempt, no seat
+            await self.store.leave(game_id, player_id, nickname_key(nick))  # no attempt: no seat
             raise
         await self._publish_version(game_id, outcome.version)
         seat = Seat(game_id, player_id, nick)
         return seat, self.seats.sign(seat)
-
-    def _ip_limit(self, ip: str) -> int:
-        limit = self.settings.live_join_per_ip_per_minute
-        if in_networks(ip, tuple(self.settings.shared_addresses)):
-            limit *= self.settings.shared_address_factor  # a school behind one address
-        return limit
-
-    async def _limit(self, key: str, limit: int) -> None:
-        """Count a join in ``key``'s minute (exact, across instances); 429 over ``limit``."""
-        if not self.settings.rate_limit_enabled:
-            return
-        kv = self.kv
-        now = time.time()
-        if await kv.window_add(key, now, JOIN_WINDOW_SECONDS) > limit:
-            _, oldest = await kv.window_count(key, now, JOIN_WINDOW_SECONDS)
-            retry = int(oldest + JOIN_WINDOW_SECONDS - now) + 1 if oldest else 1
-            raise RateLimited("too many joins; try again later", retry)
 
     def seat_from_token(self, token: str) -> Seat:
         """The seat a token carries; ``NotAuthenticated`` if forged or malformed."""
         return self.seats.verify(token)
 
     # -- views --------------------------------------------------------------------------
-    async def player_view(self, seat: Seat) -> dict[str, Any]:
+    async def player_view(self, seat: Seat) -> State:
         """The player's "state" message."""
         return await self.views.player(seat)
 
-    async def host_view(self, game_id: str, host: Principal) -> dict[str, Any]:
+    async def player_views(self, game_id: str, seats: list[Seat]) -> dict[str, State | None]:
+        """Every local player's state of one game (the hub's fan-out): the common part
+        once, ``you`` for all with one store round trip; None for a kicked player."""
+        return await self.views.players(game_id, seats)
+
+    async def host_view(self, game_id: str, host: Principal) -> State:
         """The host's "state" message; Forbidden for anyone but the host or an admin."""
         await self._hosted(game_id, host)
         return await self.views.host(game_id)
 
-    async def results_for(self, game_id: str, player_ids: list[str]) -> dict[str, dict[str, Any]]:
+    async def results_for(self, game_id: str, player_ids: list[str]) -> dict[str, PlayerResult]:
         """Score, rank, last points and streak of each player, in one round trip."""
         return await self.views.results(game_id, player_ids)
 
@@ -245,7 +234,7 @@ class LiveGameService:
     # -- running ------------------------------------------------------------------------
     async def control(
         self, game_id: str, host: Principal, action: str, player_id: str | None = None
-    ) -> dict[str, Any]:
+    ) -> State:
         """Start, advance (``next``: open the first question, close the open one, or open
         the next / end after the last), pause, resume, skip (close and move on), end, or
         kick a player. Returns the host view; ``LiveConflict`` in a wrong phase."""
@@ -314,14 +303,17 @@ class LiveGameService:
         result = await self.store.end(game.id, now_ms=now)
         if result.applied and result.meta is not None:
             await self._publish_version(game.id, result.meta.version)
+            # Answers the store took just before the end may still be writing their
+            # rows (on any instance): let them land before the attempts are scored.
+            await asyncio.sleep(self.end_settle_seconds)
         ranked = final_leaderboard(await self.store.players(game.id))
         await self.records.finish(
-            game.id, await self._questions(game), {"leaderboard": ranked, "ended_ms": now}
+            game.id, await self._questions(game), GameResults(leaderboard=ranked, ended_ms=now)
         )
 
     async def answer(
         self, seat: Seat, index: int, payload: object, *, received_ms: int, shown_ms: int | None
-    ) -> dict[str, Any]:
+    ) -> Ack:
         """Record the player's answer to question ``index`` (stored in the database before
         this returns accepted); the "ack" body, without the client's id."""
         game = await self._game(seat.game_id)
@@ -370,7 +362,11 @@ class LiveGameService:
             await self.store.publish(
                 game.id, orjson.dumps({"answers": index, "count": outcome.answered}).decode()
             )
-            if outcome.players and outcome.answered >= outcome.players:
+            if outcome.after_close:  # results already sent without it: send them again
+                await self.store.publish(
+                    game.id, orjson.dumps({"v": meta.version, "stale": True}).decode()
+                )
+            elif outcome.players and outcome.answered >= outcome.players:
                 await self.close_if_due(game.id, self.clock())
         return {"type": "ack", "accepted": True, "already": outcome.status is AnswerStatus.ALREADY}
 
@@ -392,7 +388,7 @@ class LiveGameService:
         return result.applied
 
 
-def _refused(reason: str) -> dict[str, Any]:
+def _refused(reason: str) -> Ack:
     return {"type": "ack", "accepted": False, "reason": reason}
 
 

@@ -12,6 +12,7 @@ from quizplatform.domain.live import LIVE_TYPES
 from quizplatform.services.attempts import AttemptService
 from quizplatform.services.draws import draw
 from quizplatform.services.errors import Conflict
+from quizplatform.services.live.messages import SkippedQuestion
 from quizplatform.services.question_views import attempt_rng
 from quizplatform.services.quizzes import QuizSnapshot
 
@@ -24,7 +25,7 @@ class GamePlan:
     question_ids: list[str]
     drawn: dict[str, str]
     order_key: str
-    skipped: list[dict[str, str]] = field(default_factory=list)
+    skipped: list[SkippedQuestion] = field(default_factory=list)
 
 
 async def plan_game(db: Database, attempts: AttemptService, snap: QuizSnapshot) -> GamePlan:
@@ -46,7 +47,7 @@ async def plan_game(db: Database, attempts: AttemptService, snap: QuizSnapshot) 
     questions = await attempts.lifecycle.questions_of(snap.id, order)
     playable = [qid for qid in order if questions[qid].type in LIVE_TYPES]
     skipped = [
-        {"id": qid, "type": questions[qid].type.value}
+        SkippedQuestion(id=qid, type=questions[qid].type.value)
         for qid in order
         if questions[qid].type not in LIVE_TYPES
     ]

@@ -4,14 +4,19 @@ live store: what everyone sees, then each player's own part (``you``)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-from quizplatform.domain.live import public_correct, public_question
+from quizplatform.domain.live import Phase, public_correct, public_question
 from quizplatform.domain.questions import Question
 from quizplatform.services.errors import NotFound
+from quizplatform.services.live.messages import (
+    BoardLine,
+    PlayerResult,
+    RankedLine,
+    State,
+)
 from quizplatform.services.live.options import LiveRefused
 from quizplatform.services.live.persist import GameRecord
-from quizplatform.services.live.records import GameMeta, Phase, PlayerRecord, Standing
+from quizplatform.services.live.records import GameMeta, PlayerRecord, Standing
 from quizplatform.services.live.seats import Seat
 from quizplatform.services.live.store import LiveStore
 
@@ -42,7 +47,7 @@ class StateBuilder:
             raise NotFound("no such game")
         return meta
 
-    async def common(self, game_id: str, *, host: bool = False) -> dict[str, Any]:
+    async def common(self, game_id: str, *, host: bool = False) -> State:
         """What every player of the game sees now (``host`` adds the player ids to the
         leaderboard)."""
         game = await self._load_game(game_id)
@@ -56,7 +61,7 @@ class StateBuilder:
             remaining = max(meta.deadline_ms - now, 0)
         elif meta.phase is Phase.PAUSED:
             remaining = meta.remaining_ms
-        state: dict[str, Any] = {
+        state: State = {
             "type": "state",
             "game_id": game_id,
             "version": meta.version,
@@ -76,16 +81,18 @@ class StateBuilder:
             state["question"] = public_question(question, shuffle_seed=seed)
         if meta.phase in _REVEALED:
             top = await self.store.board_top(game_id, LEADERBOARD_SIZE)
-            state["leaderboard"] = [
-                {"nickname": e.nick, "score": e.score}
-                | ({"player_id": e.player_id} if host else {})
-                for e in top
-            ]
+            lines: list[BoardLine] = []
+            for e in top:
+                line: BoardLine = {"nickname": e.nick, "score": e.score}
+                if host:
+                    line["player_id"] = e.player_id
+                lines.append(line)
+            state["leaderboard"] = lines
         if meta.phase is Phase.CLOSED and question is not None:
             state["correct"] = public_correct(question)
         return state
 
-    async def player(self, seat: Seat) -> dict[str, Any]:
+    async def player(self, seat: Seat) -> State:
         """The player's state; ``LiveRefused("kicked")`` once kicked."""
         state = await self.common(seat.game_id)
         standing = (await self.store.standings(seat.game_id, [seat.player_id], state["index"])).get(
@@ -95,7 +102,21 @@ class StateBuilder:
             raise NotFound("no such player in this game")
         return personalise(state, seat, standing)
 
-    async def host(self, game_id: str) -> dict[str, Any]:
+    async def players(self, game_id: str, seats: list[Seat]) -> dict[str, State | None]:
+        """The state of each seat's player, built once and personalised with one round
+        trip to the store; None for a player kicked (or unknown)."""
+        state = await self.common(game_id)
+        ids = [seat.player_id for seat in seats]
+        standings = await self.store.standings(game_id, ids, state["index"])
+        views: dict[str, State | None] = {}
+        for seat in seats:
+            standing = standings.get(seat.player_id)
+            views[seat.player_id] = (
+                None if standing is None or standing.kicked else personalise(state, seat, standing)
+            )
+        return views
+
+    async def host(self, game_id: str) -> State:
         """The host's state: answer count, distribution once closed, the lobby."""
         game = await self._load_game(game_id)
         state = await self.common(game_id, host=True)
@@ -113,7 +134,7 @@ class StateBuilder:
             ]
         return state
 
-    async def results(self, game_id: str, player_ids: list[str]) -> dict[str, dict[str, Any]]:
+    async def results(self, game_id: str, player_ids: list[str]) -> dict[str, PlayerResult]:
         """Each player's score, rank, streak and last answer (points, bonus, correct,
         whatever the phase: hide them before the question closes), one round trip."""
         meta = await self._meta(game_id)
@@ -121,7 +142,7 @@ class StateBuilder:
         return {pid: result_of(s) for pid, s in standings.items()}
 
 
-def result_of(standing: Standing) -> dict[str, Any]:
+def result_of(standing: Standing) -> PlayerResult:
     """A player's standing as ``results_for`` gives it."""
     last = standing.last
     return {
@@ -136,37 +157,36 @@ def result_of(standing: Standing) -> dict[str, Any]:
     }
 
 
-def personalise(state: dict[str, Any], seat: Seat, standing: Standing) -> dict[str, Any]:
+def personalise(state: State, seat: Seat, standing: Standing) -> State:
     """``state`` (from ``StateBuilder.common``) with the player's own part: ``answered``
     and ``you`` (the last answer's points only once the question has closed)."""
     if standing.kicked:
         raise LiveRefused("kicked", "you were removed from this game")
     last = standing.last
     revealed = state["phase"] in (Phase.CLOSED.value, Phase.ENDED.value)
-    return {
-        **state,
-        "answered": last is not None,
-        "you": {
-            "player_id": seat.player_id,
-            "nickname": seat.nickname,
-            "score": standing.score if revealed else standing.score - (last.total if last else 0),
-            "rank": standing.rank,
-            "streak": standing.streak,
-            "last": (
-                {"points": last.points, "bonus": last.bonus, "correct": last.fraction >= 1}
-                if revealed and last is not None
-                else None
-            ),
-        },
+    mine = state.copy()
+    mine["answered"] = last is not None
+    mine["you"] = {
+        "player_id": seat.player_id,
+        "nickname": seat.nickname,
+        "score": standing.score if revealed else standing.score - (last.total if last else 0),
+        "rank": standing.rank,
+        "streak": standing.streak,
+        "last": (
+            {"points": last.points, "bonus": last.bonus, "correct": last.fraction >= 1}
+            if revealed and last is not None
+            else None
+        ),
     }
+    return mine
 
 
-def final_leaderboard(players: list[PlayerRecord]) -> list[dict[str, Any]]:
+def final_leaderboard(players: list[PlayerRecord]) -> list[RankedLine]:
     """Every player not kicked, best first; equal scores share a rank."""
     board = sorted(
         (p for p in players if not p.kicked), key=lambda p: (-p.score, p.nick.casefold())
     )
-    ranked: list[dict[str, Any]] = []
+    ranked: list[RankedLine] = []
     for position, p in enumerate(board, start=1):
         rank = ranked[-1]["rank"] if ranked and ranked[-1]["score"] == p.score else position
         ranked.append(

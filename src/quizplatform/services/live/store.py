@@ -7,6 +7,7 @@ API summary (every method is async; times are Unix milliseconds; ``g`` is the ga
     meta(g) -> GameMeta | None                                     # phase, index, times, version…
     join(g, player_id, nick, nick_key) -> JoinOutcome              # ok|full|taken|ended|unknown
     kick(g, player_id) -> bool                                     # True if kicked now
+    leave(g, player_id, nick_key) -> bool                          # undo a join entirely
     start_question(g, i, started_ms=, limit_ms=, expected=) -> TransitionResult
     close_question(g, i, now_ms=) -> TransitionResult              # question -> closed
     pause(g, now_ms=) / resume(g, now_ms=) / end(g, now_ms=) -> TransitionResult
@@ -103,7 +104,8 @@ class LiveStore(Protocol):
         """Add a player. ``nick_key`` is the uniqueness key (the casefolded nickname).
 
         ``ended`` if the game ended, ``full`` if it has ``max_players`` players, ``taken``
-        if another player holds ``nick_key`` (a kicked player keeps theirs), ``unknown``
+        if another player holds ``nick_key`` (a kicked player keeps theirs) or
+        ``player_id`` is in the game under another nickname, ``unknown``
         if there is no such game; else ``ok`` (players +1, version +1). Joining again
         with the same player id and key is ``ok`` and changes nothing (a retried call).
         """
@@ -112,6 +114,12 @@ class LiveStore(Protocol):
     async def kick(self, game_id: str, player_id: str) -> bool:
         """Mark the player kicked: off the board, no longer counted in ``players``,
         answers refused; version +1. False if unknown or already kicked."""
+        ...
+
+    async def leave(self, game_id: str, player_id: str, nick_key: str) -> bool:
+        """Undo a join entirely (e.g. when the join's database transaction failed): the
+        player, their nickname (if ``nick_key`` is theirs) and their board entry go,
+        ``players`` -1 (unless kicked), version +1. False if there is no such player."""
         ...
 
     async def start_question(

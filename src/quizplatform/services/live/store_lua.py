@@ -30,7 +30,7 @@ local holder = redis.call('HGET', KEYS[3], ARGV[2])
 if holder == ARGV[1] then return {'ok', m[2], m[4]} end
 if m[1] == 'ended' then return {'ended', m[2], m[4]} end
 if tonumber(m[2]) >= tonumber(m[3]) then return {'full', m[2], m[4]} end
-if holder then return {'taken', m[2], m[4]} end
+if holder or redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return {'taken', m[2], m[4]} end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 redis.call('HSET', KEYS[3], ARGV[2], ARGV[1])
 redis.call('ZADD', KEYS[4], 0, ARGV[1])
@@ -52,6 +52,19 @@ redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('HINCRBY', KEYS[1], 'players', -1)
 redis.call('HINCRBY', KEYS[1], 'version', 1)
 for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+return 1
+"""
+
+# KEYS: meta, players, nicks, board. ARGV: player_id, nick_key, ttl_ms.
+LEAVE = """
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if not raw then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[1])
+if redis.call('HGET', KEYS[3], ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[3], ARGV[2]) end
+redis.call('ZREM', KEYS[4], ARGV[1])
+if not cjson.decode(raw).kicked then redis.call('HINCRBY', KEYS[1], 'players', -1) end
+redis.call('HINCRBY', KEYS[1], 'version', 1)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return 1
 """
 
@@ -111,7 +124,7 @@ return result('1')
 # KEYS: meta, players, board, answers of the question, its distribution.
 # ARGV: player_id, index, answer_json, fraction, points, received_ms, elapsed_ms, grace_ms,
 #       ttl_ms, then the distribution keys.
-# Returns {status, record_json, answered, players, streak}.
+# Returns {status, record_json, answered, players, streak, after_close '1'/'0'}.
 ANSWER = """
 local m = redis.call('HMGET', KEYS[1], 'phase', 'index', 'deadline_ms', 'closed_ms',
   'players', 'streak')
@@ -122,7 +135,8 @@ local p = cjson.decode(raw)
 if p.kicked then return {'kicked'} end
 local prev = redis.call('HGET', KEYS[4], ARGV[1])
 if prev then
-  return {'already', prev, tostring(redis.call('HLEN', KEYS[4])), m[5], tostring(p.streak)}
+  return {'already', prev, tostring(redis.call('HLEN', KEYS[4])), m[5], tostring(p.streak),
+    '0'}
 end
 local i = tonumber(ARGV[2])
 if tonumber(m[2]) ~= i or (m[1] ~= 'question' and m[1] ~= 'closed' and m[1] ~= 'paused') then
@@ -150,7 +164,10 @@ redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(p))
 redis.call('ZINCRBY', KEYS[3], gained, ARGV[1])
 for k = 10, #ARGV do redis.call('HINCRBY', KEYS[5], ARGV[k], 1) end
 for k = 1, 5 do redis.call('PEXPIRE', KEYS[k], ARGV[9]) end
-return {'ok', record, tostring(redis.call('HLEN', KEYS[4])), m[5], tostring(streak)}
+local after_close = '0'
+if m[1] ~= 'question' then after_close = '1' end
+return {'ok', record, tostring(redis.call('HLEN', KEYS[4])), m[5], tostring(streak),
+  after_close}
 """
 
 # KEYS: board, players, answers of the question. ARGV: player ids.

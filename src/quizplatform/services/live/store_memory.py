@@ -115,7 +115,7 @@ class MemoryLiveStore:
                 return JoinOutcome(JoinStatus.ENDED, meta.players, meta.version)
             if meta.players >= meta.max_players:
                 return JoinOutcome(JoinStatus.FULL, meta.players, meta.version)
-            if holder is not None:
+            if holder is not None or player_id in game.players:
                 return JoinOutcome(JoinStatus.TAKEN, meta.players, meta.version)
             game.players[player_id] = PlayerRecord(player_id, nick, 0, 0, NO_CORRECT, False)
             game.nicks[nick_key] = player_id
@@ -135,6 +135,22 @@ class MemoryLiveStore:
             game.board.pop(player_id, None)
             meta = game.meta
             game.meta = replace(meta, players=meta.players - 1, version=meta.version + 1)
+            self._touch(game)
+            return True
+
+    async def leave(self, game_id: str, player_id: str, nick_key: str) -> bool:
+        """See ``LiveStore.leave``."""
+        async with self._lock:
+            game = self._game(game_id)
+            player = game.players.pop(player_id, None) if game else None
+            if game is None or player is None:
+                return False
+            if game.nicks.get(nick_key) == player_id:
+                del game.nicks[nick_key]
+            game.board.pop(player_id, None)
+            meta = game.meta
+            players = meta.players if player.kicked else meta.players - 1
+            game.meta = replace(meta, players=players, version=meta.version + 1)
             self._touch(game)
             return True
 
@@ -296,7 +312,14 @@ class MemoryLiveStore:
             for key in dist_keys:
                 dist[key] = dist.get(key, 0) + 1
             self._touch(game)
-            return AnswerOutcome(AnswerStatus.OK, record, len(answers), meta.players, streak)
+            return AnswerOutcome(
+                AnswerStatus.OK,
+                record,
+                len(answers),
+                meta.players,
+                streak,
+                after_close=meta.phase is not Phase.QUESTION,
+            )
 
     async def player(self, game_id: str, player_id: str) -> PlayerRecord | None:
         """See ``LiveStore.player``."""
