@@ -61,10 +61,11 @@ bench: install ## Benchmarks (wrk against one instance on PostgreSQL + Redis; we
 	$(PY) bench/web.py; \
 	$(PY) bench/exam.py
 
-bench-stack: install ## The cached quiz read through the whole stack (HAProxy/TLS, 1-4 instances) vs one instance direct, then the exam day through it; ~12 min
+bench-stack: install ## The cached quiz read through the whole stack (HAProxy/TLS, 1-4 instances) vs one instance direct, then the exam day and a 2,000-player live game through it; ~18 min
 	@set -euo pipefail; \
 	$(PY) bench/stack.py; \
-	$(PY) bench/exam.py --stack
+	$(PY) bench/exam.py --stack; \
+	$(PY) bench/live.py
 
 clean: ## Remove caches and the local SQLite database
 	rm -rf .pytest_cache .mypy_cache .ruff_cache var/quiz.sqlite3*

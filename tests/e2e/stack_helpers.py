@@ -25,6 +25,7 @@ from quizplatform.ops.patroni import Member
 from quizplatform.ops.process import free_port, port_open
 from quizplatform.ops.stack import Stack, StackConfig
 from tests.api.samples import all_types_quiz
+from tests.e2e.live_drill import LIVE_DRILL_ENV
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -109,6 +110,7 @@ def drill_config(**overrides: Any) -> StackConfig:
         instance_env={
             "QUIZ_RATE_LIMIT_ENABLED": "false",
             "QUIZ_DIAGNOSTIC_ROUTES": "true",
+            **LIVE_DRILL_ENV,  # the live drill's players join from one address at once
         },
     )
     for key, value in overrides.items():

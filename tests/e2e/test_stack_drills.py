@@ -29,6 +29,7 @@ import pytest
 from quizplatform.ops import alert_receiver
 from quizplatform.ops.process import pid_alive, wait_for
 from quizplatform.ops.stack import Stack
+from tests.e2e.live_drill import bench_module, brief, drill_args, play
 from tests.e2e.stack_helpers import (
     FAILING_RELEASE,
     SLOW_RELEASE,
@@ -197,6 +198,30 @@ def test_sigkilled_instance_is_back_within_10_s_without_failed_requests(
     assert back < 10, f"back in rotation after {back:.1f} s"
     assert result.requests > 100
     assert result.failed == 0, result.output
+
+
+def test_live_game_goes_on_when_an_instance_is_killed_mid_question(stack: Stack) -> None:
+    """200 players in a live game through HAProxy; one instance is SIGKILLed 1 s into
+    question 2: its players reconnect to the other, the game goes on, no acknowledged
+    answer is lost and every score is exact. The drill waits until supervisord has
+    restarted the instance and HAProxy routes to it again."""
+    target = bench_module("live_run").Target.of_stack(stack.dir)
+    result = play(target, drill_args(kill_instance_at_question=2, kill_after=1.0))
+    kill = result["kill"]
+    MEASURED["live_kill_affected_players"] = kill["affected_players"]
+    MEASURED["live_kill_reconnect_p95_s"] = kill["reconnect_p95_s"]
+    MEASURED["live_kill_back_after_kill_p95_s"] = kill["back_after_kill_p95_s"]
+    MEASURED["live_kill_ack_p99_ms"] = result["p99_ack_ms"]
+    assert kill["back_in_rotation_after_s"] > 0, brief(result)
+    assert kill["affected_players"] >= 20, brief(result)  # leastconn put players on both
+    assert kill["came_back"] == kill["affected_players"], brief(result)
+    assert kill["reconnect_p95_s"] < 5, brief(result)
+    assert result["players"] == 200, brief(result)  # the game went on for everyone
+    assert result["lost_answers"] == 0, brief(result)
+    assert result["scores_exact"] is True, brief(result)
+    assert result["rank_problems"] == [], brief(result)
+    assert len(stack.active_instances()) == 2
+    stack.wait_lb_up(stack.active_instances(), timeout=30)
 
 
 def _lb_up(stack: Stack, slot: int) -> bool:
