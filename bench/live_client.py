@@ -37,7 +37,6 @@ FATAL_CLOSE = {4401: "bad seat", 4403: "kicked", 4404: "no such game"}
 BACKOFF_FIRST_S = 0.2
 BACKOFF_MAX_S = 5.0
 RESEND_PHASES = ("question", "paused", "closed")
-RETRY_4401 = 3
 # A state message with a leaderboard of 10 and a question is a few KiB.
 MAX_FRAME = 1 << 16
 
@@ -177,8 +176,6 @@ class LivePlayer:
         self.connected = asyncio.Event()
         self._open_outage: float | None = None
         self._outage_code: int | None = None
-        self.had_state = False  # the seat was accepted at least once
-        self.refusals = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- the connection ----------------------------------------------------------------
@@ -229,15 +226,9 @@ class LivePlayer:
                 if self.done:
                     break
                 if code in FATAL_CLOSE:
-                    # The server also closes with 4401 when the hello comes too late
-                    # (5 s after its accept, an overloaded instance's 101 can take that
-                    # long): a seat that was good before gets a few more tries.
-                    retry = code == 4401 and self.had_state and self.refusals < RETRY_4401
-                    self.refusals += 1
-                    self.stats.errors[f"closed {code}{', retried' if retry else ''}"] += 1
-                    if not retry:
-                        self.failed = f"closed {code} ({FATAL_CLOSE[code]})"
-                        break
+                    self.stats.errors[f"closed {code}"] += 1
+                    self.failed = f"closed {code} ({FATAL_CLOSE[code]})"
+                    break
                 if self._open_outage is None:
                     self._open_outage = self._now()
                     self._outage_code = code
@@ -281,7 +272,6 @@ class LivePlayer:
     def _on_state(self, state: dict[str, Any]) -> None:
         first = not self.connected.is_set()
         self.state = state
-        self.had_state = True
         self.connected.set()
         if first and self._open_outage is not None:
             self.stats.outages.append(Outage(self._open_outage, self._now(), self._outage_code))

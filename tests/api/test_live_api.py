@@ -200,7 +200,7 @@ async def test_a_socket_that_does_not_say_hello_is_closed(
 ) -> None:
     monkeypatch.setattr(live_socket, "HELLO_TIMEOUT_SECONDS", 0.2)
     async with AsgiSocket(app) as ws:
-        assert await ws.closed() == 4401
+        assert await ws.closed() == 4408
 
 
 def tampered(seat: str, nickname: str) -> str:

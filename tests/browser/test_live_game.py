@@ -265,14 +265,7 @@ async def test_a_player_whose_network_blocks_websockets_plays_over_http(
     "alone",
     [
         False,
-        pytest.param(
-            True,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="transport: LiveHub._push_state builds the players' base view from a "
-                "local player that is not kicked; with none left, the kicked one is never told",
-            ),
-        ),
+        True,
     ],
     ids=["beside-another-player", "alone-on-its-instance"],
 )

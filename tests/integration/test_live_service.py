@@ -296,6 +296,37 @@ async def test_an_answer_is_stored_before_it_is_acknowledged(
     assert results[seat.player_id]["points"] == live_points(1.0, 1000, LIMIT_MS)
 
 
+async def test_the_end_stores_answers_whose_rows_were_never_written(
+    api: Api, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store took the answer, the instance died before writing its row (no resend):
+    ending the game writes it from the store, so the attempt's score counts it."""
+    clock = Clock()
+    live = live_service(services, clock)
+    teacher = await api.user("teacher")
+    host = who(teacher, Role.TEACHER)
+    quiz = await api.quiz(teacher, all_types_quiz())
+    created = await live.create_game(host, quiz["id"], GameOptions())
+    seat, _ = await live.join(created["pin"], "Ada", ip="10.2.1.1", principal=None)
+    await live.join(created["pin"], "Bob", ip="10.2.1.2", principal=None)
+    await live.control(created["id"], host, "start")
+    right = next(o["id"] for o in by_type(quiz)["single_choice"]["options"] if o["correct"])
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise ConnectionError("instance died")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(live.records, "save_answer", broken)
+        with pytest.raises(ConnectionError):
+            await live.answer(seat, 0, {"option_id": right}, received_ms=T0 + 1000, shown_ms=None)
+    assert await response_count(services, seat.player_id) == 0
+    await live.control(created["id"], host, "end")
+    assert await response_count(services, seat.player_id) == 1
+    attempts = {a.id: a for a in await game_attempts(services, created["id"])}
+    attempt = attempts[seat.player_id]
+    assert attempt.status == "submitted" and attempt.score == 1.0
+
+
 async def test_a_join_whose_database_side_fails_leaves_no_seat(
     api: Api, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:

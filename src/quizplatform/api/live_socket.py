@@ -47,6 +47,9 @@ CLOSE_TOO_BIG = 1009
 CLOSE_UNSUPPORTED = 1003
 CLOSE_INTERNAL = 1011
 CLOSE_UNAUTHENTICATED = 4401
+# Not 4401: on an overloaded instance the upgrade itself can take seconds, and a good
+# seat whose hello came late must reconnect, not give up (clients retry this one).
+CLOSE_HELLO_TIMEOUT = 4408
 CLOSE_FORBIDDEN = 4403
 CLOSE_NO_GAME = 4404
 SEEN_TTL_SECONDS = 24 * 3600
@@ -166,7 +169,7 @@ async def live_socket(websocket: WebSocket) -> None:
         try:
             hello, _ = await asyncio.wait_for(_read(websocket, budget), HELLO_TIMEOUT_SECONDS)
         except TimeoutError:
-            raise Refused(CLOSE_UNAUTHENTICATED) from None
+            raise Refused(CLOSE_HELLO_TIMEOUT) from None
         conn = await _open(websocket, services, hello)
         view = await _first_state(services, conn)
         conn.deliver_state(view)

@@ -55,6 +55,9 @@ class FakeViews:
         self.close_calls += 1
         return False
 
+    async def current_version(self, game_id: str) -> int | None:
+        return self.version
+
 
 class FakeEvents:
     def __init__(self) -> None:
@@ -195,4 +198,16 @@ async def test_a_missed_event_notice_or_a_stale_version_rebuilds() -> None:
     await settle()
     assert len(ann.states) == pushed + 2 and ann.states[-1]["you"]["score"] == 700  # type: ignore[index]
     assert hub_module.CLOSE_RESTART == 1012
+    await hub.detach(ann)
+
+
+async def test_a_change_whose_event_was_lost_is_pushed_within_the_recheck() -> None:
+    hub, views, _ = await new_hub()
+    ann = player("ann")
+    await hub.attach(ann, {"version": 1, "phase": "lobby"})
+    await asyncio.sleep(hub_module.PUSH_RECHECK_SECONDS * 1.5)
+    assert ann.states == []  # nothing changed: no push
+    views.version, views.phase = 2, "question"  # changed, but its event never came
+    await asyncio.sleep(hub_module.PUSH_RECHECK_SECONDS * 2)
+    assert ann.states[-1]["version"] == 2 and ann.states[-1]["phase"] == "question"
     await hub.detach(ann)

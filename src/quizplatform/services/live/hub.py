@@ -54,6 +54,9 @@ CLOSE_NO_GAME = 4404
 #: A long poll wakes this often to look at the game itself (a missed event costs at
 #: most this much delay, never a hung request).
 POLL_RECHECK_SECONDS = 1.0
+#: Pub/sub delivers at most once: a game with no event for this long compares its
+#: version in the store with the one pushed, so a lost event costs at most this delay.
+PUSH_RECHECK_SECONDS = 1.0
 STOP_SECONDS = 1.0
 
 Message = dict[str, object]
@@ -106,6 +109,8 @@ class LiveViews(Protocol):
     async def host_view(self, game_id: str, host: Principal) -> Mapping[str, object]: ...
 
     async def close_if_due(self, game_id: str, now_ms: int) -> bool: ...
+
+    async def current_version(self, game_id: str) -> int | None: ...
 
 
 @dataclass(eq=False)
@@ -180,6 +185,8 @@ class LiveHub:
         if conn.seat is not None:
             self.metrics.live_players.inc()
         version = state.get("version")
+        if isinstance(version, int) and len(game.players) + len(game.hosts) == 1:
+            game.pushed = version  # its only connection has just been sent this view
         if isinstance(version, int) and game.version > version:
             game.stale = True
             game.dirty.set()
@@ -293,7 +300,11 @@ class LiveHub:
         """Rebuild and push the game's state whenever it went stale (coalesced: the
         events that arrive during a rebuild cost one more rebuild, not one each)."""
         while not game.stopped:
-            await game.dirty.wait()
+            try:
+                await asyncio.wait_for(game.dirty.wait(), PUSH_RECHECK_SECONDS)
+            except TimeoutError:
+                await self._recheck(game)
+                continue
             game.dirty.clear()
             if game.stopped:
                 return
@@ -309,6 +320,22 @@ class LiveHub:
                 await asyncio.sleep(0.2)
                 game.stale = True
                 game.dirty.set()
+
+    async def _recheck(self, game: _Game) -> None:
+        """Mark the game stale if the store is past the version pushed (an event lost)."""
+        if game.stopped or (not game.players and not game.hosts):
+            return
+        try:
+            version = await self.views.current_version(game.game_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the next recheck tries again
+            log.warning("live version recheck failed", game=game.game_id, error=str(exc))
+            return
+        if version is not None and version > game.pushed:
+            log.info("live event missed", game=game.game_id, version=version, pushed=game.pushed)
+            game.stale = True
+            game.dirty.set()
 
     def _push_answers(self, game: _Game) -> None:
         """Send the newest answer count to the hosts, at most ANSWERS_PER_SECOND a second

@@ -143,6 +143,19 @@ class LiveRecords:
                 )
             )
 
+    async def save_answers(self, rows: list[tuple[str, str, dict[str, object], float]]) -> None:
+        """Store many answers ``(player_id, question_id, payload, score)`` at once (those
+        stored already stay as they are)."""
+        if not rows:
+            return
+        now = utcnow()
+        params = [
+            {"attempt_id": p, "question_id": q, "payload": a, "score": s, "saved_at": now}
+            for p, q, a, s in rows
+        ]
+        async with self.db.autocommit(idempotent=True) as conn:
+            await conn.execute(self._insert_response, params)
+
     async def save_answer(
         self, player_id: str, question_id: str, payload: dict[str, object], score: float
     ) -> None:

@@ -9,7 +9,6 @@ game's channel for the instances' hubs to fan out.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from collections.abc import Callable
@@ -48,7 +47,6 @@ from quizplatform.services.quizzes import QuizService
 __all__ = ["GameOptions", "LiveConflict", "LiveGameService", "LiveRefused", "Seat"]
 
 PIN_TRIES = 20
-END_SETTLE_SECONDS = 0.5
 _CACHED_GAMES = 1000
 ACTIONS = frozenset({"start", "next", "pause", "resume", "skip", "end", "kick"})
 
@@ -70,7 +68,6 @@ class LiveGameService:
         quizzes: QuizService,
         attempts: AttemptService,
         clock: Callable[[], int] = wall_ms,
-        end_settle_seconds: float = END_SETTLE_SECONDS,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -79,7 +76,6 @@ class LiveGameService:
         self.quizzes = quizzes
         self.attempts = attempts
         self.clock = clock
-        self.end_settle_seconds = end_settle_seconds
         self.seats = SeatSigner(settings.secret_key.get_secret_value())
         self.views = StateBuilder(store, self._game, self._questions, clock)
         self._games: dict[str, GameRecord] = {}
@@ -155,6 +151,11 @@ class LiveGameService:
         if not (isinstance(pin, str) and len(pin) == 6 and pin.isdigit()):
             return None
         return await self.store.game_of_pin(pin)
+
+    async def current_version(self, game_id: str) -> int | None:
+        """The game's state version in the store (None: no such game)."""
+        meta = await self.store.meta(game_id)
+        return None if meta is None else meta.version
 
     def channel(self, game_id: str) -> str:
         """The game's pub/sub channel (publish through the store)."""
@@ -303,13 +304,25 @@ class LiveGameService:
         result = await self.store.end(game.id, now_ms=now)
         if result.applied and result.meta is not None:
             await self._publish_version(game.id, result.meta.version)
-            # Answers the store took just before the end may still be writing their
-            # rows (on any instance): let them land before the attempts are scored.
-            await asyncio.sleep(self.end_settle_seconds)
+        # An answer the store took just before the end may still be writing its row (on
+        # any instance): write every answer the store holds (the same rows: the first
+        # write wins) so the attempts are scored on all of them.
+        await self._store_answers(game)
         ranked = final_leaderboard(await self.store.players(game.id))
         await self.records.finish(
             game.id, await self._questions(game), GameResults(leaderboard=ranked, ended_ms=now)
         )
+
+    async def _store_answers(self, game: GameRecord) -> None:
+        questions = await self._questions(game)
+        for index, question_id in enumerate(game.question_ids):
+            question = questions[question_id]
+            rows = [
+                (player, question_id, record.answer, score_question(question, record.answer).score)
+                for player, record in (await self.store.answers(game.id, index)).items()
+                if isinstance(record.answer, dict)
+            ]
+            await self.records.save_answers(rows)
 
     async def answer(
         self, seat: Seat, index: int, payload: object, *, received_ms: int, shown_ms: int | None
