@@ -378,3 +378,37 @@ async def test_a_store_failure_closes_the_socket_with_1011_for_a_reconnect(
         assert await ws.closed() == 1011  # not acknowledged: the client resends it
     finally:
         await ws.disconnect()
+
+
+async def test_a_bot_flood_cannot_fill_the_lobby(
+    api: Api, app: FastAPI, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200 joins at once from one address, then 100 from as many addresses: the lobby
+    takes what the per-address and per-game limits allow, exactly, and the rest are told
+    when to come back."""
+    teacher, _, game = await new_game(api)
+    limits = services.settings.model_copy(
+        update={
+            "rate_limit_enabled": True,
+            "live_join_per_ip_per_minute": 10,
+            "live_join_per_game_per_minute": 25,
+        }
+    )
+    monkeypatch.setattr(services.live.limits, "settings", limits)
+
+    async def bot(n: int, ip: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, client=(ip, 40000 + n))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            body = {"pin": game["pin"], "nickname": f"Bot {n}"}
+            return await http.post("/api/v1/live/join", json=body)
+
+    one_address = await asyncio.gather(*(bot(n, "203.0.113.77") for n in range(200)))
+    codes = [r.status_code for r in one_address]
+    assert codes.count(201) == 10 and codes.count(429) == 190, codes
+    waits = [int(r.headers["Retry-After"]) for r in one_address if r.status_code == 429]
+    assert all(1 <= wait <= 61 for wait in waits)
+    many = await asyncio.gather(*(bot(1000 + n, f"198.51.100.{n + 1}") for n in range(100)))
+    codes = [r.status_code for r in many]
+    assert codes.count(201) == 15 and codes.count(429) == 85, codes
+    r = await api.http.get(f"/api/v1/live/games/{game['id']}", headers=teacher.headers)
+    assert r.json()["players"] == 25
