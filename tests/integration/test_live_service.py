@@ -26,6 +26,7 @@ from quizplatform.services.errors import (
     RateLimited,
     ServiceError,
 )
+from quizplatform.services.live import service as service_module
 from quizplatform.services.live.options import GameOptions, LiveConflict, LiveRefused
 from quizplatform.services.live.seats import Seat, SeatSigner
 from quizplatform.services.live.service import LiveGameService
@@ -294,6 +295,31 @@ async def test_an_answer_is_stored_before_it_is_acknowledged(
     # Its points count the first receipt, and the shown time of the instance.
     results = await live.results_for(created["id"], [seat.player_id])
     assert results[seat.player_id]["points"] == live_points(1.0, 1000, LIMIT_MS)
+
+
+async def test_speed_counts_from_this_sockets_delivery_up_to_the_slack(
+    api: Api, services: Services
+) -> None:
+    """A slow broadcast does not cost points; a reconnect late in the question does not
+    restart the player's clock (it counts from the start plus the slack)."""
+    clock = Clock()
+    live = live_service(services, clock)
+    teacher = await api.user("teacher")
+    host = who(teacher, Role.TEACHER)
+    quiz = await api.quiz(teacher, all_types_quiz())
+    created = await live.create_game(host, quiz["id"], GameOptions())
+    slow, _ = await live.join(created["pin"], "Slow", ip="10.2.2.1", principal=None)
+    late, _ = await live.join(created["pin"], "Late", ip="10.2.2.2", principal=None)
+    await live.join(created["pin"], "Idle", ip="10.2.2.3", principal=None)
+    await live.control(created["id"], host, "start")
+    right = next(o["id"] for o in by_type(quiz)["single_choice"]["options"] if o["correct"])
+    answer = {"option_id": right}
+    await live.answer(slow, 0, answer, received_ms=T0 + 1400, shown_ms=T0 + 400)
+    await live.answer(late, 0, answer, received_ms=T0 + 15_100, shown_ms=T0 + 15_000)
+    results = await live.results_for(created["id"], [slow.player_id, late.player_id])
+    assert results[slow.player_id]["points"] == live_points(1.0, 1000, LIMIT_MS)
+    slack = service_module.DELIVERY_SLACK_MS
+    assert results[late.player_id]["points"] == live_points(1.0, 15_100 - slack, LIMIT_MS)
 
 
 async def test_the_end_stores_answers_whose_rows_were_never_written(

@@ -47,6 +47,9 @@ from quizplatform.services.quizzes import QuizService
 __all__ = ["GameOptions", "LiveConflict", "LiveGameService", "LiveRefused", "Seat"]
 
 PIN_TRIES = 20
+#: How late after a question's start an instance's delivery of it still counts as the
+#: player's start (speed points); a later delivery (a reconnect) counts from here.
+DELIVERY_SLACK_MS = 1000
 _CACHED_GAMES = 1000
 ACTIONS = frozenset({"start", "next", "pause", "resume", "skip", "end", "kick"})
 
@@ -347,7 +350,10 @@ class LiveGameService:
         if meta.index != index:
             return _refused("not_open")  # the store decides the rest, atomically
         shown = meta.started_ms if shown_ms is None else shown_ms
-        shown = min(max(shown, meta.started_ms), meta.deadline_ms)
+        # A slow broadcast is forgiven up to the slack, no more: a player who reconnects
+        # late in the question must not restart their own clock.
+        latest = min(meta.started_ms + DELIVERY_SLACK_MS, meta.deadline_ms)
+        shown = min(max(shown, meta.started_ms), latest)
         elapsed = max(received_ms - shown, 0)
         outcome = await self.store.answer(
             game.id,
