@@ -111,9 +111,6 @@ def test_rendered_config_has_the_pools_and_failover(rendered: Rendered) -> None:
     assert "option redispatch" in text
     assert text.count("balance leastconn") == 2
     assert "fall 3 rise 2" in text
-    # A killed instance is marked down by its refused connections, not after 3 checks
-    # (its restarted process listens before it is ready: issue 19's reconnect storm).
-    assert "observe layer4 error-limit 10 on-error mark-down" in text
     assert "inter 200ms fastinter 100ms downinter 200ms" in text
     assert "option httpchk GET /health/ready" in text
 
