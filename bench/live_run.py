@@ -291,6 +291,7 @@ async def run_game(run: GameRun) -> dict[str, Any]:
                 background.append(asyncio.create_task(drop_later(run, players)))
 
         lb_before = await asyncio.to_thread(target.lb_counters) if target.lb_counters else {}
+        metrics_before = await scrape(target)
         game_started = time.perf_counter()
         cpu_before = _own_cpu()
         await drive_game(
@@ -311,7 +312,8 @@ async def run_game(run: GameRun) -> dict[str, Any]:
         for task in background:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-    server_ack = ls.server_ack_summary(await scrape(target))
+    metrics_after = await scrape(target)
+    server_ack = ls.server_ack_summary(metrics_after)
     lb = {}
     if target.lb_counters is not None:
         import stack as stack_bench
@@ -337,6 +339,8 @@ async def run_game(run: GameRun) -> dict[str, Any]:
         "players_per_instance": spread,
         # the instances' own receipt -> ack histogram (a killed instance's is lost)
         "server_ack": server_ack,
+        # the instances' waits during the game: pool, statements, Redis, GC pauses
+        "server_detail": ls.server_detail(metrics_before, metrics_after),
         # HAProxy's counters over the game (retries, redispatches, connect errors...)
         "haproxy": lb,
         "game_seconds": round(game_s, 1),

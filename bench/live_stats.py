@@ -323,6 +323,58 @@ def server_ack_summary(texts: Iterable[str]) -> dict[str, Any]:
     }
 
 
+def histogram_detail(
+    before: Iterable[str], after: Iterable[str], name: str, by: str | None = None
+) -> dict[str, dict[str, Any]]:
+    """A histogram ``name`` (e.g. ``db_pool_wait_seconds``) over an interval: each
+    instance's buckets after minus before (the texts in the same instance order; a bucket
+    that went down, the instance restarted in between, counts from 0), summed over the
+    instances, per value of the label ``by`` ("all" without it): count and p50/p99 in ms
+    (bucket-interpolated)."""
+
+    def buckets(text: str) -> dict[tuple[str, float], float]:
+        out: dict[tuple[str, float], float] = defaultdict(float)
+        for labels, value in metric_samples(text, f"{name}_bucket"):
+            out[(labels.get(by, "") if by else "all", float(labels["le"]))] += value
+        return out
+
+    starts = [buckets(text) for text in before]
+    total: dict[tuple[str, float], float] = defaultdict(float)
+    for k, text in enumerate(after):
+        start = starts[k] if k < len(starts) else {}
+        for key, value in buckets(text).items():
+            diff = value - start.get(key, 0.0)
+            total[key] += value if diff < 0 else diff
+    groups: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for (group, bound), value in total.items():
+        groups[group].append((bound, value))
+    detail: dict[str, dict[str, Any]] = {}
+    for group, pairs in sorted(groups.items()):
+        count = max((v for _, v in pairs), default=0.0)
+        if count <= 0:
+            continue
+        p50, p99 = histogram_quantile(pairs, 0.5), histogram_quantile(pairs, 0.99)
+        detail[group] = {
+            "count": int(count),
+            "p50_ms": None if p50 is None else round(p50 * 1000, 2),
+            "p99_ms": None if p99 is None else round(p99 * 1000, 2),
+        }
+    return detail
+
+
+def server_detail(before: Iterable[str], after: Iterable[str]) -> dict[str, Any]:
+    """Where an instance waits during the game (from the instances' own histograms,
+    ``before`` and ``after`` it): the database pool, its statements, Redis by operation,
+    the garbage collector's pauses."""
+    before, after = list(before), list(after)
+    return {
+        "db_pool_wait": histogram_detail(before, after, "db_pool_wait_seconds"),
+        "db_query": histogram_detail(before, after, "db_query_duration_seconds", "operation"),
+        "redis": histogram_detail(before, after, "redis_command_duration_seconds", "operation"),
+        "gc_pause": histogram_detail(before, after, "python_gc_pause_seconds", "generation"),
+    }
+
+
 def target_checks(result: Mapping[str, Any]) -> list[tuple[str, bool]]:
     """(check, passed): every planned player answered everything, 0 lost answers, exact
     scores, ack p99 < 250 ms and, after an instance kill, reconnect p95 < 5 s."""

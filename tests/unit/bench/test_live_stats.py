@@ -193,3 +193,27 @@ def test_metric_samples_and_histogram_quantiles() -> None:
     # two instances' histograms add up
     summary = ls.server_ack_summary([EXPOSITION, EXPOSITION])
     assert summary == {"count": 200, "p50_ms": 5.0, "p95_ms": 60.0, "p99_ms": 100.0}
+
+
+def _pool(counts: tuple[float, float, float]) -> str:
+    small, mid, total = counts
+    return (
+        f'db_pool_wait_seconds_bucket{{database="primary",le="0.001"}} {small}\n'
+        f'db_pool_wait_seconds_bucket{{database="primary",le="0.1"}} {mid}\n'
+        f'db_pool_wait_seconds_bucket{{database="primary",le="+Inf"}} {total}\n'
+        f'redis_command_duration_seconds_bucket{{operation="live_answer",le="0.01"}} {total}\n'
+        f'redis_command_duration_seconds_bucket{{operation="live_answer",le="+Inf"}} {total}\n'
+    )
+
+
+def test_server_detail_is_the_difference_over_the_game() -> None:
+    before = [_pool((100.0, 100.0, 100.0)), _pool((10.0, 10.0, 10.0))]
+    # 100 waits during the game on the first instance: 50 short, 49 under 100 ms, 1 longer
+    after = [_pool((150.0, 199.0, 200.0)), _pool((10.0, 10.0, 10.0))]
+    detail = ls.server_detail(before, after)
+    assert detail["db_pool_wait"] == {"all": {"count": 100, "p50_ms": 1.0, "p99_ms": 100.0}}
+    assert detail["redis"]["live_answer"]["count"] == 100
+    assert detail["gc_pause"] == {}
+    # an instance restarted during the game (its counters went down) counts from 0
+    restarted = [_pool((150.0, 199.0, 200.0)), _pool((1.0, 1.0, 1.0))]
+    assert ls.server_detail(before, restarted)["db_pool_wait"]["all"]["count"] == 101

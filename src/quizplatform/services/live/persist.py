@@ -8,6 +8,7 @@ A player's id in the game store is the id of their attempt, so an answer becomes
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -23,7 +24,11 @@ from quizplatform.domain.scoring import total
 from quizplatform.runtime.clock import utcnow
 from quizplatform.services.accounts import Principal, Role
 from quizplatform.services.attempts.rules import score_all
+from quizplatform.services.live.batch import GroupWriter
 from quizplatform.services.live.messages import GameResults
+
+#: (player_id, question_id, payload, score): one answer as a Response row.
+AnswerRow = tuple[str, str, dict[str, object], float]
 
 GUEST_EMAIL_DOMAIN = "live.invalid"
 # Not an argon2 hash: verifying any password against it fails (services/accounts.py).
@@ -67,6 +72,7 @@ class LiveRecords:
             )
             .on_conflict_do_nothing(index_elements=["attempt_id", "question_id"])
         )
+        self._answers: GroupWriter[AnswerRow] = GroupWriter(self._save_batch)
 
     async def create(self, record: GameRecord, options: dict[str, object]) -> None:
         """Insert the game's row."""
@@ -143,7 +149,7 @@ class LiveRecords:
                 )
             )
 
-    async def save_answers(self, rows: list[tuple[str, str, dict[str, object], float]]) -> None:
+    async def save_answers(self, rows: Sequence[AnswerRow]) -> None:
         """Store many answers ``(player_id, question_id, payload, score)`` at once (those
         stored already stay as they are)."""
         if not rows:
@@ -159,18 +165,14 @@ class LiveRecords:
     async def save_answer(
         self, player_id: str, question_id: str, payload: dict[str, object], score: float
     ) -> None:
-        """Store an answer (nothing changes if it is stored already)."""
-        async with self.db.autocommit(idempotent=True) as conn:
-            await conn.execute(
-                self._insert_response,
-                {
-                    "attempt_id": player_id,
-                    "question_id": question_id,
-                    "payload": payload,
-                    "score": score,
-                    "saved_at": utcnow(),
-                },
-            )
+        """Store an answer (nothing changes if it is stored already); returns once it is
+        committed, in one statement with the answers that came in meanwhile."""
+        await self._answers.write((player_id, question_id, payload, score))
+
+    async def _save_batch(self, rows: Sequence[AnswerRow]) -> None:
+        # Sorted by key: two instances' batches that share a row (a resend) lock the
+        # rows in the same order, never in a cycle.
+        await self.save_answers(sorted(rows, key=lambda row: (row[0], row[1])))
 
     async def mark(self, game_id: str, status: str, **times: datetime) -> None:
         """Set the game's status (``running``) and a time column (``started_at``)."""

@@ -9,12 +9,15 @@ game's channel for the instances' hubs to fan out.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
+import structlog
 
 from quizplatform.data import load_nickname_blocklist
 from quizplatform.db.shared_store import KeyValueStore
@@ -45,6 +48,8 @@ from quizplatform.services.live.store import LiveStore
 from quizplatform.services.quizzes import QuizService
 
 __all__ = ["GameOptions", "LiveConflict", "LiveGameService", "LiveRefused", "Seat"]
+
+log = structlog.get_logger(__name__)
 
 PIN_TRIES = 20
 #: How late after a question's start an instance's delivery of it still counts as the
@@ -82,6 +87,7 @@ class LiveGameService:
         self.seats = SeatSigner(settings.secret_key.get_secret_value())
         self.views = StateBuilder(store, self._game, self._questions, clock)
         self._games: dict[str, GameRecord] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- games --------------------------------------------------------------------------
     async def _game(self, game_id: str) -> GameRecord:
@@ -378,8 +384,11 @@ class LiveGameService:
             score = score_question(question, stored).score
         await self.records.save_answer(seat.player_id, question_id, stored, score)
         if outcome.status is AnswerStatus.OK:
-            await self.store.publish(
-                game.id, orjson.dumps({"answers": index, "count": outcome.answered}).decode()
+            # The hosts' answer count: not part of the answer, so not on its ack's path.
+            self._in_background(
+                self.store.publish(
+                    game.id, orjson.dumps({"answers": index, "count": outcome.answered}).decode()
+                )
             )
             if outcome.after_close:  # results already sent without it: send them again
                 await self.store.publish(
@@ -388,6 +397,16 @@ class LiveGameService:
             elif outcome.players and outcome.answered >= outcome.players:
                 await self.close_if_due(game.id, self.clock())
         return {"type": "ack", "accepted": True, "already": outcome.status is AnswerStatus.ALREADY}
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.warning("live answer count not published", error=str(exc))
 
     async def close_if_due(self, game_id: str, now_ms: int) -> bool:
         """Close the open question once its deadline (+ grace) has passed or every player
