@@ -1,5 +1,5 @@
-"""Migration 0008 (the question bank's draws) goes up, down and up again on both
-backends, keeping the rows it does not own."""
+"""Migrations that add a table and a column to ``attempts`` go up, down and up again on
+both backends: 0008 (the question bank's draws) and 0010 (live games)."""
 
 from __future__ import annotations
 
@@ -42,8 +42,18 @@ async def _pg(statement: str) -> None:
         await conn.close()
 
 
+MIGRATIONS = [
+    # (revision, the one before, the table it adds, the column it adds to attempts)
+    ("0008", "0007", "quiz_draws", "drawn"),
+    ("0010", "0009", "live_games", "live_game_id"),
+]
+
+
+@pytest.mark.parametrize(("revision", "before", "table", "column"), MIGRATIONS)
 @pytest.mark.parametrize("backend", BACKENDS)
-async def test_0008_up_down_up(backend: str, tmp_path: Path) -> None:
+async def test_up_down_up(
+    backend: str, revision: str, before: str, table: str, column: str, tmp_path: Path
+) -> None:
     name = f"qpmig_{uuid.uuid4().hex[:8]}"
     if backend == "postgres":
         await _pg(f'CREATE DATABASE "{name}"')
@@ -53,19 +63,19 @@ async def test_0008_up_down_up(backend: str, tmp_path: Path) -> None:
             backend, tmp_path, database_url=PG_URL.rsplit("/", 1)[0] + f"/{name}"
         )
     try:
-        await asyncio.to_thread(upgrade, settings, "0007")
-        await asyncio.to_thread(upgrade, settings, "0008")
+        await asyncio.to_thread(upgrade, settings, before)
+        await asyncio.to_thread(upgrade, settings, revision)
         cfg = alembic_config(settings)
         url = settings.async_database_url
         tables, attempt_columns, version = await _schema(url)
-        assert "quiz_draws" in tables and "drawn" in attempt_columns and version == "0008"
-        await asyncio.to_thread(command.downgrade, cfg, "0007")
+        assert table in tables and column in attempt_columns and version == revision
+        await asyncio.to_thread(command.downgrade, cfg, before)
         tables, attempt_columns, version = await _schema(url)
-        assert "quiz_draws" not in tables and "drawn" not in attempt_columns
-        assert "attempts" in tables and version == "0007"
-        await asyncio.to_thread(upgrade, settings, "0008")
+        assert table not in tables and column not in attempt_columns
+        assert "attempts" in tables and version == before
+        await asyncio.to_thread(upgrade, settings, revision)
         tables, attempt_columns, version = await _schema(url)
-        assert "quiz_draws" in tables and "drawn" in attempt_columns and version == "0008"
+        assert table in tables and column in attempt_columns and version == revision
     finally:
         if backend == "postgres":
             await _pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
