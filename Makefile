@@ -7,13 +7,15 @@ PY := $(VENV)/bin/python
 export UV_PYTHON_DOWNLOADS := never
 # The suite runs on TEST_WORKERS pytest-xdist workers (each with its own database and Redis
 # prefix; 3 on 2 cores: much of the suite waits on real servers and a browser), a module
-# per worker (loadscope: a module's servers start once); the stack drills measure recovery
+# per worker (loadscope: a module's servers start once; in collection order, which
+# tests/conftest.py starts with the slowest modules: xdist's own reorder by test count ran
+# the 4-minute data_lifecycle module last, alone); the stack drills measure recovery
 # times, so they run afterwards, alone (the data tier's untimed life cycle, backups, PITR and
 # `stack down`, is tests/e2e/test_data_lifecycle.py: it runs with the suite).
 TEST_WORKERS ?= 3
 STACK_DRILLS := tests/e2e/test_stack_drills.py tests/e2e/test_data_drills.py
 ifeq ($(strip $(PYTEST_ARGS)),)
-PYTEST_RUN = $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --durations=15 $(addprefix --ignore=,$(STACK_DRILLS)) tests; $(PY) -m pytest --durations=10 $(STACK_DRILLS)
+PYTEST_RUN = $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=15 $(addprefix --ignore=,$(STACK_DRILLS)) tests; $(PY) -m pytest --durations=10 $(STACK_DRILLS)
 else
 PYTEST_RUN = $(PY) -m pytest $(PYTEST_ARGS)
 endif

@@ -33,9 +33,10 @@ SESSION_TAG = f"qptest_{os.getpid()}_{uuid.uuid4().hex[:6]}"
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 # The modules that take minutes, longest first (measured in `make test`, fresh clone,
-# 2026-12-05). `--dist loadscope` hands modules to the workers in collection order, so
-# collected last they ran last and a worker finished minutes after the others; collected
-# first, the short modules fill the gaps around them.
+# 2026-12-05). With `--no-loadscope-reorder` (Makefile) xdist hands modules to the
+# workers in collection order; its default order (most tests first) ran the 5-test
+# data_lifecycle module last, alone, minutes after the other workers had finished.
+# Collected first, the short modules fill the gaps around them.
 SLOW_MODULES_FIRST = (
     "tests/e2e/test_data_lifecycle.py",
     "tests/security/test_openapi_contract.py",
