@@ -148,6 +148,7 @@ class LiveHub:
         self.games: dict[str, _Game] = {}
         self._lock = asyncio.Lock()  # subscribe/unsubscribe one at a time
         self._ticker: asyncio.Task[None] | None = None
+        self._serving = asyncio.Event()  # set while this instance serves a game
         self._closing = False
 
     # -- life cycle ----------------------------------------------------------------------
@@ -166,6 +167,7 @@ class LiveHub:
                 await self._ticker
             self._ticker = None
         games, self.games = list(self.games.values()), {}
+        self._serving.clear()
         for game in games:
             for conn in [*game.players, *game.hosts]:
                 with contextlib.suppress(Exception):
@@ -233,6 +235,7 @@ class LiveHub:
             game = self.games.get(game_id)
             if game is None:
                 game = self.games[game_id] = _Game(game_id)
+                self._serving.set()
                 self.metrics.live_games.set(len(self.games))
                 game.subscription = await self.events.subscribe(
                     game_id, lambda message: self._on_event(game, message)
@@ -244,6 +247,8 @@ class LiveHub:
         async with self._lock:
             if game.idle and self.games.get(game.game_id) is game:
                 del self.games[game.game_id]
+                if not self.games:
+                    self._serving.clear()
                 self.metrics.live_games.set(len(self.games))
                 await self._drop(game)
 
@@ -395,6 +400,7 @@ class LiveHub:
     # -- ticker --------------------------------------------------------------------------
     async def _tick_forever(self) -> None:
         while True:
+            await self._serving.wait()  # no games here: no wake-ups 10 times a second
             await asyncio.sleep(TICK_SECONDS)
             for game in list(self.games.values()):
                 if game.phase != "question":
