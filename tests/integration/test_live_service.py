@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ from quizplatform.services.errors import (
     ServiceError,
 )
 from quizplatform.services.live import service as service_module
+from quizplatform.services.live.messages import CreatedGame
 from quizplatform.services.live.options import GameOptions, LiveConflict, LiveRefused
 from quizplatform.services.live.seats import Seat, SeatSigner
 from quizplatform.services.live.service import LiveGameService
@@ -262,19 +264,38 @@ async def test_seat_tokens_cannot_be_forged(services: Services) -> None:
             live.seat_from_token(bad)
 
 
-async def test_an_answer_is_stored_before_it_is_acknowledged(
-    api: Api, services: Services, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    clock = Clock()
-    live = live_service(services, clock)
+@dataclass
+class Started:
+    """A game at its first question (a single-choice one), with its players' seats."""
+
+    live: LiveGameService
+    host: Principal
+    quiz: dict[str, Any]
+    game: CreatedGame
+    seats: list[Seat]
+    right: dict[str, str]  # the right answer to question 0
+
+
+async def started_game(api: Api, services: Services, *names: str) -> Started:
+    live = live_service(services, Clock())
     teacher = await api.user("teacher")
     host = who(teacher, Role.TEACHER)
     quiz = await api.quiz(teacher, all_types_quiz())
-    created = await live.create_game(host, quiz["id"], GameOptions())
-    seat, _ = await live.join(created["pin"], "Ada", ip="10.2.0.1", principal=None)
-    await live.join(created["pin"], "Bob", ip="10.2.0.2", principal=None)
-    await live.control(created["id"], host, "start")
+    game = await live.create_game(host, quiz["id"], GameOptions())
+    seats = [
+        (await live.join(game["pin"], name, ip=f"10.3.0.{n}", principal=None))[0]
+        for n, name in enumerate(names, start=1)
+    ]
+    await live.control(game["id"], host, "start")
     right = next(o["id"] for o in by_type(quiz)["single_choice"]["options"] if o["correct"])
+    return Started(live, host, quiz, game, seats, {"option_id": right})
+
+
+async def test_an_answer_is_stored_before_it_is_acknowledged(
+    api: Api, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    g = await started_game(api, services, "Ada", "Bob")
+    live, quiz, created, seat, right = g.live, g.quiz, g.game, g.seats[0], g.right["option_id"]
 
     async def broken(*args: object, **kwargs: object) -> None:
         raise ConnectionError("database gone")
@@ -302,18 +323,8 @@ async def test_speed_counts_from_this_sockets_delivery_up_to_the_slack(
 ) -> None:
     """A slow broadcast does not cost points; a reconnect late in the question does not
     restart the player's clock (it counts from the start plus the slack)."""
-    clock = Clock()
-    live = live_service(services, clock)
-    teacher = await api.user("teacher")
-    host = who(teacher, Role.TEACHER)
-    quiz = await api.quiz(teacher, all_types_quiz())
-    created = await live.create_game(host, quiz["id"], GameOptions())
-    slow, _ = await live.join(created["pin"], "Slow", ip="10.2.2.1", principal=None)
-    late, _ = await live.join(created["pin"], "Late", ip="10.2.2.2", principal=None)
-    await live.join(created["pin"], "Idle", ip="10.2.2.3", principal=None)
-    await live.control(created["id"], host, "start")
-    right = next(o["id"] for o in by_type(quiz)["single_choice"]["options"] if o["correct"])
-    answer = {"option_id": right}
+    g = await started_game(api, services, "Slow", "Late", "Idle")
+    live, created, (slow, late, _), answer = g.live, g.game, g.seats, g.right
     await live.answer(slow, 0, answer, received_ms=T0 + 1400, shown_ms=T0 + 400)
     await live.answer(late, 0, answer, received_ms=T0 + 15_100, shown_ms=T0 + 15_000)
     results = await live.results_for(created["id"], [slow.player_id, late.player_id])
@@ -327,16 +338,8 @@ async def test_the_end_stores_answers_whose_rows_were_never_written(
 ) -> None:
     """The store took the answer, the instance died before writing its row (no resend):
     ending the game writes it from the store, so the attempt's score counts it."""
-    clock = Clock()
-    live = live_service(services, clock)
-    teacher = await api.user("teacher")
-    host = who(teacher, Role.TEACHER)
-    quiz = await api.quiz(teacher, all_types_quiz())
-    created = await live.create_game(host, quiz["id"], GameOptions())
-    seat, _ = await live.join(created["pin"], "Ada", ip="10.2.1.1", principal=None)
-    await live.join(created["pin"], "Bob", ip="10.2.1.2", principal=None)
-    await live.control(created["id"], host, "start")
-    right = next(o["id"] for o in by_type(quiz)["single_choice"]["options"] if o["correct"])
+    g = await started_game(api, services, "Ada", "Bob")
+    live, host, created, seat, right = g.live, g.host, g.game, g.seats[0], g.right["option_id"]
 
     async def broken(*args: object, **kwargs: object) -> None:
         raise ConnectionError("instance died")
