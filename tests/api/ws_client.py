@@ -107,10 +107,16 @@ class AsgiSocket:
                 return message
 
     async def closed(self, wait: float = 5.0) -> int:
-        """Read until the server closes the socket; its close code."""
+        """Read until the server closes the socket, within ``wait`` in all; its close code.
+
+        The deadline is for the whole read: a server that keeps sending states (the hub's
+        rechecks) and never closes must fail the test, not hold it forever.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
         try:
             while True:
-                await self.receive(wait)
+                await self.receive(max(deadline - loop.time(), 0.01))
         except Closed as closed:
             return closed.code
 
