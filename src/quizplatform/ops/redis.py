@@ -361,6 +361,12 @@ class RedisHA:
                 priority=SENTINEL_PRIORITY,
                 umask=SECRET_UMASK,  # it rewrites sentinel.conf, which holds the password
                 stop_wait_seconds=10,
+                # supervisord would start every program of its directory at once when it
+                # starts (a full restart); a sentinel that starts before the master's
+                # launcher has decided counts the master as down after down-after and fails
+                # over to the other node (CI saw it on a loaded machine): ``start`` starts
+                # the sentinels once the data nodes have taken their roles.
+                autostart=False,
             )
             for sentinel in self.sentinels
         ]
@@ -372,7 +378,9 @@ class RedisHA:
 
         The data nodes go first and replicate before the sentinels start, so the sentinels'
         first look at the master already lists its replicas (otherwise they learn of them
-        only at their next INFO refresh, 10 s later).
+        only at their next INFO refresh, 10 s later), and no sentinel counts a master as down
+        while its launcher is still deciding (the sentinels do not autostart: a restarted
+        supervisord starts only the data nodes).
         """
         programs = self.programs()
         data, sentinels = programs[: len(self.nodes)], programs[len(self.nodes) :]
@@ -381,6 +389,7 @@ class RedisHA:
         took = self.wait_healthy(timeout, sentinels=False)
         for program in sentinels:
             supervisor.add(program, wait=False)
+            supervisor.start(program.name, wait=False)
         return took + self.wait_healthy(timeout)
 
     def wait_healthy(self, timeout: float = HEALTHY_TIMEOUT, *, sentinels: bool = True) -> float:
