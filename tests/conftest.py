@@ -25,6 +25,7 @@ from quizplatform.runtime.settings import Settings
 from quizplatform.services.container import Services
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
     from playwright.async_api import Browser
 
 PG_URL = os.environ.get("QUIZ_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -133,6 +134,24 @@ async def reset(services: Services) -> None:
 
 
 _services: dict[str, Services] = {}
+
+
+_apps: dict[str, FastAPI] = {}
+
+
+def shared_app(services: Services) -> FastAPI:
+    """The app on ``services`` (one of the backends' shared ones), built once a session.
+
+    An instance builds its app once; so do the tests that only send it requests. FastAPI
+    fills in a route's validators at its first request, and a test that built its own
+    app paid that for every route it called: a third of a short API test's time.
+    """
+    from quizplatform.app import create_app
+
+    backend = next(name for name, svc in _services.items() if svc is services)
+    if backend not in _apps:
+        _apps[backend] = create_app(services.settings, services=services)
+    return _apps[backend]
 
 
 @pytest.fixture(params=BACKENDS)

@@ -7,14 +7,13 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from quizplatform.app import create_app
 from quizplatform.services.container import Services
 from tests.api.helpers import Api
+from tests.conftest import shared_app
 
 
 @pytest.fixture
 async def api(services: Services) -> AsyncIterator[Api]:
-    app = create_app(services.settings, services=services)
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=shared_app(services))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield Api(client, services)

@@ -218,13 +218,17 @@ async def test_three_failures_open_the_breaker_and_drafts_skip_the_provider(
 
 
 async def test_after_the_reset_time_a_probe_closes_the_breaker(make_api: Any) -> None:
-    api: AIApi = await make_api(ai_breaker_reset_seconds=0.5, ai_max_attempts=1)
+    # 2 s, not less: on a loaded machine (the whole suite on 3 workers) the health check
+    # after the third failure came more than 0.5 s later and found the breaker half open.
+    reset = 2.0
+    api: AIApi = await make_api(ai_breaker_reset_seconds=reset, ai_max_attempts=1)
     teacher = await api.user("teacher")
     api.fake.set("error500", times=3)
     for _ in range(3):
         await api.draft(teacher, num_questions=1)
+    opened = time.monotonic()
     assert (await api.http.get("/health")).json()["checks"]["ai"]["breakers"]["gemini"] == "open"
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(max(opened + reset + 0.1 - time.monotonic(), 0))
     job = await api.draft(teacher, num_questions=1)
     assert job["provider"] == "gemini"
     health = (await api.http.get("/health")).json()

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from quizplatform.app import create_app
 from quizplatform.services.container import Services
+from tests.conftest import shared_app
 from tests.web.helpers import WebClient
 
 
@@ -26,7 +26,6 @@ def fast_hashing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 
 @pytest.fixture
 async def web(services: Services) -> AsyncIterator[WebClient]:
-    app = create_app(services.settings, services=services)
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx.ASGITransport(app=shared_app(services))
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         yield WebClient(client, services)

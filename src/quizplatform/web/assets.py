@@ -8,6 +8,7 @@ encoding it accepts.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import mimetypes
@@ -53,15 +54,26 @@ def load_asset(path: Path, name: str) -> Asset:
     content = path.read_bytes()
     encodings = {"identity": content}
     if name.endswith(_COMPRESSIBLE):
-        compressed = {
-            "br": brotli.compress(content, quality=10),
-            "gzip": gzip.compress(content, compresslevel=9, mtime=0),
-        }
-        encodings.update({k: v for k, v in compressed.items() if len(v) < len(content)})
+        encodings.update(_smaller_encodings(content))
     media_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     if media_type.startswith("text/") or media_type.endswith("javascript"):
         media_type += "; charset=utf-8"
     return Asset(name, hashed_name(name, content), media_type, encodings)
+
+
+@functools.lru_cache(maxsize=128)
+def _smaller_encodings(content: bytes) -> dict[str, bytes]:
+    """Brotli and gzip of ``content``, each only when smaller.
+
+    Memoised by content (a pure function, so safe to share): an instance builds its app
+    once, but a process that builds many (the test suite builds one per test) spent most
+    of each build in brotli at quality 10.
+    """
+    compressed = {
+        "br": brotli.compress(content, quality=10),
+        "gzip": gzip.compress(content, compresslevel=9, mtime=0),
+    }
+    return {k: v for k, v in compressed.items() if len(v) < len(content)}
 
 
 class StaticAssets:
