@@ -364,7 +364,7 @@ class RedisHA:
                 # supervisord would start every program of its directory at once when it
                 # starts (a full restart); a sentinel that starts before the master's
                 # launcher has decided counts the master as down after down-after and fails
-                # over to the other node (CI saw it on a loaded machine): ``start`` starts
+                # over to the other node (seen in a fresh-clone make test): ``start`` starts
                 # the sentinels once the data nodes have taken their roles.
                 autostart=False,
             )
